@@ -1,0 +1,1 @@
+"""VLA models: shapes, the model zoo, policies and training."""

@@ -1,0 +1,1 @@
+"""Edge-cloud computing: execution traces, cost models, hardware, network, planners, runtimes."""

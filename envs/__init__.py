@@ -1,0 +1,1 @@
+"""LIBERO-like MuJoCo task suites as gymnasium environments."""

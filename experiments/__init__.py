@@ -1,0 +1,1 @@
+"""Hydra entry points, paper-table scripts and benchmarks (run from the repository root)."""

@@ -1,0 +1,1 @@
+"""Static and dynamic (DyQ-VLA) quantization, kernels and memory accounting."""
