@@ -1,0 +1,75 @@
+"""Start-up validation of the run config: fail before anything runs, naming the field and allowed values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    suite: str
+    tasks: tuple[str, ...]
+    init_states: tuple[int, ...]
+    max_episode_steps: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
+    """Check env.* and eval.* against what the environments offer and expand defaults."""
+    import envs
+
+    suites = envs.list_suites()
+    suite = cfg.env.suite
+    if suite not in suites:
+        raise ConfigError(f"env.suite={suite!r} is unknown; allowed: {', '.join(suites)}")
+    known = envs.list_tasks(suite)
+    tasks = known if cfg.env.tasks is None else list(cfg.env.tasks)
+    if isinstance(cfg.env.tasks, str):
+        tasks = [cfg.env.tasks]
+    for task in tasks:
+        if task not in known:
+            raise ConfigError(
+                f"env.tasks contains {task!r}, not a task of suite {suite!r}; allowed: {', '.join(known)}"
+            )
+    if not tasks:
+        raise ConfigError("env.tasks is empty; give task names or null for all tasks")
+    levels = tuple(envs.PERTURBATION_LEVELS)
+    if cfg.env.perturbation not in levels:
+        raise ConfigError(
+            f"env.perturbation={cfg.env.perturbation!r} is unknown; allowed: {', '.join(levels)}"
+        )
+    size = cfg.env.image_size
+    if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size > 1024:
+        raise ConfigError(f"env.image_size={size!r} must be an integer in [8, 1024] (pixels)")
+    init_states = _init_states(cfg.eval.init_states)
+    limit = cfg.eval.max_episode_steps
+    if limit is None:
+        limit = envs.episode_limit(suite)
+    elif not isinstance(limit, int) or limit <= 0:
+        raise ConfigError(f"eval.max_episode_steps={limit!r} must be a positive integer or null")
+    return EvalPlan(suite, tuple(tasks), init_states, int(limit))
+
+
+def _init_states(value: Any) -> tuple[int, ...]:
+    allowed = f"an int in [1, {NUM_INIT_STATES}] or a list of ids in [0, {NUM_INIT_STATES - 1}]"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= NUM_INIT_STATES:
+            raise ConfigError(f"eval.init_states={value!r}; allowed: {allowed}")
+        return tuple(range(value))
+    if isinstance(value, list | tuple | ListConfig):
+        ids = tuple(value)
+        if not ids or any(not isinstance(i, int) or not 0 <= i < NUM_INIT_STATES for i in ids):
+            raise ConfigError(f"eval.init_states={list(ids)!r}; allowed: {allowed}")
+        return ids
+    raise ConfigError(f"eval.init_states={value!r}; allowed: {allowed}")

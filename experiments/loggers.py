@@ -1,0 +1,117 @@
+"""Experiment loggers selected by the Hydra group ``logger``: W&B (offline by default) or none."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from experiments.results import EpisodeRecord
+
+log = logging.getLogger(__name__)
+
+
+class NullLogger:
+    """Logs nothing (``logger=none``)."""
+
+    run_dir: Path | None = None
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def log_episode(self, record: EpisodeRecord, index: int) -> None:
+        pass
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "W&B disabled (logger=none)"
+
+
+class WandbLogger:
+    """A W&B run; ``mode="offline"`` writes it under the run directory for a later ``wandb sync``."""
+
+    def __init__(
+        self,
+        *,
+        run_dir: str | Path,
+        config: dict[str, Any],
+        project: str = "vla-ecc-lab",
+        mode: str = "offline",
+        entity: str | None = None,
+        group: str | None = None,
+        job_type: str = "eval",
+        tags: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        allowed = ("offline", "online", "disabled")
+        if mode not in allowed:
+            raise ValueError(f"logger.mode={mode!r} is not one of {allowed}")
+        import wandb  # imported lazily: it is slow and only this logger needs it
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self._wandb = wandb
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            mode=mode,
+            group=group,
+            job_type=job_type,
+            tags=list(tags or []),
+            name=name,
+            dir=str(run_dir),
+            config=config,
+            reinit="finish_previous",
+        )
+        self.mode = mode
+        self.run_dir = Path(self.run.dir).parent if self.run is not None else None
+        self._rows: list[list[Any]] = []
+
+    def log_episode(self, record: EpisodeRecord, index: int) -> None:
+        metrics: dict[str, Any] = {
+            "episode/success": float(record.success),
+            "episode/steps": record.steps,
+            "episode/sim_time_s": record.sim_time_s,
+            "episode/wall_time_s": record.wall_time_s,
+        }
+        for name, values in record.step_latency_ms.items():
+            if values:
+                metrics[f"latency_ms/{name}_mean"] = sum(values) / len(values)
+                metrics[f"latency_ms/{name}_hist"] = self._wandb.Histogram(values)
+        self.run.log(metrics, step=index)
+        self._rows.append(
+            [
+                record.suite,
+                record.task,
+                record.init_state,
+                record.seed,
+                record.success,
+                record.steps,
+            ]
+        )
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        table = self._wandb.Table(
+            columns=["suite", "task", "init_state", "seed", "success", "steps"], data=self._rows
+        )
+        self.run.log({"episodes": table})
+        self.run.summary["success_rate"] = summary["success_rate"]
+        self.run.summary["success_ci95_low"] = summary["success_ci95"][0]
+        self.run.summary["success_ci95_high"] = summary["success_ci95"][1]
+        self.run.summary["episodes"] = summary["episodes"]
+        for name, stats in summary.get("step_latency_ms", {}).items():
+            for stat in ("mean", "p50", "p95"):
+                self.run.summary[f"latency_ms/{name}_{stat}"] = stats[stat]
+
+    def finish(self) -> None:
+        self.run.finish()
+
+    def describe(self) -> str:
+        if self.mode == "offline":
+            return f"W&B offline run: {self.run_dir}  (upload: wandb sync {self.run_dir})"
+        return f"W&B {self.mode} run: {getattr(self.run, 'url', None) or self.run_dir}"

@@ -1,0 +1,67 @@
+"""What produced a result: package versions, git commit, host. Written into every result file."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+# Versions that are known to change results when they drift (LIBERO users' main complaint).
+TRACKED_PACKAGES: tuple[str, ...] = (
+    "vla-ecc-lab",
+    "torch",
+    "mujoco",
+    "robosuite",
+    "gymnasium",
+    "numpy",
+    "hydra-core",
+    "wandb",
+    "pyroute2",
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package, ``None`` where it is not installed."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_state() -> dict[str, Any]:
+    """Commit hash and whether the work tree had uncommitted changes (``dirty``)."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def provenance() -> dict[str, Any]:
+    """Everything a result file records about the software that made it."""
+    return {
+        "versions": package_versions(),
+        "git": git_state(),
+        "platform": {
+            "machine": platform.machine(),
+            "system": platform.system(),
+            "release": platform.release(),
+            "processor": platform.processor(),
+            "node": platform.node(),
+        },
+    }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what VLA-ECC Lab needs on a fresh Debian/Ubuntu machine, then the package itself (editable).
+#   bash scripts/install.sh          # run dependencies
+#   bash scripts/install.sh --test   # plus test/lint tools and the sweep launchers
+# System packages: EGL/Mesa for headless MuJoCo rendering, iproute2 for network namespaces, ffmpeg for videos.
+# Python: torch is pinned to the 2.13.0 CPU wheel first, so no other requirement can pull a CUDA build.
+set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore
+cd "$(dirname "$0")/.."
+
+extras="sweep"
+if [[ "${1:-}" == "--test" ]]; then extras="test,sweep"; fi
+
+missing=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib 'libEGL.so.1 ' || missing+=(libegl1)
+have_lib 'libGL.so.1 ' || missing+=(libgl1)
+have_lib 'libEGL_mesa.so.0 ' || missing+=(libegl-mesa0 libgl1-mesa-dri)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "[install] WARNING: missing system packages (${missing[*]}); install them as root" >&2
+  fi
+fi
+
+python -m pip install -q --disable-pip-version-check "torch==2.13.0"
+python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
+echo "[install] done: $(python -c 'import torch, mujoco, robosuite; print(f"torch {torch.__version__}, mujoco {mujoco.__version__}, robosuite {robosuite.__version__}")' 2>/dev/null | tail -1)"
