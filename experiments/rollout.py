@@ -70,6 +70,7 @@ def run_episode(
 
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         imageio.mimwrite(str(video_path), frames, fps=video_fps, macro_block_size=1)
+    stats = getattr(actor, "episode_stats", None)
     return EpisodeRecord(
         suite=suite,
         task=task,
@@ -81,4 +82,5 @@ def run_episode(
         wall_time_s=time.perf_counter() - wall_start,
         language=str(info.get("language", "")),
         step_latency_ms=latencies,
+        extra=stats() if callable(stats) else {},
     )

@@ -1,0 +1,69 @@
+"""Where an inference's latency comes from: a deployment model, a constant, or the acting policy itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ecc.errors import check_positive
+
+
+@dataclass(frozen=True)
+class InferenceTiming:
+    """What one action generation cost.
+
+    ``total_ms`` is the wall-clock latency from observation to actions (ms). ``breakdown_ms`` splits it
+    (edge_ms, uplink_ms, cloud_ms, downlink_ms, queue_ms, ... ; ms); bytes are per direction.
+    ``source`` says where the figure came from (``measured`` acting policy, ``model:<arch>@<hw>``, ...)
+    so every result records whether latency was measured or modeled.
+    """
+
+    total_ms: float
+    breakdown_ms: dict[str, float] = field(default_factory=dict)
+    bytes_up: int = 0
+    bytes_down: int = 0
+    cut: str | None = None
+    source: str = "unknown"
+
+
+class LatencySource(Protocol):
+    """Prices one inference requested at ``world_time_s`` (s since reset).
+
+    ``measured_ms`` is the acting policy's own wall time for this inference (ms); sources that model a
+    different deployment ignore it.
+    """
+
+    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming: ...
+
+    def reset(self) -> None: ...
+
+
+class ConstantLatency:
+    """Every inference costs ``latency_ms`` (ms). Useful for ablations and tests."""
+
+    def __init__(self, latency_ms: float) -> None:
+        self.latency_ms = float(
+            check_positive("runtime.latency.latency_ms", latency_ms, allow_zero=True)
+        )
+
+    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming:
+        return InferenceTiming(
+            total_ms=self.latency_ms, breakdown_ms={"edge_ms": self.latency_ms}, source="constant"
+        )
+
+    def reset(self) -> None:
+        pass
+
+
+class MeasuredLatency:
+    """The acting policy's own measured wall time on this machine, scaled by ``scale``."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(check_positive("runtime.latency.scale", scale))
+
+    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming:
+        ms = measured_ms * self.scale
+        return InferenceTiming(total_ms=ms, breakdown_ms={"edge_ms": ms}, source="measured")
+
+    def reset(self) -> None:
+        pass
