@@ -100,13 +100,16 @@ class WandbLogger:
             columns=["suite", "task", "init_state", "seed", "success", "steps"], data=self._rows
         )
         self.run.log({"episodes": table})
-        self.run.summary["success_rate"] = summary["success_rate"]
-        self.run.summary["success_ci95_low"] = summary["success_ci95"][0]
-        self.run.summary["success_ci95_high"] = summary["success_ci95"][1]
-        self.run.summary["episodes"] = summary["episodes"]
+        flat: dict[str, Any] = {
+            "success_rate": summary["success_rate"],
+            "success_ci95_low": summary["success_ci95"][0],
+            "success_ci95_high": summary["success_ci95"][1],
+            "episodes": summary["episodes"],
+        }
         for name, stats in summary.get("step_latency_ms", {}).items():
             for stat in ("mean", "p50", "p95"):
-                self.run.summary[f"latency_ms/{name}_{stat}"] = stats[stat]
+                flat[f"latency_ms/{name}_{stat}"] = stats[stat]
+        self.run.summary.update(flat)
 
     def finish(self) -> None:
         self.run.finish()
