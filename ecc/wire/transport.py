@@ -1,0 +1,239 @@
+"""Blocking framed send/recv of ``Message``s over TCP, with timeouts and client retries.
+
+A reader learns a frame's size from its 20-byte prefix and refuses an oversized frame
+before reading (or allocating) its body. A rejected frame is logged with its reason
+and the connection should then be closed: after a bad frame the byte stream can no
+longer be trusted to be in sync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ecc.wire import errors as E
+from ecc.wire.codec import PREFIX_BYTES, Codec, Message
+
+log = logging.getLogger(__name__)
+
+SocketFactory = Callable[[], socket.socket]
+_IOV_CHUNK = 512  # stay well under IOV_MAX (1024 on Linux) per sendmsg call
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """Timeouts (s) and client retry policy.
+
+    ``retries`` is the number of extra connect attempts; the wait before attempt k is
+    ``min(backoff_s * 2**k, backoff_max_s)`` seconds.
+    """
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    retries: int = 3
+    backoff_s: float = 0.05
+    backoff_max_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout_s", "read_timeout_s", "backoff_s", "backoff_max_s"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise E.WireConfigError(f"{name}={value!r}; allowed: > 0 seconds")
+        if not 0 <= self.retries <= 100:
+            raise E.WireConfigError(f"retries={self.retries!r}; allowed: 0 .. 100")
+
+
+def decode_or_log(codec: Codec, frame: bytes | bytearray | memoryview, peer: str) -> Message:
+    """Decode ``frame``; on rejection log the reason (WARNING) and re-raise."""
+    try:
+        return codec.decode(frame)
+    except E.ProtocolError as e:
+        log.warning("rejected frame from %s: %s: %s", peer, type(e).__name__, e)
+        raise
+
+
+def _recv_exact_into(sock: socket.socket, view: memoryview, what: str) -> None:
+    got = 0
+    while got < len(view):
+        try:
+            n = sock.recv_into(view[got:])
+        except TimeoutError as e:
+            raise E.TransportTimeout(
+                f"read timed out after {got} of {len(view)} {what} bytes"
+            ) from e
+        if n == 0:
+            raise E.ConnectionClosed(f"peer closed after {got} of {len(view)} {what} bytes")
+        got += n
+
+
+class FramedSocket:
+    """One connected TCP socket speaking frames (either side)."""
+
+    def __init__(self, sock: socket.socket, codec: Codec, read_timeout_s: float = 30.0) -> None:
+        self.sock = sock
+        self.codec = codec
+        self.sock.settimeout(read_timeout_s)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.peer = "{}:{}".format(*sock.getpeername()[:2])
+        except OSError:
+            self.peer = "?"
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    def send(self, msg: Message, compress: Mapping[str, str] | None = None) -> int:
+        """Send one message; returns the frame size (bytes)."""
+        bufs = self.codec.encode_buffers(msg, compress)
+        total = sum(len(b) for b in bufs)
+        pending = [b for b in bufs if len(b)]
+        try:
+            while pending:
+                sent = self.sock.sendmsg(pending[:_IOV_CHUNK])
+                while sent and pending:  # drop what went out, keep the unsent tail
+                    if sent >= len(pending[0]):
+                        sent -= len(pending.pop(0))
+                    else:
+                        pending[0] = pending[0][sent:]
+                        sent = 0
+        except TimeoutError as e:
+            raise E.TransportTimeout(f"send to {self.peer} timed out") from e
+        except OSError as e:
+            raise E.TransportError(f"send to {self.peer} failed: {e}") from e
+        self.bytes_sent += total
+        return total
+
+    def recv(self) -> Message:
+        """Receive one message; ``ProtocolError`` (logged) if the frame is bad."""
+        prefix = bytearray(PREFIX_BYTES)
+        try:
+            _recv_exact_into(self.sock, memoryview(prefix), "prefix")
+        except OSError as e:
+            if isinstance(e, E.TransportError):
+                raise
+            raise E.TransportError(f"recv from {self.peer} failed: {e}") from e
+        try:
+            layout = self.codec.parse_prefix(prefix)
+        except E.ProtocolError as e:
+            log.warning("rejected frame from %s: %s: %s", self.peer, type(e).__name__, e)
+            raise
+        frame = bytearray(layout.total)
+        frame[:PREFIX_BYTES] = prefix
+        try:
+            _recv_exact_into(self.sock, memoryview(frame)[PREFIX_BYTES:], "frame")
+        except OSError as e:
+            if isinstance(e, E.TransportError):
+                raise
+            raise E.TransportError(f"recv from {self.peer} failed: {e}") from e
+        self.bytes_received += layout.total
+        return decode_or_log(self.codec, frame, self.peer)
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def __enter__(self) -> FramedSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    address: tuple[str, int],
+    codec: Codec,
+    config: TransportConfig | None = None,
+    socket_factory: SocketFactory | None = None,
+) -> FramedSocket:
+    """Connect with bounded retries and exponential backoff.
+
+    ``socket_factory`` creates the unconnected socket (e.g. inside a network namespace);
+    the default is an IPv4 TCP socket.
+    """
+    cfg = config or TransportConfig()
+    factory = socket_factory or (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    last: Exception | None = None
+    for attempt in range(cfg.retries + 1):
+        if attempt:
+            wait = min(cfg.backoff_s * 2 ** (attempt - 1), cfg.backoff_max_s)
+            log.info("connect to %s failed (%s); retry %d in %.3f s", address, last, attempt, wait)
+            time.sleep(wait)
+        sock = factory()
+        sock.settimeout(cfg.connect_timeout_s)
+        try:
+            sock.connect(address)
+        except OSError as e:  # refused, unreachable or timed out: all retryable
+            sock.close()
+            last = e
+            continue
+        return FramedSocket(sock, codec, cfg.read_timeout_s)
+    raise E.TransportError(
+        f"could not connect to {address} after {cfg.retries + 1} attempts: {last}"
+    )
+
+
+class Client:
+    """Request/reply client that reconnects (with the same retry policy) when the connection drops.
+
+    A request is re-sent after a reconnect only when ``idempotent=True``: a request that
+    reached the server must not run twice by accident.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        codec: Codec,
+        config: TransportConfig | None = None,
+        socket_factory: SocketFactory | None = None,
+    ) -> None:
+        self.address = address
+        self.codec = codec
+        self.config = config or TransportConfig()
+        self.socket_factory = socket_factory
+        self._conn: FramedSocket | None = None
+        self._next_id = 1
+
+    def _connection(self) -> FramedSocket:
+        if self._conn is None:
+            self._conn = connect(self.address, self.codec, self.config, self.socket_factory)
+        return self._conn
+
+    def request(
+        self, msg: Message, compress: Mapping[str, str] | None = None, idempotent: bool = False
+    ) -> Message:
+        """Send ``msg`` (a request id is assigned if it has none) and return the reply."""
+        if msg.request_id == 0:
+            msg.request_id = self._next_id
+            self._next_id += 1
+        attempts = self.config.retries + 1 if idempotent else 1
+        for attempt in range(attempts):
+            conn = self._connection()
+            try:
+                conn.send(msg, compress)
+                reply = conn.recv()
+            except (E.TransportError, E.ProtocolError):
+                self.close()
+                if attempt + 1 >= attempts:
+                    raise
+                continue
+            if reply.request_id != msg.request_id:
+                self.close()
+                raise E.BadHeader(f"reply request id={reply.request_id}; expected {msg.request_id}")
+            return reply
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Drop the connection; the next request reconnects."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

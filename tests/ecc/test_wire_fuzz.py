@@ -1,0 +1,116 @@
+"""Hypothesis fuzzing of the frame decoder: only ProtocolError, never a crash or a hang."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ecc.wire import Codec, Message
+from ecc.wire.errors import ProtocolError
+
+SECRET = b"fuzz-secret-0123456789abcdef"
+CODEC = Codec(SECRET, max_frame_bytes=1 << 20, max_header_bytes=1 << 16)
+# A codec with the secret "known" to the attacker shows the post-HMAC parser is robust too.
+VALID = CODEC.encode(
+    Message(
+        "state",
+        3,
+        {"h": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "ids": np.arange(5)},
+        {"k": [1, 2]},
+    )
+)
+FUZZ = settings(max_examples=300, deadline=200, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _decode(data: bytes) -> None:
+    with contextlib.suppress(ProtocolError):
+        CODEC.decode(data)
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_random_bytes(data: bytes) -> None:
+    _decode(data)
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_random_bytes_after_valid_prefix(data: bytes) -> None:
+    _decode(VALID[:20] + data)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8))
+def test_mutated_valid_frame_is_rejected(edits: list[tuple[int, int]]) -> None:
+    frame = bytearray(VALID)
+    for i, b in edits:
+        frame[i] = b
+    if bytes(frame) == VALID:
+        assert CODEC.decode(bytes(frame)).type == "state"
+    else:
+        try:
+            CODEC.decode(bytes(frame))
+        except ProtocolError:
+            return
+        raise AssertionError("a mutated frame was accepted")
+
+
+def _signed(header_raw: bytes, body: bytes) -> bytes:
+    import hashlib
+    import hmac
+
+    from ecc.wire.codec import ALIGN, MAGIC, PREFIX, PREFIX_BYTES
+
+    off = (PREFIX_BYTES + len(header_raw) + ALIGN - 1) // ALIGN * ALIGN
+    head = bytearray(off)
+    PREFIX.pack_into(head, 0, MAGIC, 1, 0, 0, len(header_raw), len(body))
+    head[PREFIX_BYTES : PREFIX_BYTES + len(header_raw)] = header_raw
+    signed = bytes(head) + body
+    return signed + hmac.new(SECRET, signed, hashlib.sha256).digest()
+
+
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.floats(),
+)
+_value = st.recursive(
+    _scalar,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
+    max_leaves=20,
+)
+_entry = st.fixed_dictionaries(
+    {
+        "n": st.text(max_size=4),
+        "d": st.sampled_from(["float32", "int64", "bfloat16", "object", "<f4"]),
+        "s": st.lists(st.integers(-2, 2**50), max_size=4),
+        "o": st.integers(-8, 300),
+        "b": st.integers(-8, 300),
+    },
+    optional={"c": st.sampled_from(["fp16", "int8", "none", "lz4"])},
+)
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {"t": _value, "id": _value, "m": _value, "x": st.lists(_entry, max_size=4) | _value}
+    ),
+    st.binary(max_size=256),
+)
+def test_authenticated_structured_headers(header: dict, body: bytes) -> None:
+    import msgpack
+
+    _decode(_signed(msgpack.packb(header, use_bin_type=True), body))
+
+
+@FUZZ
+@given(st.binary(max_size=512), st.binary(max_size=256))
+def test_authenticated_garbage_headers(header_raw: bytes, body: bytes) -> None:
+    _decode(_signed(header_raw, body))
