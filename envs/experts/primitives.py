@@ -1,0 +1,87 @@
+"""Motion primitives as generators: each yields 7-D actions and returns success.
+
+A primitive reads ``ctx.obs`` / ``ctx.scene`` afresh at every step (the expert
+refreshes them before resuming the generator), so targets that depend on moving
+objects are recomputed every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import numpy as np
+
+from envs.experts.control import GRIPPER_CLOSE, GRIPPER_OPEN, Context
+from envs.experts.geometry import wrap_angle
+
+Primitive = Generator[np.ndarray, None, bool]
+Target = Callable[[Context], np.ndarray]
+
+
+def move_to(
+    ctx: Context,
+    target: Target,
+    *,
+    gripper: float,
+    speed: float,
+    tol: float,
+    timeout: int,
+    name: str,
+    yaw_tol: float = 0.08,
+) -> Primitive:
+    """Servo the EE to ``target(ctx)`` (m, world) while holding the top-down yaw.
+
+    Returns True once within ``tol`` (m) and ``yaw_tol`` (rad) of the target, False after
+    ``timeout`` steps.
+    """
+    ctx.phase = name
+    for _ in range(timeout):
+        err = target(ctx) - ctx.eef_pos
+        yaw_err = abs(wrap_angle(ctx.yaw - ctx.current_yaw()))
+        if np.linalg.norm(err) < tol and yaw_err < yaw_tol:
+            return True
+        yield ctx.action(err, gripper, speed)
+    return False
+
+
+def hold(ctx: Context, steps: int, *, gripper: float, name: str) -> Primitive:
+    """Hold the current EE position for ``steps`` steps (gripper settling)."""
+    ctx.phase = name
+    anchor = ctx.eef_pos.copy()
+    for _ in range(steps):
+        yield ctx.action(anchor - ctx.eef_pos, gripper, ctx.cfg.slow_speed)
+    return True
+
+
+def close_gripper(ctx: Context) -> Primitive:
+    """Close the fingers and wait for them to settle."""
+    return (yield from hold(ctx, ctx.cfg.gripper_settle, gripper=GRIPPER_CLOSE, name="close"))
+
+
+def open_gripper(ctx: Context) -> Primitive:
+    """Open the fingers and wait for them to settle."""
+    return (yield from hold(ctx, ctx.cfg.gripper_settle, gripper=GRIPPER_OPEN, name="open"))
+
+
+def point(p: np.ndarray) -> Target:
+    """A fixed target (m, world)."""
+    p = np.asarray(p, dtype=float).copy()
+    return lambda ctx: p
+
+
+def rise_to(ctx: Context, z: float, *, gripper: float, name: str = "rise") -> Primitive:
+    """Move straight up (or down) to height ``z`` (m) at the current xy."""
+    xy = ctx.eef_pos[:2].copy()
+    target = np.array([xy[0], xy[1], z])
+    return (
+        yield from move_to(
+            ctx,
+            point(target),
+            gripper=gripper,
+            speed=ctx.cfg.fast_speed,
+            tol=ctx.cfg.pos_tolerance,
+            timeout=ctx.cfg.move_timeout,
+            name=name,
+            yaw_tol=np.inf,
+        )
+    )

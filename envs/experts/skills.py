@@ -1,0 +1,184 @@
+"""Skills built from primitives: pick, place, pick-and-place (with regrasp).
+
+Each skill is a generator of 7-D actions returning True on success. Heights are
+metres in the world frame; the EE position is the grip site between the fingertips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.experts.control import GRIPPER_CLOSE, GRIPPER_OPEN, Context
+from envs.experts.geometry import wrap_angle
+from envs.experts.primitives import Primitive, close_gripper, move_to, open_gripper, rise_to
+from envs.experts.scene import Body, Scene
+
+
+@dataclass(frozen=True)
+class PlaceSpot:
+    """Where a held object should go.
+
+    Attributes:
+        xy: (2,) target position of the object's centre (m, world).
+        surface_z: height (m) the object's bottom is released just above.
+        clear_z: highest point (m) of the target the object must clear while carried.
+    """
+
+    xy: np.ndarray
+    surface_z: float
+    clear_z: float
+
+
+SpotFn = Callable[[Scene], PlaceSpot]
+
+
+def grasp_yaw(ctx: Context, body: Body) -> float:
+    """Yaw (rad) that closes the fingers across the object's long axis, nearest the current yaw."""
+    if body.is_elongated():
+        base = body.long_axis_yaw()
+    else:
+        # Square/round footprint: align with a body axis so the fingers meet flat faces.
+        rot = body.rot
+        base = float(np.arctan2(rot[1, 0], rot[0, 0]))
+    period = ctx.cfg.yaw_symmetry if body.is_elongated() else ctx.cfg.yaw_symmetry / 2.0
+    return ctx.yaw + wrap_angle(base - ctx.yaw, period)
+
+
+def _grasp_height(ctx: Context, body: Body, table_z: float) -> float:
+    cfg = ctx.cfg
+    z = body.top_z - cfg.grasp_depth
+    # Never close below the object's mid-height on short objects (fingers would hit the table).
+    z = max(z, body.pos[2] - 0.25 * (body.top_z - body.bottom_z))
+    return max(z, table_z + cfg.finger_clearance)
+
+
+def pick(ctx: Context, name: str) -> Primitive:
+    """Grasp object ``name`` top-down and lift it; regrasp if the lift check fails."""
+    cfg = ctx.cfg
+    for attempt in range(cfg.max_grasp_retries + 1):
+        scene = ctx.scene
+        body = scene.body(name)
+        ctx.yaw = grasp_yaw(ctx, body)
+        approach_z = body.top_z + cfg.approach_height
+        if ctx.eef_pos[2] < approach_z - cfg.pos_tolerance:
+            yield from rise_to(ctx, approach_z, gripper=GRIPPER_OPEN, name="clear")
+
+        def above(c: Context, name=name, approach_z=approach_z) -> np.ndarray:
+            p = c.scene.body(name).pos
+            return np.array([p[0], p[1], approach_z])
+
+        yield from move_to(
+            ctx,
+            above,
+            gripper=GRIPPER_OPEN,
+            speed=cfg.fast_speed,
+            tol=cfg.pos_tolerance,
+            timeout=cfg.move_timeout * 2,
+            name=f"above:{name}",
+        )
+
+        def down(c: Context, name=name) -> np.ndarray:
+            b = c.scene.body(name)
+            return np.array([b.pos[0], b.pos[1], _grasp_height(c, b, c.scene.table_z)])
+
+        yield from move_to(
+            ctx,
+            down,
+            gripper=GRIPPER_OPEN,
+            speed=cfg.slow_speed,
+            tol=cfg.fine_tolerance,
+            timeout=cfg.move_timeout,
+            name=f"descend:{name}",
+        )
+        yield from close_gripper(ctx)
+        start_z = ctx.scene.body(name).pos[2]
+        yield from rise_to(
+            ctx, ctx.eef_pos[2] + cfg.lift_height, gripper=GRIPPER_CLOSE, name=f"lift:{name}"
+        )
+        if is_held(ctx, name, start_z):
+            return True
+        ctx.phase = f"regrasp:{name}:{attempt + 1}"
+        yield from open_gripper(ctx)
+    return False
+
+
+def is_held(ctx: Context, name: str, start_z: float) -> bool:
+    """Object rose by ``lift_check`` with closed-but-not-empty fingers."""
+    body = ctx.scene.body(name)
+    rose = body.pos[2] - start_z >= ctx.cfg.lift_check
+    fingers_on_object = ctx.gripper_width > ctx.cfg.min_grip_width
+    near = np.linalg.norm(body.pos[:2] - ctx.eef_pos[:2]) < 0.1
+    return bool(rose and fingers_on_object and near)
+
+
+def carry_height(ctx: Context, name: str, spot: PlaceSpot) -> float:
+    """EE height (m) that carries ``name`` over the target and every other object."""
+    scene = ctx.scene
+    body = scene.body(name)
+    offset = ctx.eef_pos[2] - body.bottom_z  # EE above the held object's bottom
+    others = [b.top_z for n, b in scene.bodies.items() if n != name]
+    clear = max([spot.clear_z, *others])
+    return clear + ctx.cfg.carry_clearance + offset
+
+
+def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
+    """Carry the held object ``name`` over ``spot_fn(scene)``, lower it and release it."""
+    cfg = ctx.cfg
+    spot = spot_fn(ctx.scene)
+    z_carry = max(carry_height(ctx, name, spot), ctx.eef_pos[2])
+    yield from rise_to(ctx, z_carry, gripper=GRIPPER_CLOSE, name=f"carry-up:{name}")
+
+    def over(c: Context, name=name, z=z_carry) -> np.ndarray:
+        s = spot_fn(c.scene)
+        # Aim the object's centre (not the EE) at the spot: add the in-hand xy offset.
+        offset = c.eef_pos[:2] - c.scene.body(name).pos[:2]
+        xy = s.xy + offset
+        return np.array([xy[0], xy[1], z])
+
+    yield from move_to(
+        ctx,
+        over,
+        gripper=GRIPPER_CLOSE,
+        speed=cfg.fast_speed,
+        tol=cfg.pos_tolerance,
+        timeout=cfg.move_timeout * 3,
+        name=f"carry:{name}",
+        yaw_tol=np.inf,
+    )
+
+    def lower(c: Context, name=name) -> np.ndarray:
+        s = spot_fn(c.scene)
+        b = c.scene.body(name)
+        offset = c.eef_pos - b.pos
+        z = s.surface_z + cfg.place_clearance + (b.pos[2] - b.bottom_z) + offset[2]
+        xy = s.xy + offset[:2]
+        return np.array([xy[0], xy[1], z])
+
+    yield from move_to(
+        ctx,
+        lower,
+        gripper=GRIPPER_CLOSE,
+        speed=cfg.slow_speed,
+        tol=cfg.fine_tolerance,
+        timeout=cfg.move_timeout,
+        name=f"lower:{name}",
+        yaw_tol=np.inf,
+    )
+    yield from open_gripper(ctx)
+    yield from rise_to(
+        ctx, ctx.eef_pos[2] + cfg.retreat_height, gripper=GRIPPER_OPEN, name="retreat"
+    )
+    return True
+
+
+def pick_and_place(ctx: Context, name: str, spot_fn: SpotFn, attempts: int = 2) -> Primitive:
+    """Pick ``name`` and place it at ``spot_fn``; retry the whole skill if the object drops."""
+    for _ in range(attempts):
+        if not (yield from pick(ctx, name)):
+            continue
+        if (yield from place(ctx, name, spot_fn)):
+            return True
+    return False
