@@ -1,0 +1,1 @@
+"""Network model: analytic link, bandwidth traces, bandwidth estimation and prediction."""
