@@ -19,7 +19,7 @@ class Actor(Protocol):
 
     def reset(self, env: Any) -> None: ...
 
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray: ...
 
 
 def run_episode(
@@ -53,7 +53,7 @@ def run_episode(
     terminated = truncated = False
     while not (terminated or truncated):
         t0 = time.perf_counter()
-        action = actor.act(obs)
+        action = actor.act(obs, info)
         t1 = time.perf_counter()
         obs, _, terminated, truncated, info = env.step(action)
         t2 = time.perf_counter()

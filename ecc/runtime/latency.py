@@ -30,10 +30,13 @@ class LatencySource(Protocol):
     """Prices one inference requested at ``world_time_s`` (s since reset).
 
     ``measured_ms`` is the acting policy's own wall time for this inference (ms); sources that model a
-    different deployment ignore it.
+    different deployment ignore it. ``target`` is the scheduler's placement hint: ``default`` (the
+    configured partition), ``cloud`` or ``edge``.
     """
 
-    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming: ...
+    def charge(
+        self, world_time_s: float, measured_ms: float, target: str = "default"
+    ) -> InferenceTiming: ...
 
     def reset(self) -> None: ...
 
@@ -46,7 +49,9 @@ class ConstantLatency:
             check_positive("runtime.latency.latency_ms", latency_ms, allow_zero=True)
         )
 
-    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming:
+    def charge(
+        self, world_time_s: float, measured_ms: float, target: str = "default"
+    ) -> InferenceTiming:
         return InferenceTiming(
             total_ms=self.latency_ms, breakdown_ms={"edge_ms": self.latency_ms}, source="constant"
         )
@@ -61,7 +66,9 @@ class MeasuredLatency:
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = float(check_positive("runtime.latency.scale", scale))
 
-    def charge(self, world_time_s: float, measured_ms: float) -> InferenceTiming:
+    def charge(
+        self, world_time_s: float, measured_ms: float, target: str = "default"
+    ) -> InferenceTiming:
         ms = measured_ms * self.scale
         return InferenceTiming(total_ms=ms, breakdown_ms={"edge_ms": ms}, source="measured")
 
