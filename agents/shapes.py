@@ -37,10 +37,34 @@ class ViTShape:
     heads: int
     mlp: int
     channels: int = 3
+    # --- added by agents/ (defaults keep the original meaning) ---
+    cls_tokens: int = 0  # learned prefix tokens (CLS); dropped before the projector
+    register_tokens: int = 0  # DINOv2-reg "register" tokens; dropped before the projector
+    layer_scale: bool = False  # per-channel LayerScale after attn and MLP (DINOv2)
+    attn_pool: bool = False  # SigLIP MAP head: its weights exist (counted) but are never run
+    final_norm: bool = True  # the tower has final LayerNorm weights (counted)
+    post_norm: bool = True  # ... and applies them to the features handed to the projector
+    skip_last: int = 0  # trailing blocks whose output is unused (OpenVLA reads layer -2)
+    pixel_shuffle: int = 1  # SmolVLM space-to-depth factor: tokens out = patches / factor**2
 
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def blocks_run(self) -> int:
+        """Blocks executed per forward (``layers - skip_last``)."""
+        return self.layers - self.skip_last
+
+    @property
+    def tokens_out(self) -> int:
+        """Tokens per image handed to the projector (after pixel shuffle)."""
+        return self.num_patches // (self.pixel_shuffle**2)
+
+    @property
+    def feature_dim(self) -> int:
+        """Channels per output token (hidden * pixel_shuffle**2)."""
+        return self.hidden * self.pixel_shuffle**2
 
 
 @dataclass(frozen=True)
@@ -54,10 +78,17 @@ class DecoderShape:
     intermediate: int
     vocab_size: int = 0  # 0: no embedding / LM head (e.g. an action expert)
     tie_embeddings: bool = False
+    # --- added by agents/ (defaults keep the original meaning: a Llama block) ---
+    head_size: int = 0  # 0: hidden // heads; Gemma uses 256 regardless of width
+    mlp_act: Literal["silu", "gelu"] = "silu"  # gated: SwiGLU (Llama) / GeGLU (Gemma)
+    gated_mlp: bool = True  # False: plain fc1 -> act -> fc2 (ViT/DiT block, 2 matmuls)
+    norm: Literal["rms", "layer"] = "rms"  # "layer": LayerNorm with bias (DiT block)
+    bias: bool = False  # biases on q/k/v/o and MLP linears (DiT block)
+    rope: bool = True  # False: learned absolute positions added at the input (DiT)
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.head_size or self.hidden // self.heads
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,19 @@ class ProjectorShape:
     hidden: int
     out_dim: int
     depth: int = 2
+    # --- added by agents/ ---
+    hidden_widths: tuple[
+        int, ...
+    ] = ()  # explicit widths between in and out (overrides hidden/depth)
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """Widths of the linear chain, input first: (in, ..., out); len = linears + 1."""
+        if self.hidden_widths:
+            return (self.in_dim, *self.hidden_widths, self.out_dim)
+        if self.depth <= 1:
+            return (self.in_dim, self.out_dim)
+        return (self.in_dim, *([self.hidden] * (self.depth - 1)), self.out_dim)
 
 
 @dataclass(frozen=True)
@@ -92,6 +136,10 @@ class ActionHeadShape:
     bins: int = 256
     steps: int = 1
     expert: DecoderShape | None = None
+    # --- added by agents/ ---
+    mlp_hidden: int = 0  # l1_chunk: MLPResNet width (OFT: 4096); 0 -> a single Linear
+    mlp_blocks: int = 2  # l1_chunk: residual blocks of the MLPResNet
+    train_steps: int = 100  # dit: DDPM training timesteps (DDIM subsamples ``steps`` of them)
 
 
 @dataclass(frozen=True)
@@ -109,12 +157,49 @@ class VLAShape:
     published_params: int | None = None  # total parameter count as published
     published_source: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # --- added by agents/ ---
+    proprio_dim: int = (
+        0  # 0: no proprio input; else one token (prefix, or pi0's suffix state token)
+    )
 
     @property
     def vision_tokens(self) -> int:
         # Fused towers (DINOv2 + SigLIP) see the same patches and concatenate channels.
-        return self.vision[0].num_patches * self.cameras
+        return self.vision[0].tokens_out * self.cameras
+
+    @property
+    def proprio_in_prefix(self) -> bool:
+        """Proprio is one prefix token, except for pi0 where it is the expert's state token."""
+        return self.proprio_dim > 0 and self.family != "pi0"
 
     @property
     def prefix_tokens(self) -> int:
-        return self.vision_tokens + self.prompt_tokens
+        """Tokens of the VLM prefix: [vision (cam-major), proprio?, prompt]."""
+        return self.vision_tokens + int(self.proprio_in_prefix) + self.prompt_tokens
+
+    @property
+    def llm_tokens(self) -> int:
+        """Sequence length of the LLM prefill pass.
+
+        openvla/pi0: the prefix; oft: prefix + chunk*action_dim action placeholders;
+        cogact: prefix + 1 learned cognition token.
+        """
+        if self.family == "oft":
+            return self.prefix_tokens + self.head.chunk * self.head.action_dim
+        if self.family == "cogact":
+            return self.prefix_tokens + 1
+        return self.prefix_tokens
+
+    @property
+    def decode_tokens(self) -> int:
+        """Action tokens generated autoregressively (openvla only; 0 otherwise)."""
+        return self.head.chunk * self.head.action_dim if self.head.kind == "ar_tokens" else 0
+
+    @property
+    def expert_tokens(self) -> int:
+        """Tokens the expert processes per step: pi0 [state?, chunk]; cogact [time, cond, chunk]."""
+        if self.head.kind == "flow_expert":
+            return self.head.chunk + int(self.proprio_dim > 0)
+        if self.head.kind == "dit":
+            return self.head.chunk + 2
+        return 0

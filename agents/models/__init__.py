@@ -1,0 +1,1 @@
+"""The four VLA families, each a ``StagedModel`` (see ``agents.staged``)."""
