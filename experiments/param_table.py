@@ -1,0 +1,61 @@
+"""Print parameter counts of the zoo's real-size shapes against their published totals.
+
+    python -m experiments.param_table            # real-size shapes
+    python -m experiments.param_table --all      # tiny shapes too
+
+Models are built on the meta device, so nothing is allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from agents.zoo import REAL_SHAPES, TINY_SHAPES, build_model, count_params, get_shape
+
+
+def component_counts(model: torch.nn.Module) -> dict[str, int]:
+    """Unique parameters per top-level child module (tied weights counted where first seen)."""
+    seen: set[int] = set()
+    out: dict[str, int] = {}
+    for name, child in model.named_children():
+        n = 0
+        for p in child.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        out[name] = n
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--all", action="store_true", help="include the tiny trainable shapes")
+    args = ap.parse_args()
+    names = list(REAL_SHAPES) + (list(TINY_SHAPES) if args.all else [])
+    header = f"{'shape':16s} {'family':7s} {'vision':>13s} {'proj':>11s} {'embed':>13s} {'llm':>14s} {'head':>12s} {'total':>15s} {'published':>15s} {'diff':>8s}"
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        shape = get_shape(name)
+        model = build_model(shape, "meta")
+        comp = component_counts(model)
+        total = count_params(model)
+        head = sum(v for k, v in comp.items() if k not in ("towers", "projector", "embed", "llm"))
+        pub = shape.published_params
+        diff = f"{100 * (total / pub - 1):+.2f}%" if pub else "-"
+        print(
+            f"{name:16s} {shape.family:7s} {comp['towers']:>13,d} {comp['projector']:>11,d} "
+            f"{comp['embed']:>13,d} {comp['llm']:>14,d} {head:>12,d} {total:>15,d} "
+            f"{(pub or 0):>15,d} {diff:>8s}"
+        )
+    print()
+    for name in names:
+        shape = get_shape(name)
+        if shape.published_source:
+            print(f"{name}: {shape.published_source}")
+
+
+if __name__ == "__main__":
+    main()
