@@ -1,0 +1,239 @@
+"""The ``Link`` interface shared by every emulated link, its config, and live trace replay.
+
+Directions: *up* is edge -> cloud, *down* is cloud -> edge. Rates are application
+goodput in bit/s, delays one-way in ms (each direction), jitter the standard
+deviation of the one-way delay in ms, loss a per-segment probability: the same
+semantics as the analytic ``ecc.network.link.LinkState``.
+
+Using a link (the same code for every kind)::
+
+    with best_available(cfg) as link:
+        srv = link.listen()                        # server socket on the cloud side
+        addr = link.expose(srv.getsockname()[:2])  # what the edge connects to
+        sock = link.edge_socket(); sock.connect(addr)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from ecc.links.errors import LinkConfigError
+from ecc.links.tc import TbfSettings
+
+log = logging.getLogger(__name__)
+
+LINK_KINDS: tuple[str, ...] = ("auto", "netem", "tbf_userspace", "userspace")
+
+# A bandwidth schedule: seconds since the trace started -> (up_bps, down_bps).
+RateSchedule = Callable[[float], tuple[float, float]]
+
+
+@dataclass
+class LinkConfig:
+    """Everything a researcher may change about an emulated link (mirrors ``conf/link/*.yaml``).
+
+    Rates in Mbit/s (1e6 bit/s) like ``ecc.network.link.LinkState``; times in ms.
+    """
+
+    kind: str = "auto"
+    up_mbps: float = 100.0
+    down_mbps: float = 100.0
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+    loss_penalty_ms: float | None = None  # None: one round trip (fast retransmit)
+    trace_hz: float = 20.0  # how often a bandwidth trace updates the shaping
+    chunk_bytes: int = 16384  # user-space shaper granularity
+    queue_bytes: int = 8 * 2**20  # user-space bottleneck buffer per direction
+    seed: int = 0
+    edge_ip: str = "10.213.0.1"
+    cloud_ip: str = "10.213.0.2"
+    tbf: TbfSettings = field(default_factory=TbfSettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tbf, dict):  # from YAML / OmegaConf
+            self.tbf = TbfSettings(**self.tbf)
+        if self.kind not in LINK_KINDS:
+            raise LinkConfigError("link.kind", self.kind, f"one of {LINK_KINDS}")
+        for name in ("up_mbps", "down_mbps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.001 <= v <= 32_000):
+                raise LinkConfigError(f"link.{name}", v, "0.001 .. 32000 Mbit/s")
+        if not 1 <= self.trace_hz <= 1000:
+            raise LinkConfigError(
+                "link.trace_hz", self.trace_hz, "1 .. 1000 Hz (>= 10 recommended)"
+            )
+        if not self.edge_ip.startswith("10.") or not self.cloud_ip.startswith("10."):
+            raise LinkConfigError(
+                "link.edge_ip/cloud_ip", (self.edge_ip, self.cloud_ip), "private 10.x addresses"
+            )
+
+    @classmethod
+    def from_mapping(cls, cfg: Any) -> LinkConfig:
+        """Build from a dict or OmegaConf node (unknown keys raise, naming them)."""
+        data = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
+        data.pop("_target_", None)
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise LinkConfigError("link", unknown, f"keys among {sorted(allowed)}")
+        if "tbf" in data and not isinstance(data["tbf"], TbfSettings):
+            data["tbf"] = TbfSettings(**dict(data["tbf"].items()))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Piecewise-constant rates: ``steps`` of (start_s, up_bps, down_bps), sorted by start."""
+
+    steps: Sequence[tuple[float, float, float]]
+
+    def __post_init__(self) -> None:
+        if not self.steps or self.steps[0][0] != 0:
+            raise LinkConfigError("steps", self.steps, "a non-empty list starting at t=0 s")
+        if any(b[0] <= a[0] for a, b in zip(self.steps, self.steps[1:])):
+            raise LinkConfigError("steps", self.steps, "strictly increasing start times")
+
+    def __call__(self, t_s: float) -> tuple[float, float]:
+        current = self.steps[0]
+        for step in self.steps:
+            if step[0] <= t_s:
+                current = step
+        return current[1], current[2]
+
+
+class TraceRunner:
+    """Applies a ``RateSchedule`` to a link at ``hz`` in a background thread.
+
+    ``applied`` records (t_s, up_bps, down_bps) of every update actually made (only
+    changes are applied, so a steady trace costs nothing in the kernel).
+    """
+
+    def __init__(
+        self, link: Link, schedule: RateSchedule, hz: float, duration_s: float | None = None
+    ) -> None:
+        if not 1 <= hz <= 1000:
+            raise LinkConfigError("hz", hz, "1 .. 1000 Hz")
+        self.link, self.schedule, self.period = link, schedule, 1.0 / hz
+        self.duration_s = duration_s
+        self.applied: list[tuple[float, float, float]] = []
+        self.t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vecc-trace", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last: tuple[float, float] | None = None
+        tick = 0
+        while not self._stop.is_set():
+            t = time.monotonic() - self.t0
+            if self.duration_s is not None and t > self.duration_s:
+                return
+            rates = self.schedule(t)
+            if rates != last:
+                try:
+                    self.link.set_rate(*rates)
+                except Exception as e:  # keep replaying; the log says what failed
+                    log.warning("trace update at t=%.3f s to %s failed: %s", t, rates, e)
+                else:
+                    self.applied.append((t, *rates))
+                    last = rates
+            tick += 1
+            # Absolute tick times: the update rate does not drift with the work done.
+            self._stop.wait(max(0.0, self.t0 + tick * self.period - time.monotonic()))
+
+    def stop(self) -> None:
+        """Stop replaying (the link keeps its last rates)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2.0)
+
+
+class Link(ABC):
+    """An emulated edge-cloud link. Subclasses set ``kind`` and implement the shaping hooks."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, config: LinkConfig) -> None:
+        self.config = config
+        self.fallback_reason = ""  # why best_available did not pick a better kind
+        self._trace: TraceRunner | None = None
+        self._closed = False
+
+    # -- addressing ---------------------------------------------------------------
+    @abstractmethod
+    def listen(self, port: int = 0, backlog: int = 16) -> socket.socket:
+        """A listening TCP socket on the cloud side."""
+
+    @abstractmethod
+    def edge_socket(self) -> socket.socket:
+        """A fresh unconnected TCP socket on the edge side (use as a socket factory)."""
+
+    @abstractmethod
+    def expose(self, server_addr: tuple[str, int]) -> tuple[str, int]:
+        """The address the edge connects to so that traffic to ``server_addr`` is shaped."""
+
+    # -- shaping ------------------------------------------------------------------
+    @abstractmethod
+    def set_rate(self, up_bps: float, down_bps: float) -> None:
+        """Set the goodput of each direction (bit/s), live."""
+
+    @abstractmethod
+    def set_delay(self, delay_ms: float, jitter_ms: float = 0.0) -> None:
+        """Set the one-way delay and its standard deviation (ms), both directions."""
+
+    @abstractmethod
+    def set_loss(self, p: float) -> None:
+        """Set the per-segment loss probability, both directions."""
+
+    def apply_config(self) -> None:
+        """Apply the config's static rate, delay, jitter and loss."""
+        c = self.config
+        self.set_rate(c.up_mbps * 1e6, c.down_mbps * 1e6)
+        self.set_delay(c.delay_ms, c.jitter_ms)
+        self.set_loss(c.loss)
+
+    def apply_trace(
+        self, schedule: RateSchedule, hz: float | None = None, duration_s: float | None = None
+    ) -> TraceRunner:
+        """Replay a bandwidth schedule live at ``hz`` (default ``config.trace_hz``)."""
+        self.stop_trace()
+        self._trace = TraceRunner(self, schedule, hz or self.config.trace_hz, duration_s)
+        return self._trace
+
+    def stop_trace(self) -> None:
+        """Stop a running trace replay, if any."""
+        if self._trace is not None:
+            self._trace.stop()
+            self._trace = None
+
+    def describe(self) -> dict[str, Any]:
+        """What to record in results.json: the kind, why it was chosen, and its parameters."""
+        cfg = asdict(self.config)
+        return {"kind": self.kind, "fallback_reason": self.fallback_reason, "config": cfg}
+
+    # -- lifetime -----------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the trace and remove everything the link created; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_trace()
+        self._teardown()
+
+    @abstractmethod
+    def _teardown(self) -> None: ...
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

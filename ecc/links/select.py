@@ -1,0 +1,95 @@
+"""Pick the best link this machine supports: netem > tbf_userspace > userspace.
+
+The choice and the reason for any fallback are logged and recorded in
+``Link.describe()`` (which the experiment writes into results.json).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+from ecc.links.base import Link, LinkConfig
+from ecc.links.errors import LinkUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def netem_available() -> tuple[bool, str]:
+    """Whether the kernel accepts a netem qdisc, and why not.
+
+    Tries to add one on the loopback of a throwaway namespace (nothing outside it is
+    touched), then removes the namespace. Cached for the process.
+    """
+    if os.geteuid() != 0:
+        return False, "not root: cannot create namespaces or qdiscs"
+    from pyroute2 import IPRoute, netns
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from ecc.links.netns import PREFIX, in_netns
+    from ecc.links.tc import netem_parameters
+
+    ns = f"{PREFIX}-{os.getpid()}-probe"
+    netns.create(ns)
+    try:
+        with in_netns(ns):
+            ipr = IPRoute()
+        with ipr:
+            lo = ipr.link_lookup(ifname="lo")[0]
+            ipr.link("set", index=lo, state="up")
+            try:
+                ipr.tc("add", "netem", lo, handle="1:", **netem_parameters(delay_ms=1.0))
+            except NetlinkError as e:
+                return False, f"kernel lacks sch_netem (adding a netem qdisc failed: {e})"
+            ipr.tc("del", index=lo, root=True)
+        return True, ""
+    finally:
+        netns.remove(ns)
+
+
+def _build(kind: str, config: LinkConfig) -> Link:
+    if kind == "netem":
+        from ecc.links.netem import NetemLink
+
+        ok, why = netem_available()
+        if not ok:
+            raise LinkUnavailable(f"link kind 'netem' unavailable: {why}")
+        return NetemLink(config)
+    if kind == "tbf_userspace":
+        from ecc.links.netns import require_root
+        from ecc.links.tbf_userspace import TbfUserspaceLink
+
+        require_root("link kind 'tbf_userspace'")
+        return TbfUserspaceLink(config)
+    from ecc.links.userspace import UserspaceLink
+
+    return UserspaceLink(config)
+
+
+def best_available(config: LinkConfig | None = None) -> tuple[Link, str]:
+    """Build the configured link (``kind='auto'``: the best one available) and return it with its kind.
+
+    An explicitly named kind that cannot run raises ``LinkUnavailable``; ``auto`` falls
+    back and logs why.
+    """
+    cfg = config or LinkConfig()
+    if cfg.kind != "auto":
+        link = _build(cfg.kind, cfg)
+        log.info("link: %s (requested)", link.kind)
+        return link, link.kind
+    reasons = []
+    for kind in ("netem", "tbf_userspace", "userspace"):
+        try:
+            link = _build(kind, cfg)
+        except LinkUnavailable as e:
+            reasons.append(str(e))
+            continue
+        link.fallback_reason = "; ".join(reasons)
+        if reasons:
+            log.warning("link: using %s (fallback: %s)", kind, link.fallback_reason)
+        else:
+            log.info("link: using %s", kind)
+        return link, kind
+    raise AssertionError("the userspace link is always available")

@@ -1,0 +1,71 @@
+"""Pure user-space link on loopback: no root needed.
+
+Rate, delay, jitter and loss all come from the ``ShapingRelay``. Accuracy is limited by
+thread wake-up latency (~0.1 ms here) and by the relay's chunk size.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ecc.links.base import Link, LinkConfig
+from ecc.links.shaper import ShapeParams, ShapingRelay
+
+LOOPBACK = "127.0.0.1"
+
+
+class UserspaceLink(Link):
+    """All shaping in a user-space relay on 127.0.0.1."""
+
+    kind = "userspace"
+
+    def __init__(self, config: LinkConfig | None = None) -> None:
+        super().__init__(config or LinkConfig(kind="userspace"))
+        c = self.config
+        self.params = ShapeParams(
+            up_bps=c.up_mbps * 1e6,
+            down_bps=c.down_mbps * 1e6,
+            delay_ms=c.delay_ms,
+            jitter_ms=c.jitter_ms,
+            loss=c.loss,
+            loss_penalty_ms=c.loss_penalty_ms,
+        )
+        self._relays: list[ShapingRelay] = []
+
+    def listen(self, port: int = 0, backlog: int = 16) -> socket.socket:
+        """A server socket on loopback."""
+        return socket.create_server((LOOPBACK, port), backlog=backlog)
+
+    def edge_socket(self) -> socket.socket:
+        """A plain TCP socket (the edge is this host)."""
+        return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def expose(self, server_addr: tuple[str, int]) -> tuple[str, int]:
+        """Start a shaping relay in front of ``server_addr``; returns its address."""
+        relay = ShapingRelay(
+            socket.create_server((LOOPBACK, 0)),
+            server_addr,
+            self.params,
+            chunk_bytes=self.config.chunk_bytes,
+            queue_bytes=self.config.queue_bytes,
+            seed=self.config.seed + len(self._relays),
+        )
+        self._relays.append(relay)
+        return relay.address
+
+    def set_rate(self, up_bps: float, down_bps: float) -> None:
+        """Goodput per direction (bit/s), enforced by the relay's serialiser."""
+        self.params.update(up_bps=float(up_bps), down_bps=float(down_bps))
+
+    def set_delay(self, delay_ms: float, jitter_ms: float = 0.0) -> None:
+        """One-way delay and jitter (ms), enforced by the relay's propagator."""
+        self.params.update(delay_ms=float(delay_ms), jitter_ms=float(jitter_ms))
+
+    def set_loss(self, p: float) -> None:
+        """Per-segment loss probability, charged as retransmission time."""
+        self.params.update(loss=float(p))
+
+    def _teardown(self) -> None:
+        for relay in self._relays:
+            relay.close()
+        self._relays.clear()
