@@ -1,0 +1,268 @@
+"""Policy interface in the LeRobot spirit, plus checkpoint save/load with validation.
+
+``VLAPolicy``: ``reset(language)``, ``predict_action_chunk(obs) -> (chunk [T, 7], info)``,
+``select_action(obs) -> (7,)`` (replays an internal chunk queue). Observations are the
+env dict (``agentview_rgb``, ``wrist_rgb`` uint8 HxWx3, ``eef_pos``, ``eef_quat``,
+``gripper_qpos``, ...); the instruction comes from ``reset(language=...)`` or
+``obs["language"]``. Flow/diffusion noise is seeded by ``noise_seed`` + call index, so
+an episode is reproducible.
+
+Checkpoint directory (``save_checkpoint``/``load_policy``)::
+
+    config.json         format tag, family, full shape, policy config, sha256 of the weights
+    model.safetensors   weights
+    stats.json          normalisation statistics (q01/q99 actions, proprio mean/std)
+    tokenizer.json      the word tokenizer
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from agents.errors import CheckpointError, ObservationError
+from agents.models.base import StagedVLA
+from agents.normalize import NormStats
+from agents.preprocess import images_to_tensor, proprio_vector, stack_cameras
+from agents.shape_io import shape_from_dict, shape_to_dict
+from agents.tokenizer import WordTokenizer
+from agents.zoo import build_model
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "vla-ecc-lab/policy"
+CHECKPOINT_VERSION = 1
+DEFAULT_CAMERAS: tuple[str, ...] = ("agentview_rgb", "wrist_rgb")
+DEFAULT_PROPRIO: tuple[str, ...] = ("eef_pos", "eef_quat", "gripper_qpos")
+
+
+@dataclass
+class PolicyConfig:
+    """How observations map to model inputs and how chunks are replayed."""
+
+    camera_keys: tuple[str, ...] = DEFAULT_CAMERAS
+    proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO
+    n_action_steps: int | None = None  # actions executed per chunk; None: the whole chunk
+    noise_seed: int = 0  # flow/diffusion noise seed of the first call after reset
+    extra: dict = field(default_factory=dict)
+
+
+class VLAPolicy:
+    """A staged VLA with its tokenizer and normalisation statistics."""
+
+    def __init__(
+        self,
+        model: StagedVLA,
+        tokenizer: WordTokenizer,
+        stats: NormStats,
+        config: PolicyConfig | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.shape = model.shape
+        self.tokenizer = tokenizer
+        self.stats = stats
+        self.config = config or PolicyConfig()
+        if len(self.config.camera_keys) != self.shape.cameras:
+            raise ObservationError(
+                f"camera_keys={list(self.config.camera_keys)} has {len(self.config.camera_keys)} keys; "
+                f"allowed: {self.shape.cameras} for shape {self.shape.name!r}"
+            )
+        self._queue: collections.deque[np.ndarray] = collections.deque()
+        self._language: str | None = None
+        self._calls = 0
+
+    # ------------------------------------------------------------------ API
+    def reset(self, language: str | None = None) -> None:
+        """Start an episode: clear the chunk queue, set the instruction, restart the noise seed."""
+        self._queue.clear()
+        self._language = language
+        self._calls = 0
+
+    def model_inputs(self, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Batch-1 model inputs (what ``StagedModel.init_state`` takes) for one observation."""
+        s = self.shape
+        language = obs.get("language", self._language)
+        if language is None:
+            raise ObservationError("no instruction: pass reset(language=...) or obs['language']")
+        images = images_to_tensor(
+            stack_cameras(obs, self.config.camera_keys), s.vision[0].image_size
+        )
+        inputs: dict[str, torch.Tensor] = {
+            "images": images[None],
+            "tokens": torch.tensor([self.tokenizer.encode(str(language), s.prompt_tokens)]),
+        }
+        if s.proprio_dim:
+            p = proprio_vector(obs, self.config.proprio_keys)
+            if p.shape[-1] != s.proprio_dim:
+                raise ObservationError(
+                    f"proprio from {list(self.config.proprio_keys)} has {p.shape[-1]} values; "
+                    f"allowed: {s.proprio_dim}"
+                )
+            inputs["proprio"] = torch.from_numpy(self.stats.normalize_proprio(p))[None]
+        if s.family in ("pi0", "cogact"):
+            gen = torch.Generator().manual_seed(self.config.noise_seed + self._calls)
+            inputs["noise"] = torch.randn(1, s.head.chunk, s.head.action_dim, generator=gen)
+        return inputs
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Run the model once: unnormalised chunk [chunk, action_dim] and info.
+
+        info: ``actions_normalized`` [chunk, A], ``infer_ms`` (wall ms of the forward),
+        and for token families ``token_logits`` [n, bins] and ``token_entropy`` [n] (nats).
+        """
+        inputs = self.model_inputs(obs)
+        self._calls += 1
+        t0 = time.perf_counter()
+        out = self.model(inputs)
+        infer_ms = (time.perf_counter() - t0) * 1e3
+        norm = out["actions"][0].cpu().numpy()
+        chunk = self.stats.unnormalize_actions(norm)
+        info: dict[str, Any] = {"actions_normalized": norm, "infer_ms": infer_ms}
+        for key in ("token_logits", "token_entropy"):
+            if key in out:
+                info[key] = out[key][0].cpu().numpy()
+        return chunk, info
+
+    def select_action(self, obs: dict[str, Any]) -> np.ndarray:
+        """Next action (7,): replays the queued chunk, predicting a new one when it is empty."""
+        if not self._queue:
+            chunk, _ = self.predict_action_chunk(obs)
+            n = self.config.n_action_steps or len(chunk)
+            self._queue.extend(chunk[:n])
+        return self._queue.popleft()
+
+
+# ------------------------------------------------------------------ checkpoints
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, policy: VLAPolicy, extra: dict | None = None) -> Path:
+    """Write weights + config + stats + tokenizer into directory ``path``; returns it."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "model.safetensors"
+    state = {k: v.detach().contiguous().cpu() for k, v in policy.model.state_dict().items()}
+    save_file(state, str(weights))
+    (out / "stats.json").write_text(json.dumps(policy.stats.to_dict(), indent=1))
+    policy.tokenizer.save(out / "tokenizer.json")
+    config = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "family": policy.shape.family,
+        "shape": shape_to_dict(policy.shape),
+        "policy": asdict(policy.config),
+        "param_count": sum(p.numel() for p in policy.model.parameters()),
+        "weights_sha256": _sha256(weights),
+        "extra": extra or {},
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    return out
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint lacks {what} ({path.name}) in {path.parent}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{what} {path} is not valid JSON ({e}); the file is corrupt") from e
+
+
+def read_checkpoint_config(path: str | Path) -> dict:
+    """Parse and check ``config.json`` of a checkpoint directory."""
+    root = Path(path)
+    if not root.is_dir():
+        raise CheckpointError(f"checkpoint path={str(root)!r} is not a directory")
+    config = _read_json(root / "config.json", "config")
+    if config.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"config format={config.get('format')!r} is not allowed; allowed: {CHECKPOINT_FORMAT!r}"
+        )
+    if config.get("format_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"format_version={config.get('format_version')!r} is not allowed; allowed: {CHECKPOINT_VERSION}"
+        )
+    return config
+
+
+def load_policy(
+    path: str | Path, family: str | None = None, shape_name: str | None = None, device: str = "cpu"
+) -> VLAPolicy:
+    """Load a checkpoint written by ``save_checkpoint``; every mismatch raises CheckpointError.
+
+    ``family``/``shape_name``, when given, must match what the checkpoint holds.
+    """
+    root = Path(path)
+    config = read_checkpoint_config(root)
+    if family is not None and config.get("family") != family:
+        raise CheckpointError(
+            f"checkpoint {root} holds family={config.get('family')!r}; requested family={family!r}"
+        )
+    shape = shape_from_dict(config["shape"])
+    if shape_name is not None and shape.name != shape_name:
+        raise CheckpointError(
+            f"checkpoint {root} holds shape={shape.name!r}; requested shape={shape_name!r}"
+        )
+    stats = NormStats.from_dict(
+        _read_json(root / "stats.json", "normalisation stats"),
+        shape.head.action_dim,
+        shape.proprio_dim,
+    )
+    try:
+        tokenizer = WordTokenizer.from_dict(_read_json(root / "tokenizer.json", "tokenizer"))
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"tokenizer.json in {root} is malformed: {e}") from e
+    weights = root / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint lacks weights (model.safetensors) in {root}")
+    digest = _sha256(weights)
+    if digest != config.get("weights_sha256"):
+        raise CheckpointError(
+            f"weights {weights} are corrupt or truncated: sha256 {digest[:12]}... != recorded "
+            f"{str(config.get('weights_sha256'))[:12]}..."
+        )
+    try:
+        state = load_file(str(weights), device=device)
+    except Exception as e:  # safetensors raises its own error type for bad headers
+        raise CheckpointError(f"weights {weights} cannot be read as safetensors: {e}") from e
+    model = build_model(shape, device)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights do not match shape {shape.name!r}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(
+                f"weight {k} has shape {tuple(v.shape)}; allowed: {tuple(expected[k].shape)} for {shape.name!r}"
+            )
+    model.load_state_dict(state)
+    pc = config.get("policy", {})
+    policy_config = PolicyConfig(
+        camera_keys=tuple(pc.get("camera_keys", DEFAULT_CAMERAS)),
+        proprio_keys=tuple(pc.get("proprio_keys", DEFAULT_PROPRIO)),
+        n_action_steps=pc.get("n_action_steps"),
+        noise_seed=int(pc.get("noise_seed", 0)),
+        extra=dict(pc.get("extra", {})),
+    )
+    return VLAPolicy(model, tokenizer, stats, policy_config)
