@@ -138,7 +138,7 @@ def test_checkpoint_roundtrip_exact(tmp_path, name: str) -> None:
 def test_checkpoint_failures_are_clear(tmp_path) -> None:
     pol = _policy("oft-tiny")
     ck = save_checkpoint(tmp_path / "c", pol)
-    with pytest.raises(CheckpointError, match="family='oft'.*requested family='pi0'"):
+    with pytest.raises(CheckpointError, match=r"family='oft'.*requested family='pi0'"):
         load_policy(ck, family="pi0")
     with pytest.raises(CheckpointError, match="not a directory"):
         load_policy(tmp_path / "nope")
