@@ -1,0 +1,163 @@
+"""Namespaced links (root): kernel TBF shaping, netem, and removal on exit, signals and crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from ecc.links import LinkConfig, best_available, netem_available
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+]
+
+
+def _ours(pid: int) -> list[str]:
+    from ecc.cleanup import find_leftovers
+    from ecc.links.netns import owner_pid
+
+    found = find_leftovers(include_live=True)
+    return [n for n in found.namespaces + found.links if owner_pid(n) == pid]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _nothing_left_behind():
+    yield
+    from ecc.cleanup import find_leftovers
+
+    assert _ours(os.getpid()) == []
+    assert not find_leftovers(include_live=False), "objects of dead processes left behind"
+
+
+def _transfer_s(link, nbytes: int) -> float:
+    srv = link.listen()
+    addr = link.expose(srv.getsockname()[:2])
+    done: dict[str, float] = {}
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(1)
+        got = 0
+        while got < nbytes:
+            data = conn.recv(1 << 16)
+            if not data:
+                break
+            got += len(data)
+        done["t"] = time.perf_counter()
+        conn.close()
+
+    th = threading.Thread(target=serve)
+    th.start()
+    cl = link.edge_socket()
+    cl.connect(addr)
+    cl.sendall(b"h")
+    time.sleep(0.1 + 2 * link.config.delay_ms / 1e3)
+    t0 = time.perf_counter()
+    cl.sendall(b"x" * nbytes)
+    th.join(timeout=30)
+    cl.close()
+    srv.close()
+    return done["t"] - t0
+
+
+def _kernel_tbf_rate(link, role: str) -> int:
+    ipr, idx = link._ipr[role], link._index[role]
+    (q,) = [q for q in ipr.get_qdiscs(index=idx) if q["parent"] == 0xFFFFFFFF]
+    assert q.get_attr("TCA_KIND") == "tbf"
+    return q.get_attr("TCA_OPTIONS").get_attr("TCA_TBF_PARMS")["rate"]
+
+
+def test_auto_picks_best_and_names_fallback() -> None:
+    ok, why = netem_available()
+    link, kind = best_available(LinkConfig(kind="auto"))
+    with link:
+        assert kind == ("netem" if ok else "tbf_userspace")
+        assert link.describe()["kind"] == kind
+        if not ok:
+            assert "sch_netem" in why
+            assert "sch_netem" in link.describe()["fallback_reason"]
+    assert _ours(os.getpid()) == []
+
+
+def test_tbf_userspace_transfer_and_live_rate() -> None:
+    from ecc.links.tc import tbf_parameters
+
+    cfg = LinkConfig(kind="tbf_userspace", up_mbps=20, down_mbps=30, delay_ms=10)
+    link, _ = best_available(cfg)
+    with link:
+        up_bps = int(tbf_parameters(20e6)["rate"].removesuffix("bit"))
+        assert _kernel_tbf_rate(link, "edge") == pytest.approx(up_bps / 8, abs=1)
+        t = _transfer_s(link, 500_000)
+        assert t == pytest.approx(500_000 * 8 / 20e6 + 0.010, rel=0.05)
+        link.set_rate(5e6, 7e6)
+        assert _kernel_tbf_rate(link, "edge") == pytest.approx(5e6 * 1514 / 1448 / 8, abs=1)
+        assert _kernel_tbf_rate(link, "cloud") == pytest.approx(7e6 * 1514 / 1448 / 8, abs=1)
+        names = link.describe()["namespaces"]
+    from pyroute2 import netns
+
+    assert not set(names) & set(netns.listnetns())
+
+
+def test_netem_link() -> None:
+    ok, _why = netem_available()
+    if not ok:
+        pytest.skip("kernel lacks sch_netem")
+    with best_available(LinkConfig(kind="netem", up_mbps=20, delay_ms=10))[0] as link:
+        t = _transfer_s(link, 500_000)
+    assert t == pytest.approx(500_000 * 8 / 20e6 + 0.010, rel=0.05)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from ecc.links import LinkConfig, best_available
+    link, _ = best_available(LinkConfig(kind="tbf_userspace"))
+    print(link.pair.edge_ns, flush=True)
+    mode = sys.argv[1]
+    if mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    with link:
+        time.sleep(30)
+    """
+)
+
+
+def _child(mode: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, mode], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    ns = proc.stdout.readline().strip()
+    assert ns.startswith("vecc-")
+    return proc, ns
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_removes_namespaces(sig: int) -> None:
+    from pyroute2 import netns
+
+    proc, ns = _child("wait")
+    assert ns in netns.listnetns()
+    proc.send_signal(sig)
+    proc.wait(timeout=20)
+    assert _ours(proc.pid) == []
+
+
+def test_crash_leftovers_removed_by_cleanup_command() -> None:
+    proc, ns = _child("kill")
+    proc.wait(timeout=20)
+    assert proc.returncode == -signal.SIGKILL
+    assert ns in _ours(proc.pid)
+    out = subprocess.run(
+        [sys.executable, "-m", "ecc.cleanup"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "removed 2 namespace(s)" in out.stdout
+    assert _ours(proc.pid) == []

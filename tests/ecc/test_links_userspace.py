@@ -1,0 +1,172 @@
+"""The pure user-space link (no root): rate, delay, jitter, loss, live changes and trace replay."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+
+from ecc.links import LinkConfig, LinkConfigError, StepSchedule, TraceRunner
+from ecc.links.base import Link
+from ecc.links.userspace import UserspaceLink
+
+
+def _one_way_transfer_s(link: Link, nbytes: int) -> float:
+    """Seconds from the edge starting to send ``nbytes`` until the server has them all."""
+    srv = link.listen()
+    addr = link.expose(srv.getsockname()[:2])
+    done: dict[str, float] = {}
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(1)
+        got = 0
+        while got < nbytes:
+            data = conn.recv(1 << 16)
+            if not data:
+                break
+            got += len(data)
+        done["t"] = time.perf_counter()
+        conn.close()
+
+    th = threading.Thread(target=serve)
+    th.start()
+    cl = link.edge_socket()
+    cl.connect(addr)
+    cl.sendall(b"h")
+    time.sleep(0.1 + 2 * link.config.delay_ms / 1e3)  # let the handshake byte clear the link
+    t0 = time.perf_counter()
+    cl.sendall(b"x" * nbytes)
+    th.join(timeout=30)
+    cl.close()
+    srv.close()
+    return done["t"] - t0
+
+
+def _rtts_ms(link: Link, n: int, size: int = 64) -> list[float]:
+    """Round-trip times (ms) of ``n`` small echoes through the link."""
+    srv = link.listen()
+    addr = link.expose(srv.getsockname()[:2])
+
+    def echo() -> None:
+        conn, _ = srv.accept()
+        while data := conn.recv(1 << 16):
+            conn.sendall(data)
+        conn.close()
+
+    threading.Thread(target=echo, daemon=True).start()
+    cl = link.edge_socket()
+    cl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cl.connect(addr)
+    out = []
+    for _ in range(n + 1):  # the first exchange also waits for the relay's upstream connect
+        t0 = time.perf_counter()
+        cl.sendall(b"p" * size)
+        got = 0
+        while got < size:
+            got += len(cl.recv(size - got))
+        out.append((time.perf_counter() - t0) * 1e3)
+    cl.close()
+    srv.close()
+    return out[1:]
+
+
+def test_transfer_time_matches_rate_plus_delay() -> None:
+    cfg = LinkConfig(kind="userspace", up_mbps=20, down_mbps=20, delay_ms=10)
+    with UserspaceLink(cfg) as link:
+        t = _one_way_transfer_s(link, 400_000)
+    expected = 400_000 * 8 / 20e6 + 0.010
+    assert t == pytest.approx(expected, rel=0.08)
+
+
+def test_delay_and_jitter() -> None:
+    with UserspaceLink(LinkConfig(kind="userspace", delay_ms=15)) as link:
+        rtts = _rtts_ms(link, 10)
+        assert 29.5 < statistics.median(rtts) < 36
+        assert statistics.pstdev(rtts) < 2.0
+        link.set_delay(15, jitter_ms=6)
+        jittery = _rtts_ms(link, 20)
+    assert statistics.pstdev(jittery) > 2.0
+
+
+def test_loss_costs_retransmission_time() -> None:
+    cfg = LinkConfig(kind="userspace", delay_ms=2, loss=0.5, loss_penalty_ms=20, seed=3)
+    with UserspaceLink(cfg) as link:
+        rtts = _rtts_ms(link, 30)
+    # Each direction loses its one segment half the time: +20 ms on average per direction.
+    assert statistics.mean(rtts) > 4 + 12
+
+
+def test_live_rate_change_applies() -> None:
+    with UserspaceLink(LinkConfig(kind="userspace", up_mbps=100)) as link:
+        fast = _one_way_transfer_s(link, 250_000)
+        link.set_rate(10e6, 10e6)
+        slow = _one_way_transfer_s(link, 250_000)
+    assert fast == pytest.approx(0.020, rel=0.25)
+    assert slow == pytest.approx(0.200, rel=0.08)
+
+
+def test_invalid_values_raise_and_leave_link_unchanged() -> None:
+    with UserspaceLink() as link:
+        with pytest.raises(LinkConfigError, match="loss") as exc:
+            link.set_loss(1.5)
+        assert exc.value.field == "loss"
+        assert link.params.loss == 0.0
+        with pytest.raises(LinkConfigError, match="up_bps"):
+            link.set_rate(-1, 10e6)
+        with pytest.raises(LinkConfigError, match="delay_ms"):
+            link.set_delay(float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "carrier-pigeon"}, "link.kind"),
+        ({"up_mbps": 0}, "link.up_mbps"),
+        ({"trace_hz": 0.1}, "link.trace_hz"),
+        ({"cloud_ip": "8.8.8.8"}, "cloud_ip"),
+    ],
+)
+def test_link_config_rejects(kwargs: dict, field: str) -> None:
+    with pytest.raises(LinkConfigError, match=field):
+        LinkConfig(**kwargs)
+
+
+def test_link_config_from_mapping() -> None:
+    cfg = LinkConfig.from_mapping({"kind": "userspace", "up_mbps": 5, "tbf": {"mtu": 9000}})
+    assert cfg.tbf.mtu == 9000
+    assert cfg.up_mbps == 5
+    with pytest.raises(LinkConfigError, match="bogus"):
+        LinkConfig.from_mapping({"bogus": 1})
+
+
+class _RecordingLink(UserspaceLink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[float, float, float]] = []
+        self.t0 = time.monotonic()
+
+    def set_rate(self, up_bps: float, down_bps: float) -> None:
+        self.calls.append((time.monotonic() - self.t0, up_bps, down_bps))
+
+
+def test_trace_runner_applies_steps_promptly() -> None:
+    sched = StepSchedule([(0.0, 50e6, 50e6), (0.2, 10e6, 20e6), (0.4, 50e6, 50e6)])
+    assert sched(0.25) == (10e6, 20e6)
+    with _RecordingLink() as link:
+        runner = link.apply_trace(sched, hz=20)
+        time.sleep(0.6)
+        runner.stop()
+    assert [c[1:] for c in link.calls] == [(50e6, 50e6), (10e6, 20e6), (50e6, 50e6)]
+    for (t, *_), step in zip(link.calls[1:], (0.2, 0.4)):
+        assert step <= t < step + 0.05 + 0.03  # one 50 ms tick plus scheduling slack
+
+
+def test_trace_runner_rejects_slow_rate() -> None:
+    with UserspaceLink() as link, pytest.raises(LinkConfigError, match="hz"):
+        TraceRunner(link, lambda t: (1e6, 1e6), hz=0.5)
+    with pytest.raises(LinkConfigError, match="steps"):
+        StepSchedule([(1.0, 1e6, 1e6)])
