@@ -33,13 +33,11 @@ RunFn = Callable[[nn.Module, Any], torch.Tensor]
 
 
 def default_run(model: nn.Module, batch: Any) -> torch.Tensor:
-    """``model(**batch)`` for dict batches, ``model(*batch)`` for tuples, else ``model(batch)``.
+    """``model(*batch)`` for tuples, else ``model(batch)`` (zoo models take one input dict).
 
     Dict outputs return ``["actions"]`` (the ``agents.staged`` output convention).
     """
-    if isinstance(batch, dict):
-        out = model(**batch)
-    elif isinstance(batch, tuple):
+    if isinstance(batch, tuple):
         out = model(*batch)
     else:
         out = model(batch)

@@ -25,7 +25,9 @@ SCALE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32":
 DEFAULT_GROUP_PATTERNS: dict[str, list[str]] = {
     "action_head": [r"(^|\.)(action_head|head|expert|action_expert|dit|action_out)(\.|$)"],
     "projector": [r"(^|\.)(projector|mm_projector|proj_mlp|multi_modal_projector)(\.|$)"],
-    "vision": [r"(^|\.)(vision|vision_tower|visual|vit|encoder|image_encoder|backbone)(\.|$)"],
+    "vision": [
+        r"(^|\.)(vision|vision_tower|towers|visual|vit|encoder|image_encoder|backbone)(\.|$)"
+    ],
     "llm": [r"(^|\.)(llm|language_model|decoder|transformer|layers|blocks)(\.|$)"],
 }
 # Layers kept in high precision whatever their group (the papers keep these in BF16).

@@ -101,21 +101,19 @@ def precision_map(cfg: QuantMethodConfig | dict | None = None) -> PrecisionMap:
     return PrecisionMap(groups, high)
 
 
-# Stage kinds of agents.staged.StageSpec -> module group.
-_KIND_GROUP = {
-    "vision_patch": "vision",
-    "vision_block": "vision",
+# First component of a stage name (agents.staged / ecc.trace naming) -> module group.
+_PREFIX_GROUP = {
+    "vision": "vision",
     "projector": "projector",
-    "embed": "llm",
-    "llm_layer": "llm",
-    "norm": "llm",
-    "lm_head": "llm",
+    "llm": "llm",
     "head": "action_head",
-    "expert_layer": "action_head",
-    "expert_out": "action_head",
+    "expert": "action_head",
+    "dit": "action_head",
+    "action_head": "action_head",
 }
-# Stage kinds that are embeddings/norms/LM heads: kept high precision by default.
-_HIGH_KINDS = ("vision_patch", "embed", "norm", "lm_head")
+# Stage kinds that are embeddings / norms / LM heads: kept at high precision (the papers
+# keep norms and embeddings in BF16; element-wise stages have no weights to quantize).
+HIGH_KINDS = ("vision_patch", "embed", "norm", "lm_head", "attn_norm", "mlp_norm")
 
 
 @dataclass(frozen=True)
@@ -133,30 +131,60 @@ class StagePrecision:
     compute: str
 
 
-def stage_group(kind: str, name: str = "") -> str:
-    """Module group of an execution stage (``StageSpec.kind``)."""
-    if kind not in _KIND_GROUP:
-        raise QuantConfigError("stage.kind", kind, sorted(_KIND_GROUP))
-    return _KIND_GROUP[kind]
+def stage_group(name: str) -> str:
+    """Module group of an execution stage from its name (``vision.dino.block0`` -> vision)."""
+    head = name.split(".", 1)[0]
+    if head not in _PREFIX_GROUP:
+        raise QuantConfigError("stage.name prefix", head, sorted(_PREFIX_GROUP))
+    return _PREFIX_GROUP[head]
 
 
 def stage_precisions(
     stages: Iterable, pmap: PrecisionMap, act_bits: int | None = None
 ) -> dict[str, StagePrecision]:
-    """Precision of every stage (objects with ``name`` and ``kind``, e.g. ``StageSpec``).
+    """Precision of every stage (objects with ``name`` and ``kind``: ``StageSpec``, ``TraceStage``).
 
     ``act_bits`` overrides the quantized groups' activation bits (a DyQ step).
-    Patch embeddings, token embeddings, norms and LM heads stay at ``pmap.high``.
+    Patch/token embeddings, norms and LM heads stay at ``pmap.high``.
     """
     if act_bits is not None:
         pmap = pmap.with_act_bits(act_bits)
     out = {}
     for st in stages:
-        group = stage_group(st.kind, st.name)
-        p = pmap.high if st.kind in _HIGH_KINDS else pmap.for_group(group)
+        group = stage_group(st.name)
+        p = pmap.high if st.kind in HIGH_KINDS else pmap.for_group(group)
         out[st.name] = StagePrecision(
             group, p.weight_bits, p.act_bits, p.bytes_per_weight(), p.compute
         )
+    return out
+
+
+def ecc_precision_name(p: GroupPrecision) -> str:
+    """The single precision name ``ecc.cost`` prices a stage at (fp32/bf16/int8/int4).
+
+    ``ecc`` uses one name for both weight bytes and compute peak. Integer-activation
+    methods map to their compute precision; weight-only methods (W8A16, W4A16) map to
+    the *weight* precision, because at batch 1 those stages are weight-bandwidth bound
+    (this overstates their compute speed where they are compute bound; see docs).
+    """
+    if not p.quantized:
+        return "fp32" if p.weight_bits == 32 and p.act_bits == 32 else "bf16"
+    if p.act_bits >= 16:
+        return "int8" if p.weight_bits == 8 else "int4"
+    return p.compute
+
+
+def ecc_precision_map(
+    stages: Iterable, pmap: PrecisionMap, act_bits: int | None = None
+) -> dict[str, str]:
+    """``{stage name: precision name}`` plus ``default`` for ``ecc.cost``'s ``precision`` arg."""
+    if act_bits is not None:
+        pmap = pmap.with_act_bits(act_bits)
+    out = {"default": ecc_precision_name(pmap.high)}
+    for st in stages:
+        group = stage_group(st.name)
+        p = pmap.high if st.kind in HIGH_KINDS else pmap.for_group(group)
+        out[st.name] = ecc_precision_name(p)
     return out
 
 

@@ -120,8 +120,8 @@ def test_precision_map_and_stage_precisions():
     w8a8 = precision_map({"name": "w8a8", "weight_bits": 8, "act_bits": 8})
     assert w8a8.for_group("vision").compute == "int8"
     assert precision_map({"name": "none"}).high.compute == "fp32"
-    with pytest.raises(QuantConfigError, match=r"stage\.kind"):
-        stage_precisions([StageSpec("x", "bogus", "x", (), ())], pm)
+    with pytest.raises(QuantConfigError, match=r"stage\.name prefix"):
+        stage_precisions([StageSpec("bogus.x", "llm_layer", "x", (), ())], pm)
 
 
 def test_config_validation_names_fields():
