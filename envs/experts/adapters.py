@@ -13,9 +13,9 @@ def default_scene_fn(env: object) -> Callable[[object], Scene]:
     """Pick the scene builder for ``env``: this project's suites or a stock robosuite env."""
     inner = getattr(env, "unwrapped", env)
     if hasattr(inner, "privileged_state"):
-        from envs.experts.privileged import scene_from_privileged
+        from envs.experts.privileged import PrivilegedSceneReader
 
-        return lambda e: scene_from_privileged(getattr(e, "unwrapped", e).privileged_state())
+        return PrivilegedSceneReader()
     if hasattr(inner, "sim") and hasattr(inner, "robots"):
         return lambda e: scene_from_robosuite(getattr(e, "unwrapped", e))
     raise ExpertError(

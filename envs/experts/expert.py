@@ -43,7 +43,8 @@ class ScriptedExpert:
 
     def __init__(self, config: ExpertConfig | None = None, scene_fn: SceneFn | None = None) -> None:
         self.config = config or ExpertConfig()
-        self._scene_fn = scene_fn
+        self._user_scene_fn = scene_fn
+        self._scene_fn: SceneFn | None = None
         self._rng = np.random.default_rng(self.config.noise_seed)
         self._env: object | None = None
         self._plan: Primitive | None = None
@@ -58,8 +59,9 @@ class ScriptedExpert:
         """Bind to ``env`` (after ``env.reset``) and plan for ``goal`` (default: the env's task goal)."""
         from envs.experts.adapters import default_scene_fn, task_goal
 
+        if self._scene_fn is None or self._env is not env:
+            self._scene_fn = self._user_scene_fn or default_scene_fn(env)
         self._env = env
-        self._scene_fn = self._scene_fn or default_scene_fn(env)
         goal = tuple(tuple(p) for p in (goal if goal is not None else task_goal(env)))
         validate_goal(goal)
         self.goal = goal
@@ -108,7 +110,7 @@ class ScriptedExpert:
 def _base_rot(env: object) -> np.ndarray:
     """(3, 3) orientation of the robot base (the OSC delta frame); identity if unknown."""
     inner = getattr(env, "unwrapped", env)
-    for candidate in (inner, getattr(inner, "rs_env", None), getattr(inner, "env", None)):
+    for candidate in (inner, getattr(inner, "sim", None), getattr(inner, "env", None)):
         robots = getattr(candidate, "robots", None)
         if robots:
             try:

@@ -25,9 +25,10 @@ from envs.experts.primitives import (
 
 
 def _handle_yaw(ctx: Context, pull: np.ndarray) -> float:
-    # Fingers close along the EE's y axis: point it along the pull direction so the
-    # fingers pinch the handle bar front and back.
-    base = float(np.arctan2(pull[1], pull[0])) - np.pi / 2.0
+    # The handle is a stick along the pull direction ending in a cross bar. Fingers close
+    # along the EE's y axis: keep that axis across the stick (EE x along the pull) so the
+    # fingers pinch the stick's sides and the cross bar hooks them if the pinch slips.
+    base = float(np.arctan2(pull[1], pull[0]))
     return ctx.yaw + wrap_angle(base - ctx.yaw, np.pi)
 
 

@@ -1,0 +1,26 @@
+"""Register every task as ``LiberoLike/{suite}-{task}-v0`` with gymnasium."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from envs.suites import SUITES
+
+
+def _entry(suite: str, task: str, **kw) -> gym.Env:
+    from envs.make import make_env
+
+    return make_env(suite, task, **kw)
+
+
+def register_all() -> list[str]:
+    ids = []
+    for suite, tasks in SUITES.items():
+        for name, spec in tasks.items():
+            if spec.gym_id not in gym.registry:
+                # episode limits are enforced inside the env (truncated=True), not by TimeLimit
+                gym.register(
+                    id=spec.gym_id, entry_point=_entry, kwargs={"suite": suite, "task": name}
+                )
+            ids.append(spec.gym_id)
+    return ids
