@@ -96,7 +96,7 @@ class StageServer:
         self._conns: set[FramedSocket] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
-        self.stats = {"requests": 0, "rejected_frames": 0, "errors": 0}
+        self.stats = {"requests": 0, "rejected_frames": 0, "errors": 0, "dropped_connections": 0}
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -191,8 +191,11 @@ class StageServer:
                 except wire_errors.ProtocolError:
                     self.stats["rejected_frames"] += 1
                     return  # already logged with its reason; the stream is out of sync
-                except wire_errors.TransportError:
-                    return  # peer closed or idle timeout
+                except wire_errors.TransportError as e:
+                    log.info(
+                        "connection from %s ended: %s", conn.peer, e
+                    )  # closed, idle or cut mid-frame
+                    return
                 reply = self._handle(msg, sessions)
                 try:
                     conn.send(reply)
@@ -202,6 +205,7 @@ class StageServer:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
+                self.stats["dropped_connections"] += 1
 
     # -------------------------------------------------------------- handling
     def _handle(self, msg: Message, sessions: dict[int, dict[str, torch.Tensor]]) -> Message:

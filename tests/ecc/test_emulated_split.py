@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 
 import pytest
 import torch
@@ -121,13 +122,21 @@ def test_bad_frames_are_rejected_and_other_clients_keep_being_served():
             Codec(SECRET).encode(Message("health"))[:-7],  # truncated (peer then closes)
         ]
         for frame in bad_frames:
-            with socket.create_connection(server.address, timeout=2) as s:
+            # The server may drop us before we finish: reset / not-connected are both fine.
+            with (
+                socket.create_connection(server.address, timeout=2) as s,
+                contextlib.suppress(OSError),
+            ):
                 s.sendall(frame)
                 s.shutdown(socket.SHUT_WR)
                 s.settimeout(2)
-                with contextlib.suppress(ConnectionResetError):  # dropped without a reply
-                    assert s.recv(1) == b""
-        assert server.stats["rejected_frames"] >= 2
+                assert s.recv(1) == b""  # never a reply to a bad frame
+        deadline = time.monotonic() + 5
+        while server.stats["dropped_connections"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # bad magic and bad HMAC are rejected frames; the truncated one ends as a mid-frame close
+        assert server.stats["rejected_frames"] == 2
+        assert server.stats["dropped_connections"] == 3
         reply = good.request(Message("run", meta={"session": 1, "start": 0, "end": 10**6}))
         assert reply.type == "error"
         assert "outside" in reply.meta["reason"]
