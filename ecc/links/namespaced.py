@@ -49,7 +49,10 @@ class NamespacedLink(Link):
 
     def _replace_qdisc(self, role: str, kind: str, params: dict[str, Any]) -> None:
         """Install/update the root qdisc on the ``role`` ("edge"/"cloud") end (egress)."""
-        with self._tc_lock:
+        ns = self.pair.edge_ns if role == "edge" else self.pair.cloud_ns
+        # pyroute2 may open its netlink socket lazily per calling thread (e.g. a trace
+        # replay thread); entering the namespace makes that socket land in the right one.
+        with self._tc_lock, in_netns(ns):
             self._ipr[role].tc("replace", kind, self._index[role], handle="1:", **params)
 
     def listen(self, port: int = 0, backlog: int = 16) -> socket.socket:

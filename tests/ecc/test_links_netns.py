@@ -161,3 +161,16 @@ def test_crash_leftovers_removed_by_cleanup_command() -> None:
     assert out.returncode == 0, out.stderr
     assert "removed 2 namespace(s)" in out.stdout
     assert _ours(proc.pid) == []
+
+
+def test_trace_replay_thread_updates_kernel_qdisc() -> None:
+    from ecc.links import StepSchedule
+
+    link, _ = best_available(LinkConfig(kind="tbf_userspace", up_mbps=50))
+    with link:
+        runner = link.apply_trace(StepSchedule([(0.0, 50e6, 50e6), (0.1, 10e6, 20e6)]), hz=20)
+        time.sleep(0.35)
+        runner.stop()
+        assert [a[1:] for a in runner.applied] == [(50e6, 50e6), (10e6, 20e6)]
+        assert _kernel_tbf_rate(link, "edge") == pytest.approx(10e6 * 1514 / 1448 / 8, abs=1)
+        assert _kernel_tbf_rate(link, "cloud") == pytest.approx(20e6 * 1514 / 1448 / 8, abs=1)

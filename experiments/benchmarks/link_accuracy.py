@@ -1,0 +1,195 @@
+"""Accuracy of every emulated link kind available here (acceptance criterion 2).
+
+1. Transfer: time for ``--mb`` MB (1e6 bytes) from edge to cloud at 20 and 100 Mbit/s
+   with ``--delay-ms`` one-way delay, against size * 8 / rate + delay. Measured from the
+   edge's first send to the server holding the last byte (one clock, one process).
+2. Step trace: a bulk edge -> cloud transfer while the uplink follows
+   50 -> 10 -> 50 Mbit/s (``--steps``), replayed live at ``--hz``. Received bytes are
+   binned every ``--bin-ms``; the lag after a step is the start of the first
+   ``--window-ms`` window after it whose throughput is within ``--tol`` of the new rate.
+
+    sudo python experiments/benchmarks/link_accuracy.py [--kinds userspace tbf_userspace]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+
+from ecc.links import LinkConfig, LinkUnavailable, StepSchedule, best_available
+from ecc.links.base import Link
+
+
+def transfer_s(link: Link, nbytes: int) -> float:
+    """Seconds from the edge's first send of ``nbytes`` until the server has them all."""
+    srv = link.listen()
+    addr = link.expose(srv.getsockname()[:2])
+    done: dict[str, float] = {}
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(1)
+        got = 0
+        while got < nbytes:
+            data = conn.recv(1 << 16)
+            if not data:
+                break
+            got += len(data)
+        done["t"] = time.perf_counter()
+        conn.close()
+
+    th = threading.Thread(target=serve)
+    th.start()
+    sock = link.edge_socket()
+    sock.connect(addr)
+    sock.sendall(b"h")
+    time.sleep(0.2 + 2 * link.config.delay_ms / 1e3)  # connection and first byte settled
+    t0 = time.perf_counter()
+    sock.sendall(b"x" * nbytes)
+    th.join(timeout=60)
+    sock.close()
+    srv.close()
+    return done["t"] - t0
+
+
+def step_response(
+    link: Link, steps: list[tuple[float, float]], hz: float, bin_s: float
+) -> tuple[list[float], float]:
+    """Bulk-send while replaying ``steps`` [(start_s, up_bps)]; returns per-bin Mbit/s and t0."""
+    srv = link.listen()
+    addr = link.expose(srv.getsockname()[:2])
+    total_s = steps[-1][0] + (steps[-1][0] - steps[-2][0] if len(steps) > 1 else 2.0)
+    nbins = int(total_s / bin_s)
+    bins = [0] * nbins
+    stop = threading.Event()
+    start: dict[str, float] = {}
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                data = conn.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            if "t0" in start:
+                i = int((time.monotonic() - start["t0"]) / bin_s)
+                if 0 <= i < nbins:
+                    bins[i] += len(data)
+        conn.close()
+
+    def send(sock) -> None:
+        chunk = b"x" * 65536
+        try:
+            while not stop.is_set():
+                sock.sendall(chunk)
+        except OSError:
+            pass
+
+    rx = threading.Thread(target=serve)
+    rx.start()
+    sock = link.edge_socket()
+    sock.connect(addr)
+    down = link.config.down_mbps * 1e6
+    link.set_rate(steps[0][1], down)
+    tx = threading.Thread(target=send, args=(sock,))
+    tx.start()
+    time.sleep(1.0)  # reach steady state at the first rate
+    sched = StepSchedule([(t, up, down) for t, up in steps])
+    runner = link.apply_trace(sched, hz=hz)
+    start["t0"] = runner.t0
+    time.sleep(total_s)
+    link.stop_trace()
+    stop.set()
+    sock.close()
+    tx.join(timeout=5)
+    rx.join(timeout=5)
+    srv.close()
+    return [b * 8 / bin_s / 1e6 for b in bins], runner.t0
+
+
+def lag_ms(
+    mbps: list[float], bin_s: float, step_t: float, target: float, window_s: float, tol: float
+) -> float | None:
+    """Start (ms after the step) of the first window within ``tol`` of ``target`` Mbit/s."""
+    k = max(1, round(window_s / bin_s))
+    first = round(step_t / bin_s)
+    for i in range(first, len(mbps) - k + 1):
+        avg = sum(mbps[i : i + k]) / k
+        if abs(avg - target) <= tol * target:
+            return (i - first) * bin_s * 1e3
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", default=["userspace", "tbf_userspace", "netem"])
+    parser.add_argument("--mb", type=float, default=1.0, help="transfer size (1e6 bytes)")
+    parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 100.0], help="Mbit/s")
+    parser.add_argument("--delay-ms", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", type=float, nargs="+", default=[50.0, 10.0, 50.0], help="Mbit/s")
+    parser.add_argument("--step-s", type=float, default=2.0, help="duration of each step (s)")
+    parser.add_argument("--hz", type=float, default=20.0, help="trace replay rate")
+    parser.add_argument("--bin-ms", type=float, default=25.0)
+    parser.add_argument("--window-ms", type=float, default=100.0)
+    parser.add_argument("--tol", type=float, default=0.10, help="relative throughput tolerance")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    nbytes = int(args.mb * 1e6)
+    print(
+        f"1) {args.mb:g} MB edge->cloud transfer, one-way delay {args.delay_ms:g} ms, "
+        f"best and median of {args.repeat}"
+    )
+    print(
+        f"{'link':>14} {'Mbit/s':>7} {'expected ms':>12} {'best ms':>9} {'median ms':>10} "
+        f"{'err best %':>11} {'err median %':>13}"
+    )
+    available = []
+    for kind in args.kinds:
+        for rate in args.rates:
+            cfg = LinkConfig(kind=kind, up_mbps=rate, down_mbps=rate, delay_ms=args.delay_ms)
+            try:
+                link, _ = best_available(cfg)
+            except LinkUnavailable as e:
+                print(f"{kind:>14}  unavailable: {e}")
+                break
+            with link:
+                times = sorted(transfer_s(link, nbytes) * 1e3 for _ in range(args.repeat))
+            expected = nbytes * 8 / (rate * 1e6) * 1e3 + args.delay_ms
+            best, med = times[0], times[len(times) // 2]
+            print(
+                f"{kind:>14} {rate:>7g} {expected:>12.1f} {best:>9.1f} {med:>10.1f} "
+                f"{(best - expected) / expected * 100:>+11.2f} {(med - expected) / expected * 100:>+13.2f}"
+            )
+        else:
+            available.append(kind)
+
+    bin_s = args.bin_ms / 1e3
+    steps = [(i * args.step_s, r * 1e6) for i, r in enumerate(args.steps)]
+    print(
+        f"\n2) step trace {' -> '.join(f'{r:g}' for r in args.steps)} Mbit/s, "
+        f"{args.step_s:g} s each, replayed at {args.hz:g} Hz; "
+        f"lag = first {args.window_ms:g} ms window within {args.tol:.0%} of the new rate"
+    )
+    for kind in available:
+        cfg = LinkConfig(kind=kind, up_mbps=args.steps[0], down_mbps=100.0, delay_ms=args.delay_ms)
+        link, _ = best_available(cfg)
+        with link:
+            mbps, _ = step_response(link, steps, args.hz, bin_s)
+        per = max(1, round(0.25 / bin_s))
+        series = [sum(mbps[i : i + per]) / per for i in range(0, len(mbps) - per + 1, per)]
+        print(f"{kind:>14} throughput per 250 ms (Mbit/s): " + " ".join(f"{v:.1f}" for v in series))
+        for t, r in steps[1:]:
+            lag = lag_ms(mbps, bin_s, t, r / 1e6, args.window_ms / 1e3, args.tol)
+            lag_txt = "never" if lag is None else f"{lag:.0f} ms"
+            print(f"{'':>14} step at {t:g} s to {r / 1e6:g} Mbit/s: lag {lag_txt}")
+
+
+if __name__ == "__main__":
+    main()
