@@ -96,7 +96,7 @@ class StageServer:
         self._conns: set[FramedSocket] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
-        self.stats = {"requests": 0, "rejected_frames": 0, "errors": 0, "dropped_connections": 0}
+        self.stats = {"requests": 0, "rejected_frames": 0, "errors": 0, "closed_connections": 0}
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -205,7 +205,7 @@ class StageServer:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
-                self.stats["dropped_connections"] += 1
+                self.stats["closed_connections"] += 1
 
     # -------------------------------------------------------------- handling
     def _handle(self, msg: Message, sessions: dict[int, dict[str, torch.Tensor]]) -> Message:
