@@ -1,0 +1,55 @@
+"""Adapter from ``VLAPolicy`` to the evaluation loop's actor protocol (``reset(env)``, ``act(obs, info)``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from agents.errors import CheckpointError
+from agents.policy import load_policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyActor:
+    """Loads a trained checkpoint and acts with ``select_action`` (chunk replay).
+
+    ``last_latency_ms`` holds ``infer_ms`` (wall ms of the forward) on the steps where a
+    new chunk was predicted, empty otherwise.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | None,
+        shape: str | None = None,
+        n_action_steps: int | None = None,
+        noise_seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        if not checkpoint:
+            raise CheckpointError(
+                "policy.checkpoint=None is not allowed; allowed: a directory written by "
+                "`python -m experiments.train` (e.g. outputs/train/<run>/checkpoints/step_0002000)"
+            )
+        self.policy = load_policy(checkpoint, shape_name=shape, device=device)
+        if n_action_steps is not None:
+            self.policy.config.n_action_steps = int(n_action_steps)
+        self.policy.config.noise_seed = int(noise_seed)
+        self.last_latency_ms: dict[str, float] = {}
+
+    def reset(self, env: Any) -> None:
+        language = getattr(getattr(env, "unwrapped", env), "language", None)
+        self.policy.reset(language=language)
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        self.last_latency_ms = {}
+        if "language" not in obs and info.get("language") is not None:
+            obs = {**obs, "language": info["language"]}
+        if not self.policy._queue:
+            chunk, meta = self.policy.predict_action_chunk(obs)
+            n = self.policy.config.n_action_steps or len(chunk)
+            self.policy._queue.extend(chunk[:n])
+            self.last_latency_ms = {"infer_ms": float(meta["infer_ms"])}
+        return self.policy._queue.popleft()

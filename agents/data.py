@@ -1,0 +1,126 @@
+"""Demonstrations (robomimic-layout HDF5) as in-memory arrays and seeded batches.
+
+Layout read: ``data/demo_N/obs/<key>`` (images uint8 [T, H, W, 3], proprio [T, d]),
+``data/demo_N/actions`` [T, 7], ``data/demo_N.attrs["language"]``. Images are resized
+to the model's input size once at load and kept as uint8 (64x64x3 x 2 cameras is
+~25 KB a step). A sample at step t is the observation at t and the action chunk
+t..t+chunk-1; past the end of a demo the last action is repeated (the robot holds).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.errors import DatasetError
+from agents.preprocess import images_to_tensor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoArrays:
+    """All demos concatenated: images [N, cams, S, S, 3] uint8, proprio [N, P], actions [N, A]."""
+
+    images: np.ndarray
+    proprio: np.ndarray
+    actions: np.ndarray
+    demo_start: np.ndarray  # [D] first row of each demo
+    demo_len: np.ndarray  # [D]
+    demo_of_row: np.ndarray  # [N]
+    languages: list[str]  # [D]
+
+    @property
+    def num_demos(self) -> int:
+        return len(self.demo_len)
+
+
+def _resize_uint8(frames: np.ndarray, size: int) -> np.ndarray:
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    x = images_to_tensor(frames, size)  # [-1, 1]
+    return ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def load_demos(
+    path: str | Path,
+    camera_keys: tuple[str, ...],
+    proprio_keys: tuple[str, ...],
+    image_size: int,
+    max_demos: int | None = None,
+) -> DemoArrays:
+    """Read every ``data/demo_*`` group (sorted by index) into memory."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"demos path={str(p)!r} does not exist")
+    imgs, props, acts, starts, lens, langs = [], [], [], [], [], []
+    row = 0
+    with h5py.File(p, "r") as f:
+        if "data" not in f:
+            raise DatasetError(
+                f"{p} has no 'data' group; allowed: robomimic layout data/demo_N/..."
+            )
+        names = sorted(
+            (k for k in f["data"] if k.startswith("demo_")), key=lambda k: int(k.split("_")[1])
+        )
+        if not names:
+            raise DatasetError(f"{p} has no data/demo_* groups")
+        for name in names[:max_demos]:
+            g = f["data"][name]
+            for key in (*camera_keys, *proprio_keys):
+                if key not in g["obs"]:
+                    raise DatasetError(
+                        f"{p}:data/{name}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}"
+                    )
+            if "language" not in g.attrs:
+                raise DatasetError(f"{p}:data/{name} lacks the 'language' attribute")
+            a = np.asarray(g["actions"], dtype=np.float32)
+            cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
+            imgs.append(np.stack(cams, axis=1))
+            props.append(
+                np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
+            )
+            acts.append(a)
+            starts.append(row)
+            lens.append(len(a))
+            lang = g.attrs["language"]
+            langs.append(lang.decode() if isinstance(lang, bytes) else str(lang))
+            row += len(a)
+    lens_arr = np.array(lens)
+    log.info("loaded %d demos, %d steps from %s", len(lens), row, p)
+    return DemoArrays(
+        images=np.concatenate(imgs),
+        proprio=np.concatenate(props),
+        actions=np.concatenate(acts),
+        demo_start=np.array(starts),
+        demo_len=lens_arr,
+        demo_of_row=np.repeat(np.arange(len(lens)), lens_arr),
+        languages=langs,
+    )
+
+
+def action_chunks(d: DemoArrays, rows: np.ndarray, chunk: int) -> np.ndarray:
+    """[B, chunk, A]: actions rows..rows+chunk-1, clamped to the end of each demo."""
+    demo = d.demo_of_row[rows]
+    last = d.demo_start[demo] + d.demo_len[demo] - 1
+    idx = np.minimum(rows[:, None] + np.arange(chunk)[None, :], last[:, None])
+    return d.actions[idx]
+
+
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """DrQ-style augmentation: replicate-pad by ``pad`` px and crop back at a random offset."""
+    if pad <= 0:
+        return images
+    n, c, h, w = images.shape
+    x = F.pad(images, (pad, pad, pad, pad), mode="replicate")
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (oy[:, None] + torch.arange(h)[None]).view(n, 1, h, 1).expand(n, c, h, w + 2 * pad)
+    cols = (ox[:, None] + torch.arange(w)[None]).view(n, 1, 1, w).expand(n, c, h, w)
+    return x.gather(2, rows).gather(3, cols)

@@ -1,0 +1,315 @@
+"""Behaviour-cloning trainer for the tiny VLA families (used by ``experiments.train``).
+
+Deterministic for a given seed and thread count: three independent RNG streams
+(numpy for batch rows, torch for augmentation, torch for loss noise) plus the model
+init seed; all of them and the optimizer state are checkpointed, so a resumed run
+continues exactly where the interrupted one would have gone.
+
+Output directory::
+
+    train_log.jsonl                 one JSON line per logged step (step, loss, lr, it/s)
+    checkpoints/step_0000500/       policy checkpoint (agents.policy) + train_state.{safetensors,json}
+    checkpoints/latest.json         {"step": ..., "path": ...}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from agents.data import DemoArrays, action_chunks, load_demos, random_shift
+from agents.errors import AgentsError, CheckpointError, bad_value
+from agents.normalize import NormStats
+from agents.policy import (
+    DEFAULT_CAMERAS,
+    DEFAULT_PROPRIO,
+    PolicyConfig,
+    VLAPolicy,
+    load_policy,
+    save_checkpoint,
+)
+from agents.preprocess import images_to_tensor
+from agents.tokenizer import WordTokenizer
+from agents.zoo import build_model, get_shape, text_vocab_size
+
+log = logging.getLogger(__name__)
+WANDB_MODES: tuple[str, ...] = ("offline", "online", "disabled")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (Hydra fills it from ``conf/policy`` + the command line)."""
+
+    shape: str = "oft-tiny"
+    demos: str = ""
+    out_dir: str = "outputs/train"
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 3e-4  # peak learning rate (AdamW), cosine-decayed to lr * min_lr_ratio
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    save_every: int = 500
+    log_every: int = 10
+    aug_shift_px: int = 4  # random-shift augmentation (pixels at the model's input size)
+    num_threads: int = 2
+    max_demos: int | None = None
+    camera_keys: tuple[str, ...] = DEFAULT_CAMERAS
+    proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO
+    tokenizer_oov: str = "error"
+    extra_instructions: tuple[str, ...] = ()  # words to add to the vocabulary beyond the demos'
+    n_action_steps: int | None = None  # stored in the policy config for evaluation
+    resume: bool = True
+    progress: bool = True
+    wandb_mode: str = "offline"
+    wandb_project: str = "vla-ecc-lab"
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        get_shape(self.shape)
+        if self.wandb_mode not in WANDB_MODES:
+            raise AgentsError(bad_value("wandb_mode", self.wandb_mode, WANDB_MODES))
+        for name in ("steps", "batch_size", "save_every", "log_every", "num_threads"):
+            if int(getattr(self, name)) < 1:
+                raise AgentsError(bad_value(name, getattr(self, name), "an integer >= 1"))
+        if self.lr <= 0:
+            raise AgentsError(bad_value("lr", self.lr, "a float > 0"))
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    steps: int
+    losses: list[float]
+    seconds: float
+
+
+class _Batcher:
+    """Seeded batches of model inputs and normalised action chunks."""
+
+    def __init__(self, data: DemoArrays, policy: VLAPolicy, cfg: TrainConfig) -> None:
+        self.data = data
+        self.shape = policy.shape
+        self.cfg = cfg
+        self.actions_n = policy.stats.normalize_actions(data.actions)
+        self.proprio_n = policy.stats.normalize_proprio(data.proprio)
+        self.tokens = torch.tensor(
+            [policy.tokenizer.encode(lang, self.shape.prompt_tokens) for lang in data.languages]
+        )
+        self.rng = np.random.default_rng(cfg.seed)
+        self.aug = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def next(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        s, d, b = self.shape, self.data, self.cfg.batch_size
+        rows = self.rng.integers(0, len(d.actions), b)
+        size = s.vision[0].image_size
+        img = images_to_tensor(d.images[rows], size)  # [B, cams, 3, S, S]
+        flat = random_shift(img.reshape(-1, 3, size, size), self.cfg.aug_shift_px, self.aug)
+        inputs = {
+            "images": flat.reshape(img.shape),
+            "tokens": self.tokens[d.demo_of_row[rows]],
+        }
+        if s.proprio_dim:
+            inputs["proprio"] = torch.from_numpy(self.proprio_n[rows])
+        actions = torch.from_numpy(action_chunks_from(self.actions_n, d, rows, s.head.chunk))
+        return inputs, actions
+
+
+def action_chunks_from(
+    actions: np.ndarray, d: DemoArrays, rows: np.ndarray, chunk: int
+) -> np.ndarray:
+    """Like ``action_chunks`` but over an alternative (e.g. normalised) action array."""
+    view = DemoArrays(
+        d.images[:0], d.proprio[:0], actions, d.demo_start, d.demo_len, d.demo_of_row, d.languages
+    )
+    return action_chunks(view, rows, chunk)
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def init_weights(model: torch.nn.Module, seed: int) -> None:
+    """Seeded init: PyTorch defaults for layers, N(0, 0.02) for learned tokens/positions."""
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if hasattr(m, "reset_parameters") and m is not model:
+            m.reset_parameters()
+    for name, p in model.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("pos", "prefix", "extra", "latent"):
+            torch.nn.init.normal_(p, std=0.02)
+
+
+# ----------------------------------------------------------------- train state
+def _save_train_state(
+    path: Path, step: int, opt: torch.optim.Optimizer, batcher: _Batcher, loss_gen: torch.Generator
+) -> None:
+    sd = opt.state_dict()
+    tensors = {
+        f"opt.{i}.{k}": v.contiguous() for i, st in sd["state"].items() for k, v in st.items()
+    }
+    tensors["rng.aug"] = batcher.aug.get_state()
+    tensors["rng.loss"] = loss_gen.get_state()
+    save_file(tensors, str(path / "train_state.safetensors"))
+    meta = {
+        "step": step,
+        "param_groups": sd["param_groups"],
+        "numpy_rng": batcher.rng.bit_generator.state,
+        "config": asdict(batcher.cfg),
+    }
+    (path / "train_state.json").write_text(json.dumps(meta, indent=1, default=list))
+
+
+def _load_train_state(
+    path: Path, opt: torch.optim.Optimizer, batcher: _Batcher, loss_gen: torch.Generator
+) -> int:
+    try:
+        meta = json.loads((path / "train_state.json").read_text())
+        tensors = load_file(str(path / "train_state.safetensors"))
+    except Exception as e:
+        raise CheckpointError(f"training state in {path} is missing or corrupt: {e}") from e
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    batcher.aug.set_state(tensors["rng.aug"])
+    loss_gen.set_state(tensors["rng.loss"])
+    batcher.rng.bit_generator.state = meta["numpy_rng"]
+    return int(meta["step"])
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    f = Path(out_dir) / "checkpoints" / "latest.json"
+    if not f.is_file():
+        return None
+    return Path(json.loads(f.read_text())["path"])
+
+
+# ----------------------------------------------------------------------- loop
+def _wandb(cfg: TrainConfig, out: Path) -> Any:
+    if cfg.wandb_mode == "disabled":
+        return None
+    import wandb
+
+    return wandb.init(
+        project=cfg.wandb_project,
+        mode=cfg.wandb_mode,
+        dir=str(out),
+        config=asdict(cfg),
+        job_type="train",
+        name=f"{cfg.shape}-seed{cfg.seed}",
+    )
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) a tiny policy on ``cfg.demos``; returns the final checkpoint."""
+    cfg.validate()
+    torch.set_num_threads(cfg.num_threads)
+    out = Path(cfg.out_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    shape = get_shape(cfg.shape)
+    data = load_demos(
+        cfg.demos,
+        tuple(cfg.camera_keys),
+        tuple(cfg.proprio_keys),
+        shape.vision[0].image_size,
+        cfg.max_demos,
+    )
+
+    resume_from = latest_checkpoint(out) if cfg.resume else None
+    if resume_from is not None:
+        policy = load_policy(resume_from, shape_name=shape.name)
+        log.info("resuming from %s", resume_from)
+    else:
+        stats = NormStats.from_data(data.actions, data.proprio)
+        tok = WordTokenizer.build(
+            [*data.languages, *cfg.extra_instructions],
+            capacity=text_vocab_size(shape),
+            oov=cfg.tokenizer_oov,
+        )
+        model = build_model(shape)
+        init_weights(model, cfg.seed)
+        pcfg = PolicyConfig(tuple(cfg.camera_keys), tuple(cfg.proprio_keys), cfg.n_action_steps)
+        policy = VLAPolicy(model, tok, stats, pcfg)
+    model = policy.model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batcher = _Batcher(data, policy, cfg)
+    loss_gen = torch.Generator().manual_seed(cfg.seed + 2)
+    step = _load_train_state(resume_from, opt, batcher, loss_gen) if resume_from is not None else 0
+
+    run = _wandb(cfg, out)
+    losses: list[float] = []
+    t_start = time.perf_counter()
+    t_log, n_log = time.perf_counter(), 0
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.shape}", dynamic_ncols=True)
+    ckpt = resume_from
+    with (out / "train_log.jsonl").open("a") as log_file:
+        while step < cfg.steps:
+            inputs, actions = batcher.next()
+            lr = _lr(cfg, step)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            loss, metrics = model.loss(inputs, actions, loss_gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            n_log += 1
+            losses.append(metrics["loss"])
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                row = {
+                    "step": step,
+                    "lr": lr,
+                    "grad_norm": float(gnorm),
+                    "it_per_s": n_log / (now - t_log),
+                    **metrics,
+                }
+                t_log, n_log = now, 0
+                log_file.write(json.dumps(row) + "\n")
+                log_file.flush()
+                if run is not None:
+                    run.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step)
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                ckpt = out / "checkpoints" / f"step_{step:07d}"
+                model.eval()
+                save_checkpoint(ckpt, policy, extra={"step": step, "train_config": asdict(cfg)})
+                model.train()
+                _save_train_state(ckpt, step, opt, batcher, loss_gen)
+                (out / "checkpoints" / "latest.json").write_text(
+                    json.dumps({"step": step, "path": str(ckpt)})
+                )
+    if bar is not None:
+        bar.close()
+    if run is not None:
+        run.finish()
+    model.eval()
+    if ckpt is None:
+        raise CheckpointError(f"no checkpoint written: steps={cfg.steps} already reached in {out}")
+    return TrainResult(ckpt, step, losses, time.perf_counter() - t_start)

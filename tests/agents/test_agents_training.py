@@ -1,0 +1,160 @@
+"""Training on a tiny synthetic HDF5: determinism, resume, checkpoint contents, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from agents.data import action_chunks, load_demos
+from agents.errors import DatasetError
+from agents.policy import load_policy
+from agents.training import TrainConfig, train
+
+torch.set_num_threads(1)
+LANGS = ["put the bowl on the plate", "open the top drawer"]
+
+
+def write_demos(
+    path: Path, n_demos: int = 4, steps: int = 12, size: int = 32, seed: int = 0
+) -> Path:
+    """Robomimic-layout file like experiments.collect_demos writes (only the keys we read)."""
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        data = f.create_group("data")
+        for i in range(n_demos):
+            g = data.create_group(f"demo_{i}")
+            obs = g.create_group("obs")
+            obs["agentview_rgb"] = rng.integers(0, 255, (steps, size, size, 3), dtype=np.uint8)
+            obs["wrist_rgb"] = rng.integers(0, 255, (steps, size, size, 3), dtype=np.uint8)
+            obs["eef_pos"] = rng.normal(size=(steps, 3)).astype(np.float32)
+            obs["eef_quat"] = rng.normal(size=(steps, 4)).astype(np.float32)
+            obs["gripper_qpos"] = rng.normal(size=(steps, 2)).astype(np.float32)
+            a = rng.uniform(-0.5, 0.5, (steps, 7)).astype(np.float32)
+            a[:, 6] = np.where(np.arange(steps) > steps // 2, 1.0, -1.0)
+            g["actions"] = a
+            g.attrs["language"] = LANGS[i % 2]
+            g.attrs["num_samples"] = steps
+    return path
+
+
+def _cfg(tmp: Path, demos: Path, **kw) -> TrainConfig:
+    base = {
+        "shape": "oft-tiny",
+        "demos": str(demos),
+        "out_dir": str(tmp),
+        "steps": 4,
+        "batch_size": 4,
+        "save_every": 2,
+        "log_every": 1,
+        "num_threads": 1,
+        "progress": False,
+        "wandb_mode": "disabled",
+        "warmup_steps": 2,
+    }
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_load_demos_and_chunks(tmp_path) -> None:
+    p = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=5)
+    d = load_demos(p, ("agentview_rgb", "wrist_rgb"), ("eef_pos", "eef_quat", "gripper_qpos"), 64)
+    assert d.images.shape == (10, 2, 64, 64, 3)
+    assert d.images.dtype == np.uint8
+    assert d.proprio.shape == (10, 9)
+    ch = action_chunks(d, np.array([3, 5]), 4)
+    assert np.array_equal(ch[0], d.actions[[3, 4, 4, 4]])  # clamped at the end of demo 0
+    assert np.array_equal(ch[1], d.actions[[5, 6, 7, 8]])
+    with pytest.raises(DatasetError, match="'joint_pos'"):
+        load_demos(p, ("agentview_rgb",), ("joint_pos",), 64)
+
+
+@pytest.mark.parametrize("shape", ["openvla-tiny", "oft-tiny", "pi0-tiny", "cogact-tiny"])
+def test_train_deterministic_and_resumable(tmp_path, shape: str) -> None:
+    demos = write_demos(tmp_path / "d.hdf5")
+    a = train(_cfg(tmp_path / "a", demos, shape=shape))
+    b = train(_cfg(tmp_path / "b", demos, shape=shape, steps=2))
+    b = train(_cfg(tmp_path / "b", demos, shape=shape, steps=4))  # resumes from step 2
+    assert a.steps == b.steps == 4
+    assert len(b.losses) == 2
+    assert a.losses[2:] == b.losses
+    pa, pb = load_policy(a.checkpoint), load_policy(b.checkpoint)
+    for k, v in pa.model.state_dict().items():
+        assert torch.equal(v, pb.model.state_dict()[k]), k
+    c = train(_cfg(tmp_path / "c", demos, shape=shape, seed=1, steps=2, save_every=2))
+    assert c.losses != a.losses[:2]
+
+
+def test_training_reduces_loss(tmp_path) -> None:
+    demos = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=8)
+    r = train(
+        _cfg(tmp_path / "r", demos, steps=40, batch_size=8, save_every=40, lr=1e-3, aug_shift_px=0)
+    )
+    assert np.mean(r.losses[-5:]) < 0.7 * np.mean(r.losses[:5])
+    rows = [json.loads(x) for x in (tmp_path / "r" / "train_log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 40
+    pol = load_policy(r.checkpoint, family="oft")
+    assert pol.tokenizer.encode("open the top drawer", 16)[1] > 3
+
+
+def test_cli_smoke(tmp_path) -> None:
+    demos = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=6)
+    out = tmp_path / "cli"
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.train",
+        "policy=pi0_tiny",
+        f"demos={demos}",
+        f"out_dir={out}",
+        "steps=2",
+        "batch_size=2",
+        "save_every=2",
+        "num_threads=1",
+        "progress=false",
+        "wandb_mode=disabled",
+    ]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[2]
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (out / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
+    assert load_policy(out / "checkpoints" / "step_0000002").shape.name == "pi0-tiny"
+
+
+def test_policy_actor_acts_from_checkpoint(tmp_path) -> None:
+    from agents.actor import PolicyActor
+    from agents.errors import CheckpointError
+
+    demos = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=6)
+    r = train(_cfg(tmp_path / "r", demos, shape="cogact-tiny", steps=2))
+    actor = PolicyActor(str(r.checkpoint), shape="cogact-tiny", n_action_steps=3)
+
+    class Env:
+        language = LANGS[1]
+
+    actor.reset(Env())
+    rng = np.random.default_rng(0)
+    obs = {
+        "agentview_rgb": rng.integers(0, 255, (128, 128, 3), dtype=np.uint8),
+        "wrist_rgb": rng.integers(0, 255, (128, 128, 3), dtype=np.uint8),
+        "eef_pos": np.zeros(3, np.float32),
+        "eef_quat": np.zeros(4, np.float32),
+        "gripper_qpos": np.zeros(2, np.float32),
+    }
+    timed = []
+    for _ in range(4):
+        a = actor.act(obs, {})
+        assert a.shape == (7,)
+        timed.append(bool(actor.last_latency_ms))
+    assert timed == [True, False, False, True]  # a new chunk every n_action_steps
+    with pytest.raises(CheckpointError, match=r"shape=.cogact-tiny.*requested shape=.oft-tiny."):
+        PolicyActor(str(r.checkpoint), shape="oft-tiny")
+    with pytest.raises(CheckpointError, match="checkpoint=None"):
+        PolicyActor(None)
