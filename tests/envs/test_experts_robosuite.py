@@ -38,19 +38,26 @@ def lift_env():
     env.close()
 
 
-def _run(env, expert: ScriptedExpert, goal_offset: np.ndarray, seed: int, max_steps: int = 300):
+class _GoalRegionScene:
+    """robosuite Lift scene plus a 'region:goal' site the test moves per episode."""
+
+    def __init__(self) -> None:
+        self.goal_xy = np.zeros(2)
+
+    def __call__(self, env):
+        s = scene_from_robosuite(env)
+        sites = dict(s.sites)
+        sites["region:goal"] = np.array([self.goal_xy[0], self.goal_xy[1], s.table_z])
+        return dataclasses.replace(s, sites=sites)
+
+
+def _run(env, config: ExpertConfig, goal_offset: np.ndarray, seed: int, max_steps: int = 300):
     np.random.seed(seed)
     obs = env.reset()
     start = scene_from_robosuite(env).body("cube").pos.copy()
-    goal_xy = start[:2] + goal_offset
-
-    def scene_fn(e):
-        s = scene_from_robosuite(e)
-        sites = dict(s.sites)
-        sites["region:goal"] = np.array([goal_xy[0], goal_xy[1], s.table_z])
-        return dataclasses.replace(s, sites=sites)
-
-    expert._scene_fn = scene_fn
+    scene_fn = _GoalRegionScene()
+    scene_fn.goal_xy = goal_xy = start[:2] + goal_offset
+    expert = ScriptedExpert(config, scene_fn=scene_fn)
     expert.reset(env, goal=[("InRegion", "cube", "goal")])
     labels = []
     for _ in range(max_steps):
@@ -60,13 +67,14 @@ def _run(env, expert: ScriptedExpert, goal_offset: np.ndarray, seed: int, max_st
         if expert.finished:
             break
     final = scene_from_robosuite(env).body("cube")
-    return final, goal_xy, np.array(labels), start
+    return expert, final, goal_xy, np.array(labels), start
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_experts_lift_pick_and_place(lift_env, seed: int) -> None:
-    expert = ScriptedExpert(ExpertConfig())
-    final, goal_xy, labels, start = _run(lift_env, expert, np.array([0.0, 0.15]), seed)
+    expert, final, goal_xy, labels, start = _run(
+        lift_env, ExpertConfig(), np.array([0.0, 0.15]), seed
+    )
     assert expert.plan_succeeded, expert.phase
     assert np.linalg.norm(final.pos[:2] - goal_xy) < 0.02
     assert final.bottom_z == pytest.approx(lift_env.model.mujoco_arena.table_offset[2], abs=0.01)
@@ -77,8 +85,8 @@ def test_experts_lift_pick_and_place(lift_env, seed: int) -> None:
 
 
 def test_experts_noise_changes_execution_not_labels(lift_env) -> None:
-    expert = ScriptedExpert(ExpertConfig(noise_std=0.2, noise_seed=3))
-    final, goal_xy, _labels, _ = _run(lift_env, expert, np.array([0.1, 0.0]), seed=5)
+    config = ExpertConfig(noise_std=0.2, noise_seed=3)
+    expert, final, goal_xy, _labels, _ = _run(lift_env, config, np.array([0.1, 0.0]), seed=5)
     assert expert.plan_succeeded, expert.phase
     assert np.linalg.norm(final.pos[:2] - goal_xy) < 0.03
     a = np.array([0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])

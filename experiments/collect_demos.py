@@ -1,0 +1,331 @@
+"""Collect scripted-expert demonstrations into HDF5 (robomimic / LIBERO layout).
+
+    python -m experiments.collect_demos --suite object --n-per-task 50 --out data/object.hdf5
+    python -m experiments.collect_demos --suite goal --tasks open_the_drawer --n-per-task 2 \
+        --image-size 64 --noise 0.1 --out /tmp/demo.hdf5
+
+Layout::
+
+    data                      attrs: env_args (JSON), total (samples), provenance (JSON),
+                                     expert (JSON), seed, failures (JSON: task -> count)
+    data/demo_{i}             attrs: num_samples, language, suite, task, init_state, noise_std,
+                                     noise_seed
+    data/demo_{i}/obs/<key>   one dataset per observation key (T, ...), images uint8
+    data/demo_{i}/actions     (T, 7) float32 clean expert labels
+    data/demo_{i}/executed_actions  (T, 7) float32 actions actually executed (labels + noise)
+    data/demo_{i}/states      (T, D) float64 flattened MuJoCo states before each action
+    data/demo_{i}/rewards     (T,) float32
+    data/demo_{i}/dones       (T,) int64, 1 at the last step
+    mask/<suite>/<task>       names of the demos of each task (robomimic filter keys)
+
+Only successful episodes are kept; failures are counted. The expert reads privileged
+simulator state (see envs.experts.ScriptedExpert). Workers write shard files that the
+main process merges (no data crosses processes except file names and counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("LP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+log = logging.getLogger("experiments.collect_demos")
+
+N_INIT_STATES = 50
+
+
+@dataclass(frozen=True)
+class Job:
+    """Collect ``n`` successful demos of one task into the shard file ``out``."""
+
+    suite: str
+    task: str
+    n: int
+    out: str
+    image_size: int
+    noise: float
+    seed: int
+    max_attempts: int
+    render: bool = True
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job went: demos kept, failed episodes, wall time (s)."""
+
+    suite: str
+    task: str
+    out: str
+    kept: int
+    failures: int
+    wall_s: float
+
+
+def _task_seed(seed: int, suite: str, task: str) -> int:
+    # Stable across processes and Python runs (hash() is salted per process).
+    return (seed * 1_000_003 + zlib.crc32(f"{suite}/{task}".encode())) % (2**31)
+
+
+def _write_demo(group: h5py.Group, ep, meta: dict) -> None:
+    obs_group = group.create_group("obs")
+    for key in ep.obs[0]:
+        values = [o[key] for o in ep.obs]
+        arr = np.asarray(values)
+        if arr.dtype == object:
+            continue
+        opts = {"compression": "gzip", "compression_opts": 4} if arr.dtype == np.uint8 else {}
+        obs_group.create_dataset(key, data=arr, **opts)
+    group.create_dataset("actions", data=ep.actions)
+    group.create_dataset("executed_actions", data=ep.executed)
+    group.create_dataset("states", data=ep.states)
+    group.create_dataset("rewards", data=ep.rewards)
+    group.create_dataset("dones", data=ep.dones)
+    group.attrs["num_samples"] = len(ep.actions)
+    for k, v in meta.items():
+        group.attrs[k] = v
+
+
+def collect_task(job: Job) -> JobResult:
+    """Run the expert on init states 0, 1, ... of one task until ``job.n`` successes (worker)."""
+    import envs
+    from envs.experts import ExpertConfig, ScriptedExpert
+    from envs.experts.rollout import run_episode
+
+    t0 = time.perf_counter()
+    env = envs.make_env(
+        job.suite, job.task, image_size=job.image_size, render=job.render, seed=job.seed
+    )
+    spec = envs.get_task(job.suite, job.task)
+    limit = envs.episode_limit(job.suite)
+    base = _task_seed(job.seed, job.suite, job.task)
+    kept = failures = 0
+    try:
+        with h5py.File(job.out, "w") as f:
+            for attempt in range(job.max_attempts):
+                if kept >= job.n:
+                    break
+                init_state = attempt % N_INIT_STATES
+                noise_seed = base + attempt
+                expert = ScriptedExpert(ExpertConfig(noise_std=job.noise, noise_seed=noise_seed))
+                ep = run_episode(
+                    env,
+                    expert,
+                    seed=job.seed + attempt,
+                    init_state=init_state,
+                    max_steps=limit,
+                    record=True,
+                )
+                if not ep.success:
+                    failures += 1
+                    log.info(
+                        "%s/%s init %d failed in phase %s",
+                        job.suite,
+                        job.task,
+                        init_state,
+                        ep.final_phase,
+                    )
+                    continue
+                meta = {
+                    "language": spec.language,
+                    "suite": job.suite,
+                    "task": job.task,
+                    "init_state": init_state,
+                    "reset_seed": job.seed + attempt,
+                    "noise_std": job.noise,
+                    "noise_seed": noise_seed,
+                }
+                _write_demo(f.create_group(f"demo_{kept}"), ep, meta)
+                kept += 1
+    finally:
+        env.close()
+    return JobResult(job.suite, job.task, job.out, kept, failures, time.perf_counter() - t0)
+
+
+def merge_shards(results: Sequence[JobResult], out: Path, attrs: dict) -> int:
+    """Copy every shard's demos into ``out`` as demo_0..demo_{N-1}; returns total samples."""
+    total = 0
+    index = 0
+    with h5py.File(out, "w") as dst:
+        data = dst.create_group("data")
+        mask = dst.create_group("mask")
+        for r in results:
+            names = []
+            with h5py.File(r.out, "r") as src:
+                for k in sorted(src.keys(), key=lambda s: int(s.split("_")[1])):
+                    name = f"demo_{index}"
+                    src.copy(src[k], data, name=name)
+                    total += int(data[name].attrs["num_samples"])
+                    names.append(name)
+                    index += 1
+            suite_group = mask.require_group(r.suite)
+            suite_group.create_dataset(r.task, data=np.array(names, dtype="S"))
+        data.attrs["total"] = total
+        data.attrs["num_demos"] = index
+        for k, v in attrs.items():
+            data.attrs[k] = v
+    return total
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--suite", required=True, help="suite name (see envs.list_suites())")
+    p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
+    p.add_argument("--n-per-task", type=int, default=50, help="successful demos kept per task")
+    p.add_argument("--out", type=Path, required=True, help="output .hdf5 file")
+    p.add_argument("--image-size", type=int, default=128, help="square camera images (px)")
+    p.add_argument("--noise", type=float, default=0.0, help="std of executed-action noise (units)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="base seed (reset and noise seeds derive from it)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (the CPU is shared)")
+    p.add_argument(
+        "--max-attempts-factor",
+        type=float,
+        default=2.0,
+        help="give up on a task after factor * n episodes",
+    )
+    p.add_argument(
+        "--no-render", action="store_true", help="skip camera images (proprio/state only)"
+    )
+    args = p.parse_args(argv)
+    for name in ("n_per_task", "image_size", "workers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
+    if args.noise < 0 or not np.isfinite(args.noise):
+        p.error(f"--noise={args.noise} must be a finite number >= 0")
+    if args.max_attempts_factor < 1:
+        p.error(f"--max-attempts-factor={args.max_attempts_factor} must be >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    import envs
+    from envs.experts import ExpertConfig
+    from experiments.provenance import provenance
+
+    if args.suite not in envs.list_suites():
+        raise ValueError(f"--suite: unknown suite {args.suite!r}; allowed: {envs.list_suites()}")
+    available = list(envs.list_tasks(args.suite))
+    tasks = available if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
+    bad = [t for t in tasks if t not in available]
+    if bad:
+        raise ValueError(
+            f"--tasks: unknown task(s) {bad} in suite {args.suite!r}; allowed: {available}"
+        )
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shard_dir = Path(tempfile.mkdtemp(prefix="demos_", dir=args.out.parent))
+    max_attempts = int(np.ceil(args.n_per_task * args.max_attempts_factor))
+    jobs = [
+        Job(
+            args.suite,
+            t,
+            args.n_per_task,
+            str(shard_dir / f"{i:03d}_{t}.hdf5"),
+            args.image_size,
+            args.noise,
+            args.seed,
+            max_attempts,
+            render=not args.no_render,
+        )
+        for i, t in enumerate(tasks)
+    ]
+    t0 = time.perf_counter()
+    results: list[JobResult] = []
+    bar = tqdm(total=len(jobs) * args.n_per_task, desc=f"demos {args.suite}", unit="demo")
+    try:
+        if args.workers == 1:
+            for job in jobs:
+                r = collect_task(job)
+                results.append(r)
+                bar.update(r.kept)
+                bar.set_postfix(failures=sum(x.failures for x in results))
+        else:
+            with ProcessPoolExecutor(max_workers=args.workers) as pool:
+                futures = [pool.submit(collect_task, job) for job in jobs]
+                for fut in as_completed(futures):
+                    r = fut.result()
+                    results.append(r)
+                    bar.update(r.kept)
+                    bar.set_postfix(failures=sum(x.failures for x in results))
+        bar.close()
+        order = {t: i for i, t in enumerate(tasks)}
+        results.sort(key=lambda r: order[r.task])
+        env_args = {
+            "env_name": "LiberoLike",
+            "type": "vla_ecc_lab",
+            "env_kwargs": {
+                "suite": args.suite,
+                "tasks": tasks,
+                "image_size": args.image_size,
+                "perturbation": "standard",
+                "render": not args.no_render,
+                "control_freq": 20,
+                "controller": "OSC_POSE",
+                "episode_limit": envs.episode_limit(args.suite),
+            },
+        }
+        attrs = {
+            "env_args": json.dumps(env_args),
+            "provenance": json.dumps(provenance()),
+            "expert": json.dumps(
+                {
+                    "class": "envs.experts.ScriptedExpert",
+                    "privileged": True,
+                    **{
+                        k: v
+                        for k, v in ExpertConfig(noise_std=args.noise).as_dict().items()
+                        if k != "extra"
+                    },
+                }
+            ),
+            "seed": args.seed,
+            "noise_std": args.noise,
+            "failures": json.dumps({r.task: r.failures for r in results}),
+            "command": "python -m experiments.collect_demos "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+        }
+        total = merge_shards(results, args.out, attrs)
+    finally:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+    elapsed = time.perf_counter() - t0
+    print(f"{'task':40s} {'kept':>5s} {'failed':>6s} {'wall_s':>7s}")
+    for r in results:
+        print(f"{r.task:40s} {r.kept:5d} {r.failures:6d} {r.wall_s:7.1f}")
+    short = [r for r in results if r.kept < args.n_per_task]
+    print(
+        f"wrote {args.out}: {sum(r.kept for r in results)} demos, {total} samples in {elapsed:.1f} s"
+    )
+    if short:
+        print(
+            f"WARNING: {len(short)} task(s) have fewer than {args.n_per_task} demos: "
+            + ", ".join(f"{r.task} ({r.kept})" for r in short)
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
