@@ -77,11 +77,14 @@ class FramedSocket:
         self.sock = sock
         self.codec = codec
         self.sock.settimeout(read_timeout_s)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Frames are whole messages: Nagle would only add latency to small replies.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            self.peer = "{}:{}".format(*sock.getpeername()[:2])
+            name = sock.getpeername()
         except OSError:
-            self.peer = "?"
+            name = None
+        self.peer = f"{name[0]}:{name[1]}" if isinstance(name, tuple) else str(name or "?")
         self.bytes_sent = 0
         self.bytes_received = 0
 

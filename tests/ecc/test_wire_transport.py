@@ -1,0 +1,258 @@
+"""Framed TCP transport and the generic server: timeouts, retries, bad frames, health, links."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ecc.wire import Codec, Message
+from ecc.wire import errors as E
+from ecc.wire.server import FrameServer
+from ecc.wire.transport import Client, FramedSocket, TransportConfig, connect
+
+SECRET = b"transport-secret-0123456789"
+FAST = TransportConfig(connect_timeout_s=1.0, read_timeout_s=2.0, retries=0)
+
+
+@pytest.fixture
+def codec() -> Codec:
+    return Codec(SECRET, max_frame_bytes=4 * 2**20)
+
+
+def _double(msg: Message) -> Message:
+    return Message("result", tensors={"y": msg.tensors["x"] * 2}, meta={"n": len(msg.tensors)})
+
+
+def _slow(msg: Message) -> Message:
+    time.sleep(float(msg.meta["sleep_s"]))
+    return Message("result")
+
+
+def _fail(msg: Message) -> Message:
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+def server(codec: Codec):
+    with FrameServer(codec, {"double": _double, "slow": _slow, "fail": _fail}) as srv:
+        yield srv
+
+
+def test_request_reply_with_server_timing(codec: Codec, server: FrameServer) -> None:
+    x = np.random.default_rng(0).standard_normal((4, 256)).astype(np.float32)
+    with Client(server.address, codec, FAST) as client:
+        reply = client.request(Message("double", tensors={"x": x}))
+        again = client.request(Message("double", tensors={"x": x}))
+    np.testing.assert_array_equal(reply.tensors["y"], 2 * x)
+    assert reply.type == "result"
+    assert reply.meta["n"] == 1
+    assert reply.meta["server_compute_ms"] >= 0
+    assert "server_queue_ms" in reply.meta
+    assert again.request_id == reply.request_id + 1
+    assert server.stats.requests == 2
+
+
+def test_health_answered_while_worker_busy(codec: Codec, server: FrameServer) -> None:
+    busy = Client(server.address, codec, TransportConfig(read_timeout_s=5.0, retries=0))
+    t = threading.Thread(target=busy.request, args=(Message("slow", meta={"sleep_s": 0.6}),))
+    t.start()
+    time.sleep(0.1)
+    with Client(server.address, codec, FAST) as client:
+        t0 = time.perf_counter()
+        health = client.request(Message("health"))
+        dt = time.perf_counter() - t0
+    t.join()
+    busy.close()
+    assert health.meta["status"] == "ok"
+    assert "double" in health.meta["handlers"]
+    assert dt < 0.3
+
+
+def test_unknown_type_and_failing_handler_give_error_replies(
+    codec: Codec, server: FrameServer
+) -> None:
+    with Client(server.address, codec, FAST) as client:
+        unknown = client.request(Message("nope"))
+        failed = client.request(Message("fail"))
+        ok = client.request(Message("double", tensors={"x": np.ones(3)}))
+    assert unknown.type == "error"
+    assert "'nope'" in unknown.meta["error"]
+    assert "double" in unknown.meta["error"]
+    assert failed.type == "error"
+    assert "RuntimeError: boom" in failed.meta["error"]
+    np.testing.assert_array_equal(ok.tensors["y"], 2 * np.ones(3))
+
+
+def _raw(server: FrameServer) -> socket.socket:
+    s = socket.create_connection(server.address, timeout=2.0)
+    return s
+
+
+def _closed_by_peer(s: socket.socket) -> bool:
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_oversized_frame_refused_before_body(
+    codec: Codec, server: FrameServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = struct.pack("<4sBBHIQ", b"VECC", 1, 0, 0, 100, 2**40)
+    with caplog.at_level(logging.WARNING), _raw(server) as s:
+        s.sendall(prefix)  # no body follows: the server must not wait for it
+        assert _closed_by_peer(s)
+    assert "FrameTooLarge" in caplog.text
+    assert "max_frame_bytes" in caplog.text
+    assert server.stats.rejected == 1
+
+
+def test_unauthenticated_frame_rejected_and_logged(
+    codec: Codec, server: FrameServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    intruder = Codec(b"not-the-shared-secret-000")
+    with caplog.at_level(logging.WARNING), _raw(server) as s:
+        s.sendall(intruder.encode(Message("double", tensors={"x": np.ones(3)})))
+        assert _closed_by_peer(s)
+    assert "BadHmac" in caplog.text
+    assert "rejected frame from 127.0.0.1" in caplog.text
+    # The server keeps serving honest clients.
+    with Client(server.address, codec, FAST) as client:
+        assert client.request(Message("health")).meta["status"] == "ok"
+
+
+def test_malformed_frame_rejected(
+    codec: Codec, server: FrameServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING), _raw(server) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _closed_by_peer(s)
+    assert "BadMagic" in caplog.text
+
+
+def _pair(codec: Codec, read_timeout_s: float = 2.0) -> tuple[FramedSocket, socket.socket]:
+    a, b = socket.socketpair()
+    return FramedSocket(a, codec, read_timeout_s), b
+
+
+def test_truncated_frame_raises_connection_closed(codec: Codec) -> None:
+    fs, peer = _pair(codec)
+    frame = codec.encode(Message("s", 1, {"x": np.arange(1000)}))
+    peer.sendall(frame[: len(frame) // 2])
+    peer.close()
+    with pytest.raises(E.ConnectionClosed, match="frame bytes"):
+        fs.recv()
+    fs.close()
+
+
+def test_read_timeout(codec: Codec) -> None:
+    fs, peer = _pair(codec, read_timeout_s=0.2)
+    peer.sendall(codec.encode(Message("s"))[:10])
+    t0 = time.perf_counter()
+    with pytest.raises(E.TransportTimeout, match="timed out"):
+        fs.recv()
+    assert 0.15 < time.perf_counter() - t0 < 1.0
+    fs.close()
+    peer.close()
+
+
+def test_large_frame_over_socketpair(codec: Codec) -> None:
+    fs, peer = _pair(codec)
+    other = FramedSocket(peer, codec)
+    x = np.random.default_rng(1).standard_normal((512, 1024)).astype(np.float32)
+    t = threading.Thread(target=other.send, args=(Message("s", 5, {"x": x}),))
+    t.start()
+    out = fs.recv()
+    t.join()
+    np.testing.assert_array_equal(out.tensors["x"], x)
+    assert out.tensors["x"].flags.writeable
+    fs.close()
+    other.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_connect_retries_until_server_appears(codec: Codec) -> None:
+    port = _free_port()
+    holder: dict[str, FrameServer] = {}
+
+    def late_start() -> None:
+        time.sleep(0.25)
+        holder["s"] = FrameServer(codec, {"double": _double}, port=port)
+
+    t = threading.Thread(target=late_start)
+    t.start()
+    cfg = TransportConfig(connect_timeout_s=0.5, retries=6, backoff_s=0.05)
+    conn = connect(("127.0.0.1", port), codec, cfg)
+    t.join()
+    conn.send(Message("health", 1))
+    assert conn.recv().meta["status"] == "ok"
+    conn.close()
+    holder["s"].close()
+
+
+def test_connect_gives_up_after_bounded_retries(codec: Codec) -> None:
+    cfg = TransportConfig(connect_timeout_s=0.2, retries=2, backoff_s=0.05)
+    t0 = time.perf_counter()
+    with pytest.raises(E.TransportError, match="after 3 attempts"):
+        connect(("127.0.0.1", _free_port()), codec, cfg)
+    assert 0.14 < time.perf_counter() - t0 < 2.0  # waited 0.05 + 0.1 s between tries
+
+
+def test_transport_config_validation() -> None:
+    with pytest.raises(E.WireConfigError, match="read_timeout_s"):
+        TransportConfig(read_timeout_s=0)
+    with pytest.raises(E.WireConfigError, match="retries"):
+        TransportConfig(retries=-1)
+
+
+def test_request_through_userspace_link(codec: Codec) -> None:
+    from ecc.links import LinkConfig
+    from ecc.links.userspace import UserspaceLink
+
+    cfg = LinkConfig(kind="userspace", delay_ms=10, up_mbps=50)
+    with (
+        UserspaceLink(cfg) as link,
+        FrameServer(codec, {"double": _double}, listen_sock=link.listen()) as srv,
+        Client(link.expose(srv.address), codec, FAST, socket_factory=link.edge_socket) as client,
+    ):
+        client.request(Message("health"))
+        t0 = time.perf_counter()
+        reply = client.request(Message("double", tensors={"x": np.ones(62_500)}))
+        rtt = time.perf_counter() - t0
+    np.testing.assert_array_equal(reply.tensors["y"], 2 * np.ones(62_500))
+    # 0.5 MB up at 50 Mbit/s (80 ms) and back at 100 Mbit/s (40 ms) plus 2 x 10 ms delay.
+    assert rtt == pytest.approx(0.14, rel=0.15)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+def test_request_through_namespaced_link(codec: Codec) -> None:
+    from ecc.links import LinkConfig
+    from ecc.links.tbf_userspace import TbfUserspaceLink
+
+    cfg = LinkConfig(kind="tbf_userspace", delay_ms=5, up_mbps=20)
+    with (
+        TbfUserspaceLink(cfg) as link,
+        FrameServer(codec, {"double": _double}, listen_sock=link.listen()) as srv,
+        Client(link.expose(srv.address), codec, FAST, socket_factory=link.edge_socket) as client,
+    ):
+        assert srv.address[0] == link.pair.cloud_ip
+        client.request(Message("health"))
+        t0 = time.perf_counter()
+        reply = client.request(Message("double", tensors={"x": np.ones(25_000)}))
+        rtt = time.perf_counter() - t0
+    np.testing.assert_array_equal(reply.tensors["y"], 2 * np.ones(25_000))
+    # 0.2 MB up at 20 Mbit/s (80 ms), back at 100 Mbit/s (16 ms), 2 x 5 ms delay.
+    assert rtt == pytest.approx(0.106, rel=0.15)
