@@ -79,22 +79,40 @@ _LOCAL: dict[str, VLAShape] = {
 }
 
 
+# Short names used in the papers and configs -> zoo names.
+ALIASES = {
+    "cogact": "cogact-base",
+    "pi0": "pi0-3b",
+    "openvla": "openvla-7b",
+    "openvla-oft": "openvla-oft-7b",
+}
+
+
 def local_shape_names() -> tuple[str, ...]:
-    """Names defined in this module (the zoo may know more)."""
+    """Names defined in this module (used only when ``agents.zoo`` cannot be imported)."""
     return tuple(_LOCAL)
 
 
-def get_shape(name: str) -> VLAShape:
-    """The :class:`VLAShape` called ``name``: from ``agents.zoo`` when it knows it, else local."""
+def shape_names() -> list[str]:
+    """Every name :func:`get_shape` accepts."""
     try:
-        from agents import zoo  # type: ignore[attr-defined]
+        from agents import zoo
 
-        return zoo.get_shape(name)
+        return [*zoo.list_shapes(), *ALIASES]
     except ImportError:
-        pass
-    except (KeyError, ValueError):
-        if name not in _LOCAL:
-            raise
-    if name in _LOCAL:
-        return _LOCAL[name]
-    raise UnknownNameError("architecture", name, _LOCAL)
+        return [*_LOCAL, *ALIASES]
+
+
+def get_shape(name: str) -> VLAShape:
+    """The :class:`VLAShape` called ``name`` (or an alias): from ``agents.zoo``, else local."""
+    canonical = ALIASES.get(name, name)
+    try:
+        from agents import zoo
+    except ImportError:  # the zoo is optional for the cost model
+        log.debug("agents.zoo not importable; using ecc.catalog's local shapes")
+        if name in _LOCAL:
+            return _LOCAL[name]
+        raise UnknownNameError("architecture", name, [*_LOCAL]) from None
+    if canonical in zoo.list_shapes():
+        return zoo.get_shape(canonical)
+    raise UnknownNameError("architecture", name, shape_names())

@@ -206,3 +206,18 @@ def cut_costs(
     return CutCosts(
         direction, e_ms, c_ms, e_mem, c_mem, c_frac, cut_transfers(trace, direction, charge_io)
     )
+
+
+def latency_per_cut_ms(
+    costs: CutCosts, up_mbps: np.ndarray, down_mbps: np.ndarray, link: LinkState
+) -> np.ndarray:
+    """Latency of cut ``k`` at bandwidth ``up_mbps[k]`` / ``down_mbps[k]`` (one condition per cut), ms."""
+    lf = link.loss / (1 - link.loss) * link.penalty_ms
+    up = np.asarray(up_mbps, float) * 1e6
+    dn = np.asarray(down_mbps, float) * 1e6
+    t = costs.transfers
+    fixed = link.delay_ms + link.overhead_ms + lf
+    return (costs.edge_ms + costs.cloud_ms
+            + t.msgs_up * (fixed + link.overhead_bytes * 8e3 / up) + t.bytes_up * (8e3 / up + lf / link.mss_bytes)
+            + t.msgs_down * (fixed + link.overhead_bytes * 8e3 / dn)
+            + t.bytes_down * (8e3 / dn + lf / link.mss_bytes))  # fmt: skip

@@ -15,7 +15,7 @@ are placed together. A single cut ``c`` in ``0..n_units`` puts units ``< c`` on 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -143,6 +143,34 @@ class ExecutionTrace:
 
 # ----------------------------------------------------------------------------------------
 # builder
+#
+# Mirrors agents/models (stage names, tensor names, which stage embeds what) so the
+# analytic trace at block granularity lists the same stages, reading and writing the same
+# tensors, as ``agents.zoo.build_model(shape).stages()``.
+
+_TIME_FREQ_DIM = 256  # CogACT DiT timestep-embedder input width (agents/models/cogact.py)
+
+
+@dataclass(frozen=True)
+class _BlockDims:
+    hidden: int
+    q_dim: int
+    kv_dim: int
+    inter: int
+    gated: bool
+    bias: bool
+    layer_norm: bool
+
+    @classmethod
+    def of_decoder(cls, d: DecoderShape) -> _BlockDims:
+        hd = d.head_dim
+        return cls(d.hidden, d.heads * hd, d.kv_heads * hd, d.intermediate,
+                   getattr(d, "gated_mlp", True), getattr(d, "bias", False),
+                   getattr(d, "norm", "rms") == "layer")  # fmt: skip
+
+    @classmethod
+    def of_vit(cls, v: ViTShape) -> _BlockDims:
+        return cls(v.hidden, v.hidden, v.hidden, v.mlp, False, True, True)
 
 
 class _Builder:
@@ -182,199 +210,138 @@ class _Builder:
         layer=None,
     ):
         self.stages.append(
-            TraceStage(
-                name,
-                kind,
-                module,
-                unit,
-                float(mm),
-                float(other),
-                int(w),
-                int(ar),
-                int(aw),
-                int(kernels),
-                tuple(reads),
-                tuple(writes),
-                step,
-                layer,
-            )
-        )
+            TraceStage(name, kind, module, unit, float(mm), float(other), int(w), int(ar), int(aw), int(kernels),
+                       tuple(reads), tuple(writes), step, layer)
+        )  # fmt: skip
 
-    # -- one transformer block, split or whole ----------------------------------------------
     def block(
         self,
-        prefix: str,
-        unit_prefix: str,
+        name: str,
+        unit_name: str,
         module: str,
         kind: str,
-        hidden: int,
-        q_dim: int,
-        kv_dim: int,
-        inter: int,
+        d: _BlockDims,
+        *,
+        batch: int,
         s: int,
         ctx: int,
-        *,
-        gated: bool,
-        biases: bool,
         h: str,
-        kv_read: str | None,
-        kv_write: str | None,
-        kv_ctx_elems_before: int,
+        reads: tuple[str, ...],
+        kv: tuple[str, str] | None,
+        kv_writes: bool,
+        past_kv_elems: int,
         step: int | None,
         layer: int,
         kv_resident: int,
+        pre: tuple[float, float, int] = (0.0, 0.0, 0),
     ) -> None:
-        """Emit one block: ``s`` query tokens attending over ``ctx`` keys.
+        """One pre-norm block: ``batch`` x ``s`` query tokens attending over ``ctx`` keys.
 
-        ``kv_read`` is a cache tensor produced earlier (decode steps, or the VLM cache an
-        action expert attends to); ``kv_ctx_elems_before`` its size in elements.
+        ``reads`` are the block's inputs (the residual stream, or what its embedding reads);
+        ``kv`` names the key / value tensors it extends or attends to; ``past_kv_elems`` is
+        their size before this block (elements, keys and values together). ``pre`` =
+        (matmul FLOPs, other FLOPs, params) of an input embedding folded into this stage.
         """
-        H, I = hidden, inter  # noqa: E741 (the paper's symbol)
-        n_mats = 3 if gated else 2
-        b = 1 if biases else 0
-        norm_p = H * (2 if biases else 1)
-        attn_p = H * q_dim * 2 + H * kv_dim * 2 + b * (2 * q_dim + 2 * kv_dim)
-        up_p = (n_mats - 1) * H * I + b * (n_mats - 1) * I
-        down_p = I * H + b * H
-        attn_mm = 2 * s * (2 * H * q_dim + 2 * H * kv_dim) + 4 * s * ctx * q_dim
-        heads_ctx = s * ctx * max(1, q_dim // 64)
+        H, q, kvd, inter = d.hidden, d.q_dim, d.kv_dim, d.inter
+        n = batch * s
+        n_up = 2 if d.gated else 1
+        b = int(d.bias)
+        norm_p = H * (2 if d.layer_norm else 1)
+        attn_p = 2 * H * q + 2 * H * kvd + b * (2 * q + 2 * kvd) - b * q + b * H
+        up_p = n_up * (H * inter + b * inter)
+        down_p = inter * H + b * H
+        attn_mm = 2 * n * (2 * H * q + 2 * H * kvd) + 4 * batch * s * ctx * q
+        heads = max(1, q // 64)
+        new_kv = 2 * n * kvd
         parts = {
-            "attn_norm": (0, 5 * s * H, norm_p, s * H, s * H, 2),
-            "attn": (
-                attn_mm,
-                5 * heads_ctx + s * H,
-                attn_p,
-                2 * s * H + kv_ctx_elems_before,
-                s * H + 2 * s * kv_dim,
-                10,
-            ),
-            "mlp_norm": (0, 5 * s * H, norm_p, s * H, s * H, 2),
-            "mlp_up": (2 * (n_mats - 1) * s * H * I, 5 * s * I, up_p, s * H, s * I, n_mats + 1),
-            "mlp_down": (2 * s * I * H, s * H, down_p, s * I + s * H, s * H, 2),
-        }
+            "attn_norm": (pre[0], pre[1] + 5 * n * H, norm_p + pre[2], n * H, n * H, 2),
+            "attn": (attn_mm, 5 * batch * s * ctx * heads + 2 * n * H, attn_p, 2 * n * H + past_kv_elems,
+                     n * H + new_kv, 10),
+            "mlp_norm": (0, 5 * n * H, norm_p, n * H, n * H, 2),
+            "mlp_up": (2 * n_up * n * H * inter, 5 * n * inter, up_p, n * H, n * inter, n_up + 1),
+            "mlp_down": (2 * n * inter * H, n * H, down_p, n * inter + n * H, n * H, 2),
+        }  # fmt: skip
+        kv_reads = kv if kv else ()
         kv_out = []
-        if kv_write is not None:
-            kv_out = [(kv_write, self.wire(kv_ctx_elems_before + 2 * s * kv_dim))]
-        reads_of = {
-            "attn_norm": (h,),
-            "attn": ("x", h) + ((kv_read,) if kv_read else ()),
-            "mlp_norm": (h,),
-            "mlp_up": ("x",),
-            "mlp_down": ("u", h),
-        }
-        writes_of = {
-            "attn_norm": [("x", self.wire(s * H))],
-            "attn": [(h, self.wire(s * H)), *kv_out],
-            "mlp_norm": [("x", self.wire(s * H))],
-            "mlp_up": [("u", self.wire(s * I))],
-            "mlp_down": [(h, self.wire(s * H))],
-        }
+        if kv and kv_writes:
+            half = self.wire((past_kv_elems + new_kv) / 2)
+            kv_out = [(kv[0], half), (kv[1], half)]
+        hw = [(h, self.wire(n * H))]
         if self.gran == "sublayer":
+            xn, u = "blk.xn", "blk.u"
+            reads_of = {"attn_norm": reads, "attn": (xn, h, *kv_reads), "mlp_norm": (h,), "mlp_up": (xn,),
+                        "mlp_down": (u, h)}  # fmt: skip
+            writes_of = {
+                "attn_norm": ([(h, self.wire(n * H))] if h not in reads else [])
+                + [(xn, self.wire(n * H))],
+                "attn": [*hw, *kv_out],
+                "mlp_norm": [(xn, self.wire(n * H))],
+                "mlp_up": [(u, self.wire(n * inter))],
+                "mlp_down": hw,
+            }
             for sub in SUBLAYERS:
                 mm, other, w, ar, aw, k = parts[sub]
-                u = self.unit(f"{unit_prefix}.{sub}", sub, w, kv_resident if sub == "attn" else 0)
-                self.add(
-                    f"{prefix}.{sub}",
-                    sub,
-                    module,
-                    u,
-                    mm,
-                    other,
-                    w,
-                    ar,
-                    aw,
-                    k,
-                    reads_of[sub],
-                    writes_of[sub],
-                    step,
-                    layer,
-                )
+                un = self.unit(f"{unit_name}.{sub}", sub, w, kv_resident if sub == "attn" else 0)
+                self.add(f"{name}.{sub}", sub, module, un, mm, other, w, ar, aw, k, reads_of[sub], writes_of[sub],
+                         step, layer)  # fmt: skip
         else:
             tot = [sum(p[i] for p in parts.values()) for i in range(6)]
-            u = self.unit(unit_prefix, kind, tot[2], kv_resident)
-            reads = (h,) + ((kv_read,) if kv_read else ())
-            self.add(
-                prefix,
-                kind,
-                module,
-                u,
-                tot[0],
-                tot[1],
-                tot[2],
-                s * H + kv_ctx_elems_before,
-                s * H + 2 * s * kv_dim,
-                tot[5],
-                reads,
-                [(h, self.wire(s * H)), *kv_out],
-                step,
-                layer,
-            )
+            un = self.unit(unit_name, kind, tot[2], kv_resident)
+            self.add(name, kind, module, un, tot[0], tot[1], tot[2], n * H + past_kv_elems, n * H + new_kv, tot[5],
+                     (*reads, *kv_reads), [*hw, *kv_out], step, layer)  # fmt: skip
 
-    # -- pieces -------------------------------------------------------------------------
-    def vit(self, t: int, vit: ViTShape, tokens: int, cameras: int) -> str:
-        H, p = vit.hidden, vit.patch_size
-        pe_params = vit.channels * p * p * H + H + vit.num_patches * H
-        u = self.unit(f"vision.{vit.name}.patch_embed", "vision_patch", pe_params)
-        img_elems = cameras * vit.channels * vit.image_size**2
-        out = f"vis.{vit.name}"
-        self.add(
-            f"vision.{vit.name}.patch_embed",
-            "vision_patch",
-            f"vision.{vit.name}.patch_embed",
-            u,
-            2 * tokens * vit.channels * p * p * H,
-            2 * tokens * H,
-            pe_params,
-            img_elems,
-            tokens * H,
-            3,
-            ("images",),
-            [(out, self.wire(tokens * H))],
-        )
-        for i in range(vit.layers):
-            self.block(
-                f"vision.{vit.name}.block{i}",
-                f"vision.{vit.name}.block{i}",
-                f"vision.{vit.name}.blocks.{i}",
-                "vision_block",
-                H,
-                H,
-                H,
-                vit.mlp,
-                tokens,
-                tokens,
-                gated=False,
-                biases=True,
-                h=out,
-                kv_read=None,
-                kv_write=None,
-                kv_ctx_elems_before=0,
-                step=None,
-                layer=i,
-                kv_resident=0,
-            )
+    def vit(self, v: ViTShape, cameras: int) -> str:
+        H, p = v.hidden, v.patch_size
+        n_prefix = getattr(v, "cls_tokens", 0) + getattr(v, "register_tokens", 0)
+        T = v.num_patches + n_prefix
+        pe_params = v.channels * p * p * H + H + v.num_patches * H + n_prefix * H
+        name = f"vision.{v.name}.patch_embed"
+        un = self.unit(name, "vision_patch", pe_params)
+        out = f"vision.{v.name}.x"
+        img_elems = cameras * v.channels * v.image_size**2
+        self.add(name, "vision_patch", f"towers.{v.name}.embed", un, 2 * cameras * v.num_patches * v.channels * p * p * H,
+                 2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 3, ("images",),
+                 [(out, self.wire(cameras * T * H))])  # fmt: skip
+        d = _BlockDims.of_vit(v)
+        for i in range(getattr(v, "blocks_run", v.layers)):
+            self.block(f"vision.{v.name}.block{i}", f"vision.{v.name}.block{i}", f"towers.{v.name}.blocks.{i}",
+                       "vision_block", d, batch=cameras, s=T, ctx=T, h=out, reads=(out,), kv=None, kv_writes=False,
+                       past_kv_elems=0, step=None, layer=i, kv_resident=0)  # fmt: skip
         return out
 
-    def projector(self, shape: VLAShape, tokens: int, towers: list[str]) -> None:
+    def projector(self, shape: VLAShape, towers: list[str]) -> None:
         pr = shape.projector
-        dims = [pr.in_dim] + [pr.hidden] * (pr.depth - 1) + [pr.out_dim]
-        params = sum(a * b + b for a, b in itertools.pairwise(dims))
-        mm = sum(2 * tokens * a * b for a, b in itertools.pairwise(dims))
-        u = self.unit("projector", "projector", params)
-        self.add(
-            "projector",
-            "projector",
-            "projector",
-            u,
-            mm,
-            8 * tokens * sum(dims[1:]),
-            params,
-            tokens * pr.in_dim,
-            tokens * pr.out_dim,
-            2 * pr.depth,
-            tuple(towers),
-            [("vis_emb", self.wire(tokens * pr.out_dim))],
+        dims = (
+            list(pr.dims)
+            if hasattr(pr, "dims")
+            else [pr.in_dim] + [pr.hidden] * (pr.depth - 1) + [pr.out_dim]
         )
+        v0 = shape.vision[0]
+        n = shape.cameras * getattr(v0, "tokens_out", v0.num_patches)
+        pairs = list(itertools.pairwise(dims))
+        norms = sum(2 * v.hidden for v in shape.vision if getattr(v, "final_norm", True))
+        params = sum(a * b + b for a, b in pairs) + norms
+        mm = sum(2 * n * a * b for a, b in pairs)
+        un = self.unit("projector", "projector", params)
+        self.add("projector", "projector", "projector", un, mm, 8 * n * sum(dims[1:]), params, n * dims[0],
+                 n * dims[-1], 2 * len(pairs) + len(shape.vision), tuple(towers),
+                 [("prefix.vision", self.wire(n * dims[-1]))])  # fmt: skip
+
+
+def _proprio_in_prefix(shape: VLAShape) -> bool:
+    return getattr(shape, "proprio_dim", 0) > 0 and shape.family != "pi0"
+
+
+def _llm_tokens(shape: VLAShape, prompt: int) -> int:
+    v0 = shape.vision[0]
+    prefix = (
+        shape.cameras * getattr(v0, "tokens_out", v0.num_patches)
+        + int(_proprio_in_prefix(shape))
+        + prompt
+    )
+    if shape.family == "oft":
+        return prefix + shape.head.chunk * shape.head.action_dim
+    return prefix + (1 if shape.family == "cogact" else 0)
 
 
 def build_trace(
@@ -383,16 +350,16 @@ def build_trace(
     granularity: str = "sublayer",
     act_bytes: float = 2.0,
     prompt_tokens: int | None = None,
-    image_bytes_per_pixel: float = 1.0,
+    image_bytes_per_value: float = 1.0,
 ) -> ExecutionTrace:
     """Trace of one action generation of ``shape`` (a :class:`VLAShape` or a zoo name).
 
     Args:
-        granularity: ``"block"`` (one stage per transformer block) or ``"sublayer"``
-            (RoboECC's in-block boundaries).
+        granularity: ``"block"`` (the zoo's stages, one per transformer block) or
+            ``"sublayer"`` (RoboECC's in-block boundaries as extra cut points).
         act_bytes: bytes per activation value in memory and on the wire (2 for bf16).
         prompt_tokens: overrides ``shape.prompt_tokens``.
-        image_bytes_per_pixel: bytes per pixel channel of the uploaded images (1 for uint8).
+        image_bytes_per_value: bytes per image value sent (1: uint8 on the wire).
     """
     if isinstance(shape, str):
         from ecc.catalog import get_shape
@@ -404,328 +371,154 @@ def build_trace(
     if P < 0:
         raise InvalidValueError("prompt_tokens", P, ">= 0")
     b = _Builder(granularity, act_bytes)
-    V = shape.vision_tokens
-    towers = [b.vit(t, vit, V, shape.cameras) for t, vit in enumerate(shape.vision)]
-    b.projector(shape, V, towers)
+    towers = [b.vit(v, shape.cameras) for v in shape.vision]
+    b.projector(shape, towers)
     llm, head = shape.llm, shape.head
-    H, kvd = llm.hidden, llm.kv_heads * llm.head_dim
-    extra_in = {
-        "ar_tokens": 0,
-        "l1_chunk": head.chunk * head.action_dim,
-        "flow_expert": 0,
-        "dit": 1,
-    }[head.kind]
-    S = V + P + extra_in
-    vocab_p = llm.vocab_size * H
-    u = b.unit("llm.embed", "embed", vocab_p)
-    b.add(
-        "llm.embed",
-        "embed",
-        "llm.embed",
-        u,
-        0,
-        S * H,
-        (P + extra_in) * H,
-        P + V * H,
-        S * H,
-        2,
-        ("input_ids", "vis_emb"),
-        [("h", b.wire(S * H))],
-    )
-    cache_len = S + (head.action_dim - 1 if head.kind == "ar_tokens" else 0)
+    d = _BlockDims.of_decoder(llm)
+    H = llm.hidden
+    S = _llm_tokens(shape, P)
+    pd = getattr(shape, "proprio_dim", 0)
+    n_extra = S - (shape.cameras * getattr(shape.vision[0], "tokens_out", shape.vision[0].num_patches)
+                   + int(_proprio_in_prefix(shape)) + P)  # fmt: skip
+    pro_in = _proprio_in_prefix(shape)
+    emb_p = max(llm.vocab_size, 1) * H + (pd * H + H if pro_in else 0) + n_extra * H
+    ue = b.unit("llm.embed", "embed", emb_p)
+    b.add("llm.embed", "embed", "embed", ue, 2 * pd * H if pro_in else 0, S * H,
+          (P + n_extra + (pd if pro_in else 0)) * H, P + S * H, S * H, 3,
+          ("prefix.vision", "tokens", *(("proprio",) if pro_in else ())), [("llm.h", b.wire(S * H))])  # fmt: skip
+    writes_kv = head.kind in ("ar_tokens", "flow_expert")
+    n_dec = head.chunk * head.action_dim if head.kind == "ar_tokens" else 0
+    cache_len = S + max(n_dec - 1, 0)
     for i in range(llm.layers):
-        b.block(
-            f"llm.prefill.layer{i}",
-            f"llm.layer{i}",
-            f"llm.layers.{i}",
-            "llm_layer",
-            H,
-            H,
-            kvd,
-            llm.intermediate,
-            S,
-            S,
-            gated=True,
-            biases=False,
-            h="h",
-            kv_read=None,
-            kv_write=f"kv{i}",
-            kv_ctx_elems_before=0,
-            step=None,
-            layer=i,
-            kv_resident=2 * cache_len * kvd,
-        )
-    un = b.unit("llm.norm", "norm", H)
-    out_tokens = 1 if head.kind in ("ar_tokens", "dit") else S
+        b.block(f"llm.prefill.layer{i}", f"llm.layer{i}", f"llm.layers.{i}", "llm_layer", d, batch=1, s=S, ctx=S,
+                h="llm.h", reads=("llm.h",), kv=(f"kv.{i}.k", f"kv.{i}.v") if writes_kv else None,
+                kv_writes=writes_kv, past_kv_elems=0, step=None, layer=i,
+                kv_resident=2 * cache_len * d.kv_dim if writes_kv else 0)  # fmt: skip
+        if writes_kv:  # prefill attention reads no cache: drop the kv names from its reads
+            st = b.stages[-1] if granularity == "block" else b.stages[-4]
+            b.stages[b.stages.index(st)] = replace(
+                st, reads=tuple(r for r in st.reads if not r.startswith("kv."))
+            )
+    un = b.unit("llm.norm", "norm", H * (2 if d.layer_norm else 1))
     if head.kind == "ar_tokens":
-        b.add(
-            "llm.prefill.norm",
-            "norm",
-            "llm.norm",
-            un,
-            0,
-            5 * H,
-            H,
-            H,
-            H,
-            2,
-            ("h",),
-            [("x", b.wire(H))],
-        )
-        uh = b.unit("llm.head", "lm_head", H * llm.vocab_size if not llm.tie_embeddings else 0)
-        for t in range(head.action_dim):
+        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 2, ("llm.h",),
+              [("llm.out", b.wire(H))])  # fmt: skip
+        tied = llm.tie_embeddings
+        uh = b.unit("llm.head", "lm_head", 0 if tied else H * llm.vocab_size)
+        logits = head.bins * 4
+        for t in range(n_dec):
             if t > 0:
-                b.add(
-                    f"llm.decode.t{t}.embed",
-                    "embed",
-                    "llm.embed",
-                    u,
-                    0,
-                    H,
-                    H,
-                    1,
-                    H,
-                    1,
-                    (f"tok{t - 1}",),
-                    [("h", b.wire(H))],
-                    step=t,
-                )
+                b.add(f"llm.decode.t{t}.embed", "embed", "embed.tokens", ue, 0, H, H, 1, H, 1, ("llm.token",),
+                      [("llm.h", b.wire(H))], step=t)  # fmt: skip
                 for i in range(llm.layers):
                     ctx = S + t
-                    b.block(
-                        f"llm.decode.t{t}.layer{i}",
-                        f"llm.layer{i}",
-                        f"llm.layers.{i}",
-                        "llm_layer",
-                        H,
-                        H,
-                        kvd,
-                        llm.intermediate,
-                        1,
-                        ctx,
-                        gated=True,
-                        biases=False,
-                        h="h",
-                        kv_read=f"kv{i}",
-                        kv_write=f"kv{i}",
-                        kv_ctx_elems_before=2 * (ctx - 1) * kvd,
-                        step=t,
-                        layer=i,
-                        kv_resident=2 * cache_len * kvd,
-                    )
-                b.add(
-                    f"llm.decode.t{t}.norm",
-                    "norm",
-                    "llm.norm",
-                    un,
-                    0,
-                    5 * H,
-                    H,
-                    H,
-                    H,
-                    2,
-                    ("h",),
-                    [("x", b.wire(H))],
-                    step=t,
-                )
-            b.add(
-                f"llm.decode.t{t}.head",
-                "lm_head",
-                "llm.lm_head",
-                uh,
-                2 * H * llm.vocab_size,
-                3 * llm.vocab_size,
-                H * llm.vocab_size,
-                H,
-                llm.vocab_size,
-                3,
-                ("x",),
-                [(f"tok{t}", TOKEN_BYTES)],
-                step=t,
-            )
-        outputs = tuple(f"tok{t}" for t in range(head.action_dim))
+                    b.block(f"llm.decode.t{t}.layer{i}", f"llm.layer{i}", f"llm.layers.{i}", "llm_layer", d,
+                            batch=1, s=1, ctx=ctx, h="llm.h", reads=("llm.h",), kv=(f"kv.{i}.k", f"kv.{i}.v"),
+                            kv_writes=True, past_kv_elems=2 * (ctx - 1) * d.kv_dim, step=t, layer=i,
+                            kv_resident=2 * cache_len * d.kv_dim)  # fmt: skip
+            b.add(f"llm.decode.t{t}.head", "lm_head", "embed.tokens" if tied else "llm.lm_head", uh,
+                  2 * H * llm.vocab_size, 5 * H + 3 * llm.vocab_size, H * llm.vocab_size, H, llm.vocab_size, 3,
+                  ("llm.out" if t == 0 else "llm.h",), [("llm.token", TOKEN_BYTES), (f"out.logits.t{t}", logits)],
+                  step=t)  # fmt: skip
+        outputs: tuple[str, ...] = tuple(f"out.logits.t{t}" for t in range(n_dec))
     elif head.kind == "l1_chunk":
         n = head.chunk * head.action_dim
-        b.add(
-            "llm.prefill.norm",
-            "norm",
-            "llm.norm",
-            un,
-            0,
-            5 * n * H,
-            H,
-            n * H,
-            n * H,
-            2,
-            ("h",),
-            [("x", b.wire(n * H))],
+        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * n * H, H, n * H, n * H, 2, ("llm.h",),
+              [("llm.out", b.wire(n * H))])  # fmt: skip
+        in_dim, hid, nb = (
+            head.action_dim * H,
+            getattr(head, "mlp_hidden", 0),
+            getattr(head, "mlp_blocks", 2),
         )
-        hp = H * H + H + H * 1 + 1
+        dims = (
+            [(in_dim, hid), *([(hid, hid)] * nb), (hid, head.action_dim)]
+            if hid
+            else [(in_dim, head.action_dim)]
+        )
+        hp = sum(a * c + c for a, c in dims) + (2 * in_dim + 2 * hid * (nb + 1) if hid else 0)
         uh = b.unit("head", "head", hp)
-        b.add(
-            "head",
-            "head",
-            "action_head",
-            uh,
-            2 * n * (H * H + H),
-            8 * n * H,
-            hp,
-            n * H,
-            n,
-            3,
-            ("x",),
-            [("actions", n * ACTION_VALUE_BYTES)],
-        )
+        b.add("head", "head", "action_head", uh, sum(2 * head.chunk * a * c for a, c in dims), 8 * head.chunk * in_dim,
+              hp, n * H, head.chunk * head.action_dim, 2 * len(dims) + 2, ("llm.out",),
+              [("actions", head.chunk * head.action_dim * ACTION_VALUE_BYTES)])  # fmt: skip
         outputs = ("actions",)
     else:
-        ex = head.expert
-        if ex is None:
+        if head.expert is None:
             raise InvalidValueError(
                 "head.expert", None, "a DecoderShape for flow_expert / dit heads"
             )
-        outputs = ("a_t",)
         if head.kind == "dit":
-            b.add(
-                "llm.prefill.norm",
-                "norm",
-                "llm.norm",
-                un,
-                0,
-                5 * H,
-                H,
-                H,
-                H,
-                2,
-                ("h",),
-                [("cog", b.wire(H))],
-            )
-        _expert(b, shape, ex, S, kvd)
+            b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 2, ("llm.h",),
+                  [("cog.feature", b.wire(H))])  # fmt: skip
+        _expert(b, shape, head.expert, S, d.kv_dim)
+        outputs = ("expert.x",)
+    inputs = {
+        "images": int(
+            shape.cameras
+            * shape.vision[0].channels
+            * shape.vision[0].image_size ** 2
+            * image_bytes_per_value
+        ),
+        "tokens": TOKEN_BYTES * P,
+    }
+    if pd:
+        inputs["proprio"] = pd * ACTION_VALUE_BYTES
+    if head.kind in ("flow_expert", "dit"):
+        inputs["expert.x"] = head.chunk * head.action_dim * ACTION_VALUE_BYTES  # the initial noise
     return ExecutionTrace(
         shape_name=shape.name,
         granularity=granularity,
         units=b.units,
         stages=b.stages,
-        inputs={
-            "images": int(
-                shape.cameras
-                * shape.vision[0].channels
-                * shape.vision[0].image_size ** 2
-                * image_bytes_per_pixel
-            ),
-            "input_ids": TOKEN_BYTES * P,
-            **(
-                {"state": head.action_dim * ACTION_VALUE_BYTES}
-                if head.kind == "flow_expert"
-                else {}
-            ),
-        },
-        free_inputs=("a_t",) if head.kind in ("flow_expert", "dit") else (),
+        inputs=inputs,
+        free_inputs=(),
         outputs=outputs,
         act_bytes=act_bytes,
         meta={
             "prefix_tokens": S,
             "family": shape.family,
             "head": head.kind,
-            "out_tokens": out_tokens,
+            "decode_tokens": n_dec,
         },
     )
 
 
 def _expert(b: _Builder, shape: VLAShape, ex: DecoderShape, S: int, vlm_kvd: int) -> None:
-    """Flow-matching action expert (pi0) or DiT (CogACT), unrolled over its steps."""
+    """Flow-matching action expert (pi0) or DiT (CogACT), unrolled over its steps.
+
+    The input embedding runs inside layer 0 of each step, as in agents/models.
+    """
     head = shape.head
-    He, T = ex.hidden, head.chunk
-    A = head.action_dim
+    w, T, A = ex.hidden, head.chunk, head.action_dim
+    pd = getattr(shape, "proprio_dim", 0)
+    d = _BlockDims.of_decoder(ex)
     if head.kind == "dit":
-        # Tokens: cognition condition + timestep + noisy actions; full self-attention.
-        T_tok = T + 2
-        emb_p = A * He + He + 2 * He * He + 2 * He + shape.llm.hidden * He + He + T_tok * He
-        emb_mm = 2 * (T * A * He + 2 * He * He + shape.llm.hidden * He)
-        emb_reads: tuple[str, ...] = ("a_t", "cog")
+        n_tok = T + 2
+        emb_p = (
+            (_TIME_FREQ_DIM * w + w)
+            + (w * w + w)
+            + (shape.llm.hidden * w + w)
+            + (A * w + w)
+            + n_tok * w
+        )
+        emb_mm = 2 * (_TIME_FREQ_DIM * w + w * w + shape.llm.hidden * w + T * A * w)
+        first_reads: tuple[str, ...] = ("expert.x", "cog.feature")
+        module, out_module = "dit.layers", "dit.out"
     else:
-        # pi0: state token + actions, time mixed in by a 2-layer MLP; attends to the prefix KV.
-        T_tok = T + 1
-        emb_p = A * He + He + 2 * (2 * He * He + He) + A * He
-        emb_mm = 2 * (T * A * He + T * 2 * He * He * 2 + A * He)
-        emb_reads = ("a_t", "state")
-    ue = b.unit("expert.embed", "expert_in", emb_p)
-    kvd = ex.kv_heads * ex.head_dim
-    out_p = He * A + A + 2 * He
+        n_tok = T + int(pd > 0)
+        emb_p = (A * w + w) + (2 * w * w + w) + (w * w + w) + ((pd * w + w) if pd else 0)
+        emb_mm = 2 * (T * A * w + T * 2 * w * w + T * w * w + pd * w)
+        first_reads = ("expert.x", *(("proprio",) if pd else ()))
+        module, out_module = "expert.layers", "expert.out"
+    out_p = w * A + A + w * (2 if d.layer_norm else 1)
     for s in range(head.steps):
-        b.add(
-            f"expert.s{s}.embed",
-            "expert_in",
-            "expert.embed",
-            ue,
-            emb_mm,
-            8 * T_tok * He,
-            emb_p,
-            T * A,
-            T_tok * He,
-            6,
-            emb_reads,
-            [("he", b.wire(T_tok * He))],
-            step=s,
-        )
         for i in range(ex.layers):
-            if head.kind == "dit":
-                b.block(
-                    f"expert.s{s}.layer{i}",
-                    f"expert.layer{i}",
-                    f"expert.layers.{i}",
-                    "expert_layer",
-                    He,
-                    He,
-                    He,
-                    ex.intermediate,
-                    T_tok,
-                    T_tok,
-                    gated=False,
-                    biases=True,
-                    h="he",
-                    kv_read=None,
-                    kv_write=None,
-                    kv_ctx_elems_before=0,
-                    step=s,
-                    layer=i,
-                    kv_resident=0,
-                )
-            else:
-                vlm_layer = min(i, shape.llm.layers - 1)
-                b.block(
-                    f"expert.s{s}.layer{i}",
-                    f"expert.layer{i}",
-                    f"expert.layers.{i}",
-                    "expert_layer",
-                    He,
-                    He,
-                    kvd,
-                    ex.intermediate,
-                    T_tok,
-                    S + T_tok,
-                    gated=True,
-                    biases=False,
-                    h="he",
-                    kv_read=f"kv{vlm_layer}",
-                    kv_write=None,
-                    kv_ctx_elems_before=2 * S * vlm_kvd,
-                    step=s,
-                    layer=i,
-                    kv_resident=0,
-                )
+            pi0 = head.kind == "flow_expert"
+            b.block(f"expert.s{s}.layer{i}", f"expert.layer{i}", f"{module}.{i}", "expert_layer", d, batch=1,
+                    s=n_tok, ctx=n_tok + (S if pi0 else 0), h="expert.h",
+                    reads=first_reads if i == 0 else ("expert.h",),
+                    kv=(f"kv.{i}.k", f"kv.{i}.v") if pi0 else None, kv_writes=False,
+                    past_kv_elems=2 * S * vlm_kvd if pi0 else 0, step=s, layer=i, kv_resident=0,
+                    pre=(emb_mm, 8 * n_tok * w, emb_p) if i == 0 else (0.0, 0.0, 0))  # fmt: skip
         uo = b.unit("expert.out", "expert_out", out_p)  # registered after the layers: chain order
-        b.add(
-            f"expert.s{s}.out",
-            "expert_out",
-            "expert.out",
-            uo,
-            2 * T * He * A,
-            5 * T_tok * He + 3 * T * A,
-            out_p,
-            T * He,
-            T * A,
-            3,
-            ("he", "a_t"),
-            [("a_t", T * A * ACTION_VALUE_BYTES)],
-            step=s,
-        )
+        b.add(f"expert.s{s}.out", "expert_out", out_module, uo, 2 * T * w * A, 5 * T * w + 3 * T * A, out_p,
+              T * w, T * A, 3, ("expert.h", "expert.x"), [("expert.x", T * A * ACTION_VALUE_BYTES)], step=s)  # fmt: skip

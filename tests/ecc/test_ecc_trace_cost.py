@@ -95,8 +95,8 @@ def test_cut_inside_decode_pays_round_trip_per_token():
     assert edge.bytes_up == 0
     assert edge.cloud_ms == 0
     cloud = latency_breakdown(tr, Partition.cloud_only(tr), EDGE, CLOUD, link)
-    assert cloud.bytes_up == tr.inputs["images"] + tr.inputs["input_ids"]
-    assert cloud.bytes_down == 7 * 8  # the seven action tokens come back
+    assert cloud.bytes_up == tr.inputs["images"] + tr.inputs["tokens"]
+    assert cloud.bytes_down == 7 * 256 * 4  # the seven tokens' action-bin logits come back
     no_io = latency_breakdown(tr, Partition.cloud_only(tr), EDGE, CLOUD, link, charge_io=False)
     assert no_io.bytes_up == 0
     assert no_io.msgs_up == 0
@@ -128,6 +128,20 @@ def test_bad_inputs_raise_clear_errors():
         )
     with pytest.raises(EccError, match="loss"):
         LinkState(1, 1, loss=1.0)
+
+
+def test_block_trace_mirrors_zoo_stages():
+    """Same stage names, reads and writes as the zoo's StagedModel, for every named shape."""
+    from agents import zoo
+
+    for name in zoo.list_shapes():
+        shape = zoo.get_shape(name)
+        specs = zoo.build_model(shape, "meta").stages()
+        tr = build_trace(shape, granularity="block")
+        assert [s.name for s in specs] == [s.name for s in tr.stages], name
+        for spec, st in zip(specs, tr.stages):
+            assert set(spec.reads) == set(st.reads), (name, spec.name)
+            assert set(spec.writes) == {t for t, _ in st.writes}, (name, spec.name)
 
 
 def test_custom_small_shape_traces():
