@@ -44,6 +44,13 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
             )
     if not tasks:
         raise ConfigError("env.tasks is empty; give task names or null for all tasks")
+    max_tasks = cfg.eval.get("max_tasks")
+    if max_tasks is not None:
+        if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 1:
+            raise ConfigError(
+                f"eval.max_tasks={max_tasks!r} must be a positive integer or null (all tasks)"
+            )
+        tasks = tasks[:max_tasks]
     levels = tuple(envs.PERTURBATION_LEVELS)
     if cfg.env.perturbation not in levels:
         raise ConfigError(

@@ -40,7 +40,7 @@ class WandbLogger:
         self,
         *,
         run_dir: str | Path,
-        config: dict[str, Any],
+        run_config: dict[str, Any],
         project: str = "vla-ecc-lab",
         mode: str = "offline",
         entity: str | None = None,
@@ -65,7 +65,7 @@ class WandbLogger:
             tags=list(tags or []),
             name=name,
             dir=str(run_dir),
-            config=config,
+            config=run_config,
             reinit="finish_previous",
         )
         self.mode = mode

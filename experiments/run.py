@@ -35,7 +35,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     writer = RunWriter(run_dir, config, {**provenance(), "seed": cfg.seed})
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    logger = instantiate(cfg.logger, run_dir=run_dir, config=config)
+    # Built with _partial_: Hydra would otherwise try to instantiate the `_target_`s inside run_config.
+    logger = instantiate(cfg.logger, _partial_=True)(run_dir=run_dir, run_config=config)
     total = len(plan.tasks) * len(plan.init_states)
     progress = _progress(total, enabled=cfg.eval.progress)
     index = 0

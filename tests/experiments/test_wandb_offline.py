@@ -18,7 +18,7 @@ def test_offline_run_holds_config_episodes_and_summary(tmp_path):
         )
         for i in range(3)
     ]
-    logger = WandbLogger(run_dir=tmp_path, config={"env": {"suite": "object"}, "seed": 7})
+    logger = WandbLogger(run_dir=tmp_path, run_config={"env": {"suite": "object"}, "seed": 7})
     for i, r in enumerate(records):
         logger.log_episode(r, i)
     logger.log_summary(summarize(records))
