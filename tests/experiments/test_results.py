@@ -6,7 +6,9 @@ import pytest
 from experiments.results import EpisodeRecord, RunWriter, latency_stats, summarize, wilson_interval
 
 
-def _rec(task: str, success: bool, steps: int = 10, lat: list[float] | None = None) -> EpisodeRecord:
+def _rec(
+    task: str, success: bool, steps: int = 10, lat: list[float] | None = None
+) -> EpisodeRecord:
     return EpisodeRecord(
         suite="object",
         task=task,
@@ -38,7 +40,11 @@ def test_wilson_interval_rejects_impossible_counts(k, n):
 
 
 def test_summarize_per_task_and_pooled_latency():
-    records = [_rec("a", True, lat=[1.0, 3.0]), _rec("a", False, lat=[5.0]), _rec("b", True, lat=[7.0])]
+    records = [
+        _rec("a", True, lat=[1.0, 3.0]),
+        _rec("a", False, lat=[5.0]),
+        _rec("b", True, lat=[7.0]),
+    ]
     s = summarize(records)
     assert s["episodes"] == 3
     assert s["successes"] == 2
