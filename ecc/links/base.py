@@ -59,14 +59,31 @@ class LinkConfig:
     tbf: TbfSettings = field(default_factory=TbfSettings)
 
     def __post_init__(self) -> None:
-        if isinstance(self.tbf, dict):  # from YAML / OmegaConf
-            self.tbf = TbfSettings(**self.tbf)
+        if not isinstance(self.tbf, TbfSettings) and hasattr(self.tbf, "items"):
+            # From YAML / OmegaConf; a Hydra ``_target_`` key is not a setting.
+            self.tbf = TbfSettings(**{k: v for k, v in self.tbf.items() if k != "_target_"})
         if self.kind not in LINK_KINDS:
             raise LinkConfigError("link.kind", self.kind, f"one of {LINK_KINDS}")
         for name in ("up_mbps", "down_mbps"):
             v = getattr(self, name)
             if not (math.isfinite(v) and 0.001 <= v <= 32_000):
                 raise LinkConfigError(f"link.{name}", v, "0.001 .. 32000 Mbit/s")
+        for name in ("delay_ms", "jitter_ms"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v <= 60_000):
+                raise LinkConfigError(f"link.{name}", v, "0 .. 60000 ms")
+        if not 0 <= self.loss < 1:
+            raise LinkConfigError("link.loss", self.loss, "[0, 1)")
+        if self.loss_penalty_ms is not None and not 0 <= self.loss_penalty_ms <= 60_000:
+            raise LinkConfigError(
+                "link.loss_penalty_ms", self.loss_penalty_ms, "0 .. 60000 ms or null"
+            )
+        if not 512 <= self.chunk_bytes <= 2**20:
+            raise LinkConfigError("link.chunk_bytes", self.chunk_bytes, "512 .. 1048576 bytes")
+        if self.queue_bytes < self.chunk_bytes:
+            raise LinkConfigError(
+                "link.queue_bytes", self.queue_bytes, f">= chunk_bytes ({self.chunk_bytes})"
+            )
         if not 1 <= self.trace_hz <= 1000:
             raise LinkConfigError(
                 "link.trace_hz", self.trace_hz, "1 .. 1000 Hz (>= 10 recommended)"
@@ -85,8 +102,6 @@ class LinkConfig:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise LinkConfigError("link", unknown, f"keys among {sorted(allowed)}")
-        if "tbf" in data and not isinstance(data["tbf"], TbfSettings):
-            data["tbf"] = TbfSettings(**dict(data["tbf"].items()))
         return cls(**data)
 
 

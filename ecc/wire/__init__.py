@@ -2,6 +2,7 @@
 
 from ecc.wire.codec import DTYPES, PROTOCOL_VERSION, Codec, FrameLayout, Message, secret_from_env
 from ecc.wire.compression import COMPRESSIONS, CompressionReport, compression_report
+from ecc.wire.config import WireConfig
 
 __all__ = [
     "COMPRESSIONS",
@@ -11,6 +12,7 @@ __all__ = [
     "CompressionReport",
     "FrameLayout",
     "Message",
+    "WireConfig",
     "compression_report",
     "secret_from_env",
 ]

@@ -289,3 +289,19 @@ def test_rejection_logged_by_caller_gets_reason(
         decode_or_log(codec, b"NOPE" + bytes(100), peer="test")
     assert "rejected frame from test" in caplog.text
     assert "magic" in caplog.text
+
+
+def test_wire_config_builds_codec_and_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecc.wire import WireConfig
+
+    monkeypatch.setenv("VECC_TEST_SECRET", "x" * 24)
+    cfg = WireConfig.from_mapping(
+        {"secret_env": "VECC_TEST_SECRET", "compression": "fp16", "retries": 1}
+    )
+    codec = cfg.codec()
+    assert codec.compression == "fp16"
+    assert cfg.transport().retries == 1
+    with pytest.raises(E.WireConfigError, match="bogus"):
+        WireConfig.from_mapping({"bogus": 1})
+    with pytest.raises(E.WireConfigError, match="compression"):
+        WireConfig(compression="zip").codec(secret=SECRET)
