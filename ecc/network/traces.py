@@ -175,7 +175,7 @@ def write_mahimahi(trace: BandwidthTrace, path: str | os.PathLike) -> Path:
     bytes_per_ms = np.asarray(trace.at(t)) * 1e6 / 8 / 1e3
     credit = np.cumsum(bytes_per_ms) / MAHIMAHI_PACKET_BYTES
     n_per_ms = np.diff(np.floor(np.concatenate([[0.0], credit]))).astype(np.int64)
-    lines = np.repeat(np.arange(1, total_ms + 1), n_per_ms)
+    lines = np.repeat(np.arange(total_ms), n_per_ms)
     if len(lines) == 0:
         raise InvalidValueError("trace", trace.name, "bandwidth high enough for one packet")
     out = Path(path)

@@ -1,0 +1,114 @@
+"""Planners: registry, budgets, DAG min-cut, static exactness and the adaptive acceptance."""
+
+import numpy as np
+import pytest
+
+from ecc.cost import Partition, latency_breakdown
+from ecc.errors import EccError, InfeasiblePlanError, UnknownNameError
+from ecc.evaluation import adaptive_comparison, static_exactness
+from ecc.network.link import LinkState
+from ecc.network.traces import markov, step
+from ecc.planners import Planner, RoboECCPlanner, make_context, make_planner
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block")
+
+
+def test_registry_and_errors():
+    assert {
+        "edge_only",
+        "cloud_only",
+        "fixed",
+        "neurosurgeon",
+        "mincut",
+        "roboecc",
+        "oracle",
+    } <= set(Planner.registry)
+    with pytest.raises(UnknownNameError, match="partition='greedy'"):
+        make_planner("greedy")
+    with pytest.raises(TypeError, match="must set"):
+
+        class Nameless(Planner):
+            def plan(self, ctx, link):
+                return None
+
+    with pytest.raises(EccError, match="low/high"):
+        RoboECCPlanner(high=-0.1)
+
+
+def test_simple_planners_and_fixed_by_name(ctx):
+    link = LinkState(100, 400, 5)
+    assert make_planner("edge_only").plan(ctx, link).cut == ctx.trace.n_units
+    assert make_planner("cloud_only").plan(ctx, link).cut == 0
+    p = make_planner("fixed", cut="llm.layer3").plan(ctx, link)
+    assert ctx.trace.units[p.cut - 1].name == "llm.layer3"
+    bd = latency_breakdown(ctx.trace, p.partition, ctx.edge, ctx.cloud, link)
+    assert p.predicted_ms == pytest.approx(bd.total_ms)
+    with pytest.raises(UnknownNameError):
+        make_planner("fixed", cut="llm.layer99").plan(ctx, link)
+
+
+def test_roboecc_moves_with_bandwidth_and_respects_budgets(ctx):
+    slow, fast = LinkState(0.3, 1, 30), LinkState(500, 500, 2)
+    r = RoboECCPlanner()
+    assert r.plan(ctx, slow).cut == ctx.trace.n_units  # edge-only when the uplink crawls
+    assert r.plan(ctx, fast).cut == 0
+    ctx2 = make_context(
+        "openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block", max_cloud_load=0.5
+    )
+    p = r.plan(ctx2, fast)
+    assert ctx2.costs.cloud_flops_frac[p.cut] <= 0.5
+    ctx3 = make_context(
+        "openvla-7b", "orin_nano_8gb", "a100_80gb", granularity="block", cloud_mem_budget_bytes=1e9
+    )
+    with pytest.raises(
+        InfeasiblePlanError
+    ):  # 8 GB edge cannot hold 14 GB of weights, cloud is capped
+        r.plan(ctx3, fast)
+
+
+def test_mincut_splits_parallel_towers():
+    """With one tower very expensive on the edge, min-cut offloads that branch only."""
+    from dataclasses import replace
+
+    c = make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block")
+    link = LinkState(200, 200, 1)
+    plan = make_planner("mincut").plan(c, link)
+    bd = latency_breakdown(c.trace, plan.partition, c.edge, c.cloud, link)
+    assert plan.predicted_ms == pytest.approx(bd.total_ms)
+    # Never worse than the better of edge-only / cloud-only by more than the per-tensor message approximation.
+    ends = min(make_planner(n).plan(c, link).predicted_ms for n in ("edge_only", "cloud_only"))
+    assert plan.predicted_ms <= ends * 1.05
+    # A partition placing one tower on the cloud is expressible and priced by the same walk.
+    mask = [u.name.startswith("vision.siglip") for u in c.trace.units]
+    part = Partition(tuple(mask))
+    bd2 = latency_breakdown(c.trace, part, c.edge, c.cloud, link)
+    assert bd2.msgs_up >= 1
+    assert bd2.msgs_down >= 1
+    assert replace(plan.partition).on_cloud == plan.partition.on_cloud
+
+
+def test_static_search_is_exhaustive_optimum():
+    rep = static_exactness(n_cases=150, seed=7)
+    assert rep.ok, rep.mismatches[:3]
+    assert rep.matches > 100
+
+
+@pytest.mark.slow
+def test_static_search_is_exhaustive_optimum_1000():
+    rep = static_exactness(n_cases=1000, seed=0)
+    assert rep.ok, rep.mismatches[:3]
+
+
+def test_adaptive_close_to_oracle_and_beats_static():
+    ctx = make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block")
+    link = LinkState(50, 200, 10, 2, 0.001)
+    for tr in (step([100, 0.5], 60, 2400), markov(100, 0.5, 0.02, 0.05, 1.0, 2400, seed=0)):
+        rep = adaptive_comparison(ctx, tr, link, n_actions=400, gap_ms=400)
+        assert rep.vs_oracle <= 0.10, (tr.name, rep)
+        assert rep.vs_static >= 0.15, (tr.name, rep)
+        assert rep.roboecc_ms >= rep.oracle_ms * (1 - 1e-9)
+        assert rep.pool_memory_bytes > 0
+    assert np.isfinite(rep.overhead_pct)
