@@ -125,6 +125,23 @@ class StepSchedule:
         return current[1], current[2]
 
 
+def trace_schedule(up: Any, down: Any, floor_bps: float = 8e3) -> RateSchedule:
+    """A ``RateSchedule`` from bandwidth traces (objects with ``at(t_s) -> Mbit/s``, such as
+    ``ecc.network.traces.BandwidthTrace``) or constants in Mbit/s, one per direction.
+
+    A shaped link cannot run at 0 bit/s, so outages are clamped to ``floor_bps`` (bit/s;
+    default 8 kbit/s, i.e. 1 kB/s: effectively stalled for boundary tensors).
+    """
+    if not floor_bps > 0:
+        raise LinkConfigError("floor_bps", floor_bps, "> 0 bit/s")
+
+    def rate(source: Any, t_s: float) -> float:
+        mbps = float(source.at(t_s)) if hasattr(source, "at") else float(source)
+        return max(mbps * 1e6, floor_bps)
+
+    return lambda t_s: (rate(up, t_s), rate(down, t_s))
+
+
 class TraceRunner:
     """Applies a ``RateSchedule`` to a link at ``hz`` in a background thread.
 

@@ -170,3 +170,20 @@ def test_trace_runner_rejects_slow_rate() -> None:
         TraceRunner(link, lambda t: (1e6, 1e6), hz=0.5)
     with pytest.raises(LinkConfigError, match="steps"):
         StepSchedule([(1.0, 1e6, 1e6)])
+
+
+class _Trace:
+    """Duck-typed bandwidth trace (Mbit/s), as ecc.network.traces.BandwidthTrace provides."""
+
+    def at(self, t_s: float) -> float:
+        return 0.0 if 1.0 <= t_s < 2.0 else 40.0
+
+
+def test_trace_schedule_from_bandwidth_traces() -> None:
+    from ecc.links import trace_schedule
+
+    sched = trace_schedule(_Trace(), 80.0)
+    assert sched(0.5) == (40e6, 80e6)
+    assert sched(1.5) == (8e3, 80e6)  # an outage becomes a trickle, not an invalid 0 bit/s
+    with pytest.raises(LinkConfigError, match="floor_bps"):
+        trace_schedule(_Trace(), 1.0, floor_bps=0)
