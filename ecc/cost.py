@@ -50,16 +50,22 @@ def resolve_precisions(trace: ExecutionTrace, precision: Precision) -> list[str]
 def stage_times_ms(
     trace: ExecutionTrace, hw: HardwareProfile, precision: Precision = "bf16"
 ) -> np.ndarray:
-    """Roofline latency of every stage on ``hw`` in ms."""
+    """Roofline latency of every stage on ``hw`` in ms.
+
+    Memory traffic = weights read at the stage's precision + activations (``trace.act_bytes``
+    per value; 4 bytes under fp32).
+    """
     a = trace.arrays
-    precs = resolve_precisions(trace, precision)
-    fps = np.array([hw.flops_per_s(p) for p in precs])
-    wb = np.array([hw.weight_bytes_per_elem(p) for p in precs])
-    act_b = np.array(
-        [min(trace.act_bytes, 4.0) if p in ("fp32", "bf16") else trace.act_bytes for p in precs]
-    )
-    if isinstance(precision, str) and precision == "fp32":
-        act_b = np.full(len(precs), 4.0)
+    if isinstance(precision, str):  # one precision: scalars, no per-stage Python work
+        check_choice("precision", precision, PRECISIONS)
+        fps, wb = hw.flops_per_s(precision), hw.weight_bytes_per_elem(precision)
+        act_b = 4.0 if precision == "fp32" else trace.act_bytes
+    else:
+        precs = resolve_precisions(trace, precision)
+        table = {p: (hw.flops_per_s(p), hw.weight_bytes_per_elem(p)) for p in set(precs)}
+        fps = np.array([table[p][0] for p in precs])
+        wb = np.array([table[p][1] for p in precs])
+        act_b = np.array([4.0 if p == "fp32" else trace.act_bytes for p in precs])
     mem = a["weight_elems"] * wb + a["act_elems"] * act_b
     return stage_latency_ms(
         a["flops"], mem, a["kernels"], fps, hw.bytes_per_s, hw.kernel_overhead_ms
@@ -70,11 +76,17 @@ def unit_weight_bytes(
     trace: ExecutionTrace, hw: HardwareProfile, precision: Precision = "bf16"
 ) -> np.ndarray:
     """Resident bytes per unit (weights at the unit's precision plus its KV cache)."""
+    a = trace.arrays
+    if isinstance(precision, str):
+        check_choice("precision", precision, PRECISIONS)
+        return (
+            a["unit_params"] * hw.weight_bytes_per_elem(precision)
+            + a["unit_kv_elems"] * trace.act_bytes
+        )
     precs = resolve_precisions(trace, precision)
     unit_prec = ["bf16"] * trace.n_units
     for s, p in zip(reversed(trace.stages), reversed(precs)):
         unit_prec[s.unit] = p
-    a = trace.arrays
     wb = np.array([hw.weight_bytes_per_elem(p) for p in unit_prec])
     return a["unit_params"] * wb + a["unit_kv_elems"] * trace.act_bytes
 

@@ -42,7 +42,20 @@ def _add_interval(diff: np.ndarray, lo: np.ndarray, hi: np.ndarray, val: np.ndar
 
 
 def _versions(trace: ExecutionTrace, charge_io: bool, src_pos: int) -> tuple[np.ndarray, ...]:
-    """(writer position, min reader, max reader, bytes) of every tensor version that is read."""
+    """(writer position, min reader, max reader, bytes) of every tensor version that is read.
+
+    Depends on the trace alone, so it is memoised on the trace (part of building it).
+    """
+    memo = trace.meta.setdefault("_versions", {})
+    key = (charge_io, src_pos)
+    if key not in memo:
+        memo[key] = _versions_uncached(trace, charge_io, src_pos)
+    return memo[key]
+
+
+def _versions_uncached(
+    trace: ExecutionTrace, charge_io: bool, src_pos: int
+) -> tuple[np.ndarray, ...]:
     cur: dict[str, list] = {}
     done: list[list] = []
     if charge_io:
