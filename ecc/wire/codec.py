@@ -432,7 +432,7 @@ def _restore_dtype(x32: np.ndarray, dtype: str) -> np.ndarray:
         bits = x32.view(np.uint32)
         rounded = bits + 0x7FFF + ((bits >> 16) & 1)
         return (rounded >> 16).astype(np.uint16)
-    return x32.astype(DTYPES[dtype])
+    return x32.astype(DTYPES[dtype], copy=False)
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
