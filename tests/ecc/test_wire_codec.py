@@ -305,3 +305,14 @@ def test_wire_config_builds_codec_and_transport(monkeypatch: pytest.MonkeyPatch)
         WireConfig.from_mapping({"bogus": 1})
     with pytest.raises(E.WireConfigError, match="compression"):
         WireConfig(compression="zip").codec(secret=SECRET)
+
+
+@pytest.mark.parametrize("kind", ["fp16", "int8"])
+def test_bfloat16_compression_keeps_dtype(codec: Codec, kind: str) -> None:
+    torch.manual_seed(3)
+    h = torch.randn(4, 300).to(torch.bfloat16)
+    out = codec.decode(codec.encode(Message("s", 0, {"h": h}), compress={"h": kind}))
+    back = out.torch_tensors()["h"]
+    assert back.dtype == torch.bfloat16
+    tol = 0.02 if kind == "fp16" else 0.03
+    assert (back.float() - h.float()).abs().max() <= tol * h.float().abs().max()
