@@ -70,3 +70,7 @@ class TransportTimeout(TransportError, TimeoutError):
 
 class ConnectionClosed(TransportError):
     """The peer closed the connection (cleanly between frames, or mid-frame)."""
+
+
+class RemoteError(WireError, RuntimeError):
+    """The server answered with an ``error`` message (unknown type or a failing handler)."""

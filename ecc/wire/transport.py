@@ -183,7 +183,8 @@ class Client:
     """Request/reply client that reconnects (with the same retry policy) when the connection drops.
 
     A request is re-sent after a reconnect only when ``idempotent=True``: a request that
-    reached the server must not run twice by accident.
+    reached the server must not run twice by accident. An ``error`` reply raises
+    ``RemoteError`` (with the server's message) unless ``raise_remote_errors=False``.
     """
 
     def __init__(
@@ -192,7 +193,9 @@ class Client:
         codec: Codec,
         config: TransportConfig | None = None,
         socket_factory: SocketFactory | None = None,
+        raise_remote_errors: bool = True,
     ) -> None:
+        self.raise_remote_errors = raise_remote_errors
         self.address = address
         self.codec = codec
         self.config = config or TransportConfig()
@@ -226,6 +229,8 @@ class Client:
             if reply.request_id != msg.request_id:
                 self.close()
                 raise E.BadHeader(f"reply request id={reply.request_id}; expected {msg.request_id}")
+            if reply.type == "error" and self.raise_remote_errors:
+                raise E.RemoteError(f"server error for {msg.type!r}: {reply.meta.get('error')}")
             return reply
         raise AssertionError("unreachable")
 

@@ -78,10 +78,12 @@ def test_health_answered_while_worker_busy(codec: Codec, server: FrameServer) ->
 def test_unknown_type_and_failing_handler_give_error_replies(
     codec: Codec, server: FrameServer
 ) -> None:
-    with Client(server.address, codec, FAST) as client:
+    with Client(server.address, codec, FAST, raise_remote_errors=False) as client:
         unknown = client.request(Message("nope"))
         failed = client.request(Message("fail"))
         ok = client.request(Message("double", tensors={"x": np.ones(3)}))
+    with Client(server.address, codec, FAST) as client, pytest.raises(E.RemoteError, match="boom"):
+        client.request(Message("fail"))
     assert unknown.type == "error"
     assert "'nope'" in unknown.meta["error"]
     assert "double" in unknown.meta["error"]
