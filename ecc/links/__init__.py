@@ -14,7 +14,7 @@ from ecc.links.base import (
     trace_schedule,
 )
 from ecc.links.errors import LinkConfigError, LinkError, LinkUnavailable
-from ecc.links.select import best_available, netem_available
+from ecc.links.select import best_available, namespaces_available, netem_available
 from ecc.links.tc import TbfSettings
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TbfSettings",
     "TraceRunner",
     "best_available",
+    "namespaces_available",
     "netem_available",
     "trace_schedule",
 ]

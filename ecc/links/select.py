@@ -10,10 +10,30 @@ import functools
 import logging
 import os
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from ecc.links.base import Link, LinkConfig
 from ecc.links.errors import LinkUnavailable
 
 log = logging.getLogger(__name__)
+
+
+@functools.cache
+def namespaces_available() -> tuple[bool, str]:
+    """Whether this process may create network namespaces (root with CAP_SYS_ADMIN/NET_ADMIN)."""
+    if os.geteuid() != 0:
+        return False, "not root: cannot create namespaces or qdiscs"
+    from pyroute2 import netns
+
+    from ecc.links.netns import PREFIX
+
+    ns = f"{PREFIX}-{os.getpid()}-nsprobe"
+    try:
+        netns.create(ns)
+    except Exception as e:  # EPERM without the capabilities; pyroute2 raises several types
+        return False, f"cannot create a network namespace: {e}"
+    netns.remove(ns)
+    return True, ""
 
 
 @functools.cache
@@ -23,8 +43,9 @@ def netem_available() -> tuple[bool, str]:
     Tries to add one on the loopback of a throwaway namespace (nothing outside it is
     touched), then removes the namespace. Cached for the process.
     """
-    if os.geteuid() != 0:
-        return False, "not root: cannot create namespaces or qdiscs"
+    ok, why = namespaces_available()
+    if not ok:
+        return False, why
     from pyroute2 import IPRoute, netns
     from pyroute2.netlink.exceptions import NetlinkError
 
@@ -62,7 +83,13 @@ def _build(kind: str, config: LinkConfig) -> Link:
         from ecc.links.tbf_userspace import TbfUserspaceLink
 
         require_root("link kind 'tbf_userspace'")
-        return TbfUserspaceLink(config)
+        ok, why = namespaces_available()
+        if not ok:
+            raise LinkUnavailable(f"link kind 'tbf_userspace' unavailable: {why}")
+        try:
+            return TbfUserspaceLink(config)
+        except (OSError, NetlinkError) as e:  # e.g. root without CAP_NET_ADMIN in a container
+            raise LinkUnavailable(f"link kind 'tbf_userspace' could not be set up: {e}") from e
     from ecc.links.userspace import UserspaceLink
 
     return UserspaceLink(config)

@@ -12,11 +12,14 @@ import time
 
 import pytest
 
-from ecc.links import LinkConfig, best_available, netem_available
+from ecc.links import LinkConfig, best_available, namespaces_available, netem_available
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    pytest.mark.skipif(
+        not namespaces_available()[0],
+        reason="needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) for network namespaces",
+    ),
 ]
 
 

@@ -187,3 +187,23 @@ def test_trace_schedule_from_bandwidth_traces() -> None:
     assert sched(1.5) == (8e3, 80e6)  # an outage becomes a trickle, not an invalid 0 bit/s
     with pytest.raises(LinkConfigError, match="floor_bps"):
         trace_schedule(_Trace(), 1.0, floor_bps=0)
+
+
+def test_auto_falls_back_to_userspace_without_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ecc.links.netns
+    import ecc.links.select as select
+
+    monkeypatch.setattr(ecc.links.netns.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(select.os, "geteuid", lambda: 1000)
+    select.namespaces_available.cache_clear()
+    select.netem_available.cache_clear()
+    try:
+        link, kind = select.best_available(LinkConfig(kind="auto"))
+        with link:
+            assert kind == "userspace"
+            assert "not root" in link.describe()["fallback_reason"]
+        with pytest.raises(select.LinkUnavailable, match="root"):
+            select.best_available(LinkConfig(kind="tbf_userspace"))
+    finally:
+        select.namespaces_available.cache_clear()
+        select.netem_available.cache_clear()

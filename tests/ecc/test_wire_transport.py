@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import struct
 import threading
@@ -12,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from ecc.links import namespaces_available
 from ecc.wire import Codec, Message
 from ecc.wire import errors as E
 from ecc.wire.server import FrameServer
@@ -239,7 +239,10 @@ def test_request_through_userspace_link(codec: Codec) -> None:
 
 
 @pytest.mark.root
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+@pytest.mark.skipif(
+    not namespaces_available()[0],
+    reason="needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) for network namespaces",
+)
 def test_request_through_namespaced_link(codec: Codec) -> None:
     from ecc.links import LinkConfig
     from ecc.links.tbf_userspace import TbfUserspaceLink
