@@ -15,6 +15,7 @@ Using a link (the same code for every kind)::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import socket
@@ -123,6 +124,19 @@ class StepSchedule:
             if step[0] <= t_s:
                 current = step
         return current[1], current[2]
+
+
+def check_target(addr: tuple[str, int], allowed: Sequence[str]) -> None:
+    """Refuse to shape traffic towards anything but loopback or the link's own addresses.
+
+    Emulated links must never send traffic off the machine.
+    """
+    try:
+        ip = ipaddress.ip_address(addr[0])
+    except ValueError as e:
+        raise LinkConfigError("server_addr", addr, "a numeric loopback or link address") from e
+    if not (ip.is_loopback or str(ip) in allowed):
+        raise LinkConfigError("server_addr", addr, f"loopback or one of {list(allowed)}")
 
 
 def trace_schedule(up: Any, down: Any, floor_bps: float = 8e3) -> RateSchedule:

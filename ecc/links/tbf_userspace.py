@@ -8,7 +8,7 @@ crosses the shaped veth and then (or, downstream, first) the relay's delay stage
 
 from __future__ import annotations
 
-from ecc.links.base import LinkConfig
+from ecc.links.base import LinkConfig, check_target
 from ecc.links.namespaced import NamespacedLink
 from ecc.links.netns import netns_socket
 from ecc.links.shaper import ShapeParams, ShapingRelay
@@ -40,6 +40,7 @@ class TbfUserspaceLink(NamespacedLink):
 
     def expose(self, server_addr: tuple[str, int]) -> tuple[str, int]:
         """Start a relay on the cloud end's address forwarding to ``server_addr`` (in the cloud ns)."""
+        check_target(server_addr, allowed=(self.pair.cloud_ip,))
         listen = self.listen()
         relay = ShapingRelay(
             listen,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from ecc.links.base import Link, LinkConfig
+from ecc.links.base import Link, LinkConfig, check_target
 from ecc.links.shaper import ShapeParams, ShapingRelay
 
 LOOPBACK = "127.0.0.1"
@@ -41,7 +41,8 @@ class UserspaceLink(Link):
         return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
     def expose(self, server_addr: tuple[str, int]) -> tuple[str, int]:
-        """Start a shaping relay in front of ``server_addr``; returns its address."""
+        """Start a shaping relay in front of ``server_addr`` (a loopback address); returns its address."""
+        check_target(server_addr, allowed=())
         relay = ShapingRelay(
             socket.create_server((LOOPBACK, 0)),
             server_addr,

@@ -207,3 +207,11 @@ def test_auto_falls_back_to_userspace_without_root(monkeypatch: pytest.MonkeyPat
     finally:
         select.namespaces_available.cache_clear()
         select.netem_available.cache_clear()
+
+
+def test_relay_refuses_non_local_targets() -> None:
+    with UserspaceLink() as link:
+        with pytest.raises(LinkConfigError, match="server_addr"):
+            link.expose(("192.0.2.1", 80))
+        with pytest.raises(LinkConfigError, match="server_addr"):
+            link.expose(("example.com", 80))

@@ -114,3 +114,24 @@ def test_authenticated_structured_headers(header: dict, body: bytes) -> None:
 @given(st.binary(max_size=512), st.binary(max_size=256))
 def test_authenticated_garbage_headers(header_raw: bytes, body: bytes) -> None:
     _decode(_signed(header_raw, body))
+
+
+@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=600))
+def test_stream_reader_never_hangs_on_garbage(data: bytes) -> None:
+    """Random bytes then EOF: the framed reader ends with an error (or a valid frame), promptly."""
+    import socket
+
+    from ecc.wire.errors import TransportError
+    from ecc.wire.transport import FramedSocket
+
+    a, b = socket.socketpair()
+    reader = FramedSocket(a, CODEC, read_timeout_s=1.0)
+    b.sendall(data)
+    b.close()
+    try:
+        reader.recv()
+    except (ProtocolError, TransportError):
+        pass
+    finally:
+        reader.close()
