@@ -149,6 +149,8 @@ class FrameServer:
         else:
             try:
                 reply = handler(msg)
+                if not isinstance(reply, Message):
+                    raise TypeError(f"handler returned {type(reply).__name__}; expected Message")
                 self.stats.requests += 1
             except Exception as e:  # a failing handler must not take the server down
                 self.stats.errors += 1
@@ -166,8 +168,17 @@ class FrameServer:
     def _send(self, conn: FramedSocket, send_lock: threading.Lock, reply: Message) -> None:
         try:
             with send_lock:
-                conn.send(reply)
-        except (E.TransportError, E.WireConfigError) as e:
+                try:
+                    conn.send(reply)
+                except E.WireConfigError as e:  # unencodable reply: tell the client, not a timeout
+                    log.warning("reply to %s not encodable: %s", conn.peer, e)
+                    self.stats.errors += 1
+                    conn.send(
+                        Message(
+                            ERROR, reply.request_id, meta={"error": f"reply not encodable: {e}"}
+                        )
+                    )
+        except E.TransportError as e:
             log.warning("could not send reply to %s: %s", conn.peer, e)
 
     def close(self) -> None:

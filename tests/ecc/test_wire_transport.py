@@ -39,9 +39,24 @@ def _fail(msg: Message) -> Message:
     raise RuntimeError("boom")
 
 
+def _bad_reply(msg: Message) -> Message:
+    return {"not": "a message"}  # type: ignore[return-value]
+
+
+def _huge_reply(msg: Message) -> Message:
+    return Message("result", tensors={"x": np.zeros(2 * 2**20, np.float32)})  # > 4 MiB frame
+
+
 @pytest.fixture
 def server(codec: Codec):
-    with FrameServer(codec, {"double": _double, "slow": _slow, "fail": _fail}) as srv:
+    handlers = {
+        "double": _double,
+        "slow": _slow,
+        "fail": _fail,
+        "bad": _bad_reply,
+        "huge": _huge_reply,
+    }
+    with FrameServer(codec, handlers) as srv:
         yield srv
 
 
@@ -82,8 +97,14 @@ def test_unknown_type_and_failing_handler_give_error_replies(
         unknown = client.request(Message("nope"))
         failed = client.request(Message("fail"))
         ok = client.request(Message("double", tensors={"x": np.ones(3)}))
-    with Client(server.address, codec, FAST) as client, pytest.raises(E.RemoteError, match="boom"):
-        client.request(Message("fail"))
+    with Client(server.address, codec, FAST) as client:
+        with pytest.raises(E.RemoteError, match="boom"):
+            client.request(Message("fail"))
+        with pytest.raises(E.RemoteError, match="expected Message"):
+            client.request(Message("bad"))
+        with pytest.raises(E.RemoteError, match="max_frame_bytes"):
+            client.request(Message("huge"))
+        assert client.request(Message("health")).meta["status"] == "ok"
     assert unknown.type == "error"
     assert "'nope'" in unknown.meta["error"]
     assert "double" in unknown.meta["error"]
