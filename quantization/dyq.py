@@ -20,6 +20,7 @@ bounded (``history_bytes``; the paper reports < 64 KB).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -50,8 +51,22 @@ class _Ring:
         idx = (self.n - 1 - np.arange(m)) % len(self.buf)
         return self.buf[idx]
 
+    def mean(self) -> float:
+        vals = self.values()
+        return float(vals.sum()) / len(vals) if len(vals) else 0.0
+
     def clear(self) -> None:
         self.n = 0
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) via a partial sort: O(n)."""
+    n = len(values)
+    rank = q / 100.0 * (n - 1)
+    lo = math.floor(rank)
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (rank - lo))
 
 
 @dataclass(frozen=True)
@@ -93,10 +108,12 @@ class DyQController:
             raise QuantConfigError("dyq.warmup_bits", c.warmup_bits, LEVELS)
         self._trans = _Ring(c.history)
         self._jerk = _Ring(c.history)
-        self._m = _Ring(max(c.w_macro, 1))
-        self._j = _Ring(max(c.w_micro, 1))
-        self._prev_rot: np.ndarray | None = None
-        self._model = None
+        # Window rings hold exactly the averaging window, so their mean is M~ / J~.
+        self._m = _Ring(c.w_macro)
+        self._j = _Ring(c.w_micro)
+        self._prev_rot: list[float] | None = None
+        self._layers: list = []
+        self._applied: int | None = None
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -117,16 +134,22 @@ class DyQController:
         self._apply()
 
     def bind(self, model) -> DyQController:
-        """Set ``act_bits`` of ``model``'s QuantLinear layers on every decision."""
-        self._model = model
+        """Set ``act_bits`` of ``model``'s QuantLinear layers on every decision.
+
+        The layer list is collected once here; re-bind after changing the model.
+        """
+        from quantization.linear import quant_linears
+
+        self._layers = quant_linears(model)
+        self._applied = None
         self._apply()
         return self
 
     def _apply(self) -> None:
-        if self._model is not None:
-            from quantization.linear import set_act_bits
-
-            set_act_bits(self._model, self.bits)
+        if self._layers and self._applied != self.bits:  # only on a switch
+            for layer in self._layers:
+                layer.act_bits = self.bits
+            self._applied = self.bits
 
     def history_bytes(self) -> int:
         """Bytes of the bounded history buffers (bytes); excludes the episode timeline."""
@@ -136,22 +159,22 @@ class DyQController:
     def observe(self, action: np.ndarray) -> ProxyScores:
         """Fold one executed action (length >= 6) into the proxies; returns the new scores."""
         c = self.cfg
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        # Plain floats: for 3-vectors Python arithmetic beats numpy's per-call overhead.
+        a = action.tolist() if isinstance(action, np.ndarray) else list(action)
         xyz = a[c.xyz_slice[0] : c.xyz_slice[1]]
         rot = a[c.rot_slice[0] : c.rot_slice[1]]
-        trans = float(np.sqrt(xyz @ xyz))
+        trans = math.sqrt(sum(v * v for v in xyz))
         self._trans.push(trans)
-        mu_max = float(np.percentile(self._trans.values(), c.percentile))
+        mu_max = _percentile(self._trans.values(), c.percentile)
         self._m.push(1.0 - trans / mu_max if mu_max > 1e-12 else 0.0)
         if self._prev_rot is not None:
-            d = rot - self._prev_rot
-            jerk = float(np.sqrt(d @ d))
+            jerk = math.sqrt(sum((r - p) ** 2 for r, p in zip(rot, self._prev_rot)))
             self._jerk.push(jerk)
-            nu_max = float(np.percentile(self._jerk.values(), c.percentile))
+            nu_max = _percentile(self._jerk.values(), c.percentile)
             self._j.push(jerk / nu_max if nu_max > 1e-12 else 0.0)
-        self._prev_rot = rot.copy()
-        m = float(self._m.last(c.w_macro).mean())
-        j = float(self._j.last(c.w_micro).mean()) if self._j.n else 0.0
+        self._prev_rot = rot
+        m = self._m.mean()
+        j = self._j.mean() if self._j.n else 0.0
         s = max(0.0, c.lam * m + (1.0 - c.lam) * j)
         self.last = ProxyScores(m, j, s)
         return self.last
@@ -176,9 +199,11 @@ class DyQController:
     def update(self, actions: np.ndarray) -> int:
         """Observe executed action(s) ``[7]`` or ``[T, 7]``; decide the next inference's bits."""
         a = np.asarray(actions, dtype=np.float64)
-        rows = a.reshape(1, -1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
-        for row in rows:
-            self.observe(row)
+        if a.ndim == 1:
+            self.observe(a)
+        else:
+            for row in a.reshape(-1, a.shape[-1]):
+                self.observe(row)
         if self._trans.n < self.cfg.min_history:
             bits = self.bits  # not enough motion history: stay at warm-up precision
         else:

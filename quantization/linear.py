@@ -96,7 +96,7 @@ class QuantLinear(nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.spec = spec
-        self.backend = backend
+        self._backend = backend
         self.act_symmetric = act_symmetric
         self._act_bits = 16
         self.act_bits = act_bits
@@ -215,6 +215,17 @@ class QuantLinear(nn.Module):
 
     # ------------------------------------------------------------------ inspection
     @property
+    def backend(self) -> str:
+        """``auto`` (real kernels where available) or ``fake``; settable between calls."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        check_choice("backend", value, BACKENDS)
+        self._backend = value
+        self._path = None
+
+    @property
     def act_bits(self) -> int:
         """Activation precision used by the next forward (bits)."""
         return self._act_bits
@@ -223,6 +234,7 @@ class QuantLinear(nn.Module):
     def act_bits(self, bits: int) -> None:
         check_choice("act_bits", bits, ACT_BITS)
         self._act_bits = int(bits)
+        self._path: str | None = None  # resolved lazily: buffers may not be loaded yet
 
     def codes(self) -> torch.Tensor:
         """Integer weight codes ``[out, in]`` as stored semantics (signed if symmetric)."""
@@ -281,7 +293,7 @@ class QuantLinear(nn.Module):
     def kernel_for(self, act_bits: int | None = None) -> str:
         """Name of the path a forward at ``act_bits`` takes (``fake`` or a real kernel)."""
         bits = self._act_bits if act_bits is None else act_bits
-        if self.backend == "fake":
+        if self._backend == "fake":
             return "fake"
         if (
             self.spec.bits == 8
@@ -312,9 +324,12 @@ class QuantLinear(nn.Module):
         x2d = x.reshape(-1, self.in_features).float()
         if self.input_scale is not None:
             x2d = x2d / self.input_scale
-        path = self.kernel_for()
+        path = self._path
+        if path is None:
+            path = self._path = self.kernel_for()
         if path == "int_mm_w8a8":
-            out = kernels.w8a8_linear(x2d, self.qweight, self.scale[:, 0].float(), self.bias)
+            # fp16 scales promote to fp32 inside the kernel's multiply: no extra copy kept.
+            out = kernels.w8a8_linear(x2d, self.qweight, self.scale[:, 0], self.bias)
         elif path == "int4pack_w4a16":
             out = kernels.w4_int4pack_matmul(
                 x2d.to(torch.bfloat16), self.qweight, self.kernel_group, self.scale_zeros

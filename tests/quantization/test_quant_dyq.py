@@ -153,3 +153,13 @@ def test_histogram_helper():
     h = precision_histogram([16, 16, 4, 2])
     assert h == {2: 0.25, 4: 0.25, 8: 0.0, 16: 0.5}
     assert precision_histogram([]) == {2: 0.0, 4: 0.0, 8: 0.0, 16: 0.0}
+
+
+def test_fast_percentile_matches_numpy():
+    from quantization.dyq import _percentile
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 64, 512):
+        v = rng.exponential(size=n)
+        for q in (1.0, 50.0, 95.0, 100.0):
+            assert _percentile(v, q) == pytest.approx(float(np.percentile(v, q)), rel=1e-12)
