@@ -68,7 +68,13 @@ def stage_times_ms(
         act_b = np.array([4.0 if p == "fp32" else trace.act_bytes for p in precs])
     mem = a["weight_elems"] * wb + a["act_elems"] * act_b
     return stage_latency_ms(
-        a["flops"], mem, a["kernels"], fps, hw.bytes_per_s, hw.kernel_overhead_ms
+        a["flops"],
+        mem,
+        a["kernels"],
+        fps,
+        hw.bytes_per_s,
+        hw.kernel_overhead_ms,
+        hw.stage_overhead_ms,
     )
 
 

@@ -9,7 +9,7 @@ calibrated profile written by ``ecc.calibrate`` to the user profile directory
 Latency of one stage on a device (roofline, RoboECC's model plus launch overhead):
 
     t_ms = max(FLOPs / (peak * compute_eff), bytes / (mem_bw * mem_eff)) * 1e3
-           + kernels * kernel_overhead_ms
+           + kernels * kernel_overhead_ms + stage_overhead_ms
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class HardwareProfile:
     compute_eff: Any = 0.5
     mem_eff: float = 0.7
     kernel_overhead_us: float = 10.0
+    stage_overhead_us: float = 0.0  # per stage invocation (framework dispatch of one stage)
     usable_mem_frac: float = 0.9
     int4_scale_overhead: float = 1.0 / 32
     source: str = ""
@@ -79,6 +80,7 @@ class HardwareProfile:
         check_positive(f"{self.name}.mem_bandwidth_gbps", self.mem_bandwidth_gbps)
         check_positive(f"{self.name}.mem_capacity_gb", self.mem_capacity_gb)
         check_positive(f"{self.name}.kernel_overhead_us", self.kernel_overhead_us, allow_zero=True)
+        check_positive(f"{self.name}.stage_overhead_us", self.stage_overhead_us, allow_zero=True)
         self.calibrated = dict(self.calibrated or {})
 
     def eff(self, precision: str) -> float:
@@ -106,6 +108,10 @@ class HardwareProfile:
     def kernel_overhead_ms(self) -> float:
         return self.kernel_overhead_us * 1e-3
 
+    @property
+    def stage_overhead_ms(self) -> float:
+        return self.stage_overhead_us * 1e-3
+
     def weight_bytes_per_elem(self, precision: str) -> float:
         """Bytes per weight at ``precision``, group scales included."""
         wb = WEIGHT_BYTES[check_choice("precision", precision, PRECISIONS)]
@@ -123,12 +129,11 @@ def stage_latency_ms(
     flops_per_s: np.ndarray | float,
     bytes_per_s: float,
     kernel_overhead_ms: float,
+    stage_overhead_ms: float = 0.0,
 ) -> np.ndarray:
     """Vectorised roofline: per-stage latency in ms."""
-    return (
-        np.maximum(flops / flops_per_s, mem_bytes / bytes_per_s) * 1e3
-        + kernels * kernel_overhead_ms
-    )
+    roof = np.maximum(flops / flops_per_s, mem_bytes / bytes_per_s) * 1e3
+    return roof + kernels * kernel_overhead_ms + stage_overhead_ms
 
 
 def available_profiles() -> list[str]:

@@ -160,17 +160,26 @@ class _BlockDims:
     gated: bool
     bias: bool
     layer_norm: bool
+    rope: bool = False
 
     @classmethod
     def of_decoder(cls, d: DecoderShape) -> _BlockDims:
         hd = d.head_dim
         return cls(d.hidden, d.heads * hd, d.kv_heads * hd, d.intermediate,
                    getattr(d, "gated_mlp", True), getattr(d, "bias", False),
-                   getattr(d, "norm", "rms") == "layer")  # fmt: skip
+                   getattr(d, "norm", "rms") == "layer", getattr(d, "rope", True))  # fmt: skip
 
     @classmethod
     def of_vit(cls, v: ViTShape) -> _BlockDims:
-        return cls(v.hidden, v.hidden, v.hidden, v.mlp, False, True, True)
+        return cls(v.hidden, v.hidden, v.hidden, v.mlp, False, True, True, False)
+
+    def kernels(self) -> dict[str, int]:
+        """Eager ops dispatched per sub-layer by agents/layers.Block (counted once with
+        TorchDispatchMode on the tiny models; views included, since each costs a dispatch)."""
+        norm = 2 if self.layer_norm else 7
+        attn = 26 + (38 if self.rope else 0) + (3 if self.kv_dim < self.q_dim else 0)
+        return {"attn_norm": norm, "attn": attn, "mlp_norm": norm, "mlp_up": 11 if self.gated else 5,
+                "mlp_down": 4}  # fmt: skip
 
 
 class _Builder:
@@ -234,6 +243,7 @@ class _Builder:
         layer: int,
         kv_resident: int,
         pre: tuple[float, float, int] = (0.0, 0.0, 0),
+        pre_k: int = 0,
     ) -> None:
         """One pre-norm block: ``batch`` x ``s`` query tokens attending over ``ctx`` keys.
 
@@ -253,13 +263,14 @@ class _Builder:
         attn_mm = 2 * n * (2 * H * q + 2 * H * kvd) + 4 * batch * s * ctx * q
         heads = max(1, q // 64)
         new_kv = 2 * n * kvd
+        k = d.kernels()
         parts = {
-            "attn_norm": (pre[0], pre[1] + 5 * n * H, norm_p + pre[2], n * H, n * H, 2),
+            "attn_norm": (pre[0], pre[1] + 5 * n * H, norm_p + pre[2], n * H, n * H, k["attn_norm"] + pre_k),
             "attn": (attn_mm, 5 * batch * s * ctx * heads + 2 * n * H, attn_p, 2 * n * H + past_kv_elems,
-                     n * H + new_kv, 10),
-            "mlp_norm": (0, 5 * n * H, norm_p, n * H, n * H, 2),
-            "mlp_up": (2 * n_up * n * H * inter, 5 * n * inter, up_p, n * H, n * inter, n_up + 1),
-            "mlp_down": (2 * n * inter * H, n * H, down_p, n * inter + n * H, n * H, 2),
+                     n * H + new_kv, k["attn"]),
+            "mlp_norm": (0, 5 * n * H, norm_p, n * H, n * H, k["mlp_norm"]),
+            "mlp_up": (2 * n_up * n * H * inter, 5 * n * inter, up_p, n * H, n * inter, k["mlp_up"]),
+            "mlp_down": (2 * n * inter * H, n * H, down_p, n * inter + n * H, n * H, k["mlp_down"]),
         }  # fmt: skip
         kv_reads = kv if kv else ()
         kv_out = []
@@ -300,7 +311,7 @@ class _Builder:
         out = f"vision.{v.name}.x"
         img_elems = cameras * v.channels * v.image_size**2
         self.add(name, "vision_patch", f"towers.{v.name}.embed", un, 2 * cameras * v.num_patches * v.channels * p * p * H,
-                 2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 3, ("images",),
+                 2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 7, ("images",),
                  [(out, self.wire(cameras * T * H))])  # fmt: skip
         d = _BlockDims.of_vit(v)
         for i in range(getattr(v, "blocks_run", v.layers)):
@@ -324,7 +335,7 @@ class _Builder:
         mm = sum(2 * n * a * b for a, b in pairs)
         un = self.unit("projector", "projector", params)
         self.add("projector", "projector", "projector", un, mm, 8 * n * sum(dims[1:]), params, n * dims[0],
-                 n * dims[-1], 2 * len(pairs) + len(shape.vision), tuple(towers),
+                 n * dims[-1], 3 * len(pairs) + 2 * (len(pairs) - 1) + 4 * len(shape.vision), tuple(towers),
                  [("prefix.vision", self.wire(n * dims[-1]))])  # fmt: skip
 
 
@@ -384,7 +395,7 @@ def build_trace(
     emb_p = max(llm.vocab_size, 1) * H + (pd * H + H if pro_in else 0) + n_extra * H
     ue = b.unit("llm.embed", "embed", emb_p)
     b.add("llm.embed", "embed", "embed", ue, 2 * pd * H if pro_in else 0, S * H,
-          (P + n_extra + (pd if pro_in else 0)) * H, P + S * H, S * H, 3,
+          (P + n_extra + (pd if pro_in else 0)) * H, P + S * H, S * H, 2 + 3 * int(pro_in) + int(n_extra > 0),
           ("prefix.vision", "tokens", *(("proprio",) if pro_in else ())), [("llm.h", b.wire(S * H))])  # fmt: skip
     writes_kv = head.kind in ("ar_tokens", "flow_expert")
     n_dec = head.chunk * head.action_dim if head.kind == "ar_tokens" else 0
@@ -401,14 +412,14 @@ def build_trace(
             )
     un = b.unit("llm.norm", "norm", H * (2 if d.layer_norm else 1))
     if head.kind == "ar_tokens":
-        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 2, ("llm.h",),
+        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 7, ("llm.h",),
               [("llm.out", b.wire(H))])  # fmt: skip
         tied = llm.tie_embeddings
         uh = b.unit("llm.head", "lm_head", 0 if tied else H * llm.vocab_size)
         logits = head.bins * 4
         for t in range(n_dec):
             if t > 0:
-                b.add(f"llm.decode.t{t}.embed", "embed", "embed.tokens", ue, 0, H, H, 1, H, 1, ("llm.token",),
+                b.add(f"llm.decode.t{t}.embed", "embed", "embed.tokens", ue, 0, H, H, 1, H, 2, ("llm.token",),
                       [("llm.h", b.wire(H))], step=t)  # fmt: skip
                 for i in range(llm.layers):
                     ctx = S + t
@@ -417,13 +428,14 @@ def build_trace(
                             kv_writes=True, past_kv_elems=2 * (ctx - 1) * d.kv_dim, step=t, layer=i,
                             kv_resident=2 * cache_len * d.kv_dim)  # fmt: skip
             b.add(f"llm.decode.t{t}.head", "lm_head", "embed.tokens" if tied else "llm.lm_head", uh,
-                  2 * H * llm.vocab_size, 5 * H + 3 * llm.vocab_size, H * llm.vocab_size, H, llm.vocab_size, 3,
+                  2 * H * llm.vocab_size, 5 * H + 3 * llm.vocab_size, H * llm.vocab_size, H, llm.vocab_size,
+                  6 if t == 0 else 13,
                   ("llm.out" if t == 0 else "llm.h",), [("llm.token", TOKEN_BYTES), (f"out.logits.t{t}", logits)],
                   step=t)  # fmt: skip
         outputs: tuple[str, ...] = tuple(f"out.logits.t{t}" for t in range(n_dec))
     elif head.kind == "l1_chunk":
         n = head.chunk * head.action_dim
-        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * n * H, H, n * H, n * H, 2, ("llm.h",),
+        b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * n * H, H, n * H, n * H, 7, ("llm.h",),
               [("llm.out", b.wire(n * H))])  # fmt: skip
         in_dim, hid, nb = (
             head.action_dim * H,
@@ -438,7 +450,7 @@ def build_trace(
         hp = sum(a * c + c for a, c in dims) + (2 * in_dim + 2 * hid * (nb + 1) if hid else 0)
         uh = b.unit("head", "head", hp)
         b.add("head", "head", "action_head", uh, sum(2 * head.chunk * a * c for a, c in dims), 8 * head.chunk * in_dim,
-              hp, n * H, head.chunk * head.action_dim, 2 * len(dims) + 2, ("llm.out",),
+              hp, n * H, head.chunk * head.action_dim, 6 * len(dims) + 2, ("llm.out",),
               [("actions", head.chunk * head.action_dim * ACTION_VALUE_BYTES)])  # fmt: skip
         outputs = ("actions",)
     else:
@@ -447,7 +459,7 @@ def build_trace(
                 "head.expert", None, "a DecoderShape for flow_expert / dit heads"
             )
         if head.kind == "dit":
-            b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 2, ("llm.h",),
+            b.add("llm.prefill.norm", "norm", "llm.norm", un, 0, 5 * H, H, H, H, 7, ("llm.h",),
                   [("cog.feature", b.wire(H))])  # fmt: skip
         _expert(b, shape, head.expert, S, d.kv_dim)
         outputs = ("expert.x",)
@@ -503,12 +515,14 @@ def _expert(b: _Builder, shape: VLAShape, ex: DecoderShape, S: int, vlm_kvd: int
         emb_mm = 2 * (_TIME_FREQ_DIM * w + w * w + shape.llm.hidden * w + T * A * w)
         first_reads: tuple[str, ...] = ("expert.x", "cog.feature")
         module, out_module = "dit.layers", "dit.out"
+        emb_k, out_k = 26, 27  # eager ops of the embedding / DDIM update (agents/models/cogact.py)
     else:
         n_tok = T + int(pd > 0)
         emb_p = (A * w + w) + (2 * w * w + w) + (w * w + w) + ((pd * w + w) if pd else 0)
         emb_mm = 2 * (T * A * w + T * 2 * w * w + T * w * w + pd * w)
         first_reads = ("expert.x", *(("proprio",) if pd else ()))
         module, out_module = "expert.layers", "expert.out"
+        emb_k, out_k = 32, 13
     out_p = w * A + A + w * (2 if d.layer_norm else 1)
     for s in range(head.steps):
         for i in range(ex.layers):
@@ -518,7 +532,8 @@ def _expert(b: _Builder, shape: VLAShape, ex: DecoderShape, S: int, vlm_kvd: int
                     reads=first_reads if i == 0 else ("expert.h",),
                     kv=(f"kv.{i}.k", f"kv.{i}.v") if pi0 else None, kv_writes=False,
                     past_kv_elems=2 * S * vlm_kvd if pi0 else 0, step=s, layer=i, kv_resident=0,
-                    pre=(emb_mm, 8 * n_tok * w, emb_p) if i == 0 else (0.0, 0.0, 0))  # fmt: skip
+                    pre=(emb_mm, 8 * n_tok * w, emb_p) if i == 0 else (0.0, 0.0, 0),
+                    pre_k=emb_k if i == 0 else 0)  # fmt: skip
         uo = b.unit("expert.out", "expert_out", out_p)  # registered after the layers: chain order
         b.add(f"expert.s{s}.out", "expert_out", out_module, uo, 2 * T * w * A, 5 * T * w + 3 * T * A, out_p,
-              T * w, T * A, 3, ("expert.h", "expert.x"), [("expert.x", T * A * ACTION_VALUE_BYTES)], step=s)  # fmt: skip
+              T * w, T * A, out_k, ("expert.h", "expert.x"), [("expert.x", T * A * ACTION_VALUE_BYTES)], step=s)  # fmt: skip
