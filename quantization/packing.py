@@ -15,7 +15,6 @@ Two layouts:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 
@@ -92,15 +91,26 @@ def pack_int4_cpu(codes: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.to(torch.int32).contiguous(), 1)
 
 
-@lru_cache(maxsize=64)
+# Cached permutations, bounded by total entries: an [n, k] layer costs 4*n*k bytes here.
+_PERM_CACHE: dict[tuple[int, int], torch.Tensor] = {}
+PERM_CACHE_MAX_ELEMS = 16 * 1024 * 1024  # 64 MiB of int32 indices
+
+
 def _int4pack_source_index(n: int, k: int) -> torch.Tensor:
     """For each nibble of the packed layout, the flat index of the code it came from."""
+    hit = _PERM_CACHE.get((n, k))
+    if hit is not None:
+        return hit
     idx = torch.arange(n * k, dtype=torch.int64).view(n, k)
     src = torch.zeros(n * k, dtype=torch.int64)
     for b in range(max(1, (n * k - 1).bit_length())):
         plane = pack_int4_cpu((idx >> b) & 1)
         nib = torch.stack([plane & 0xF, plane >> 4], dim=-1).reshape(-1).to(torch.int64)
         src |= nib << b
+    src = src.to(torch.int32)
+    cached = sum(t.numel() for t in _PERM_CACHE.values())
+    if cached + src.numel() <= PERM_CACHE_MAX_ELEMS:
+        _PERM_CACHE[(n, k)] = src
     return src
 
 
@@ -109,5 +119,5 @@ def unpack_int4_cpu(packed: torch.Tensor, n: int, k: int) -> torch.Tensor:
     src = _int4pack_source_index(n, k)
     nib = torch.stack([packed & 0xF, packed >> 4], dim=-1).reshape(-1)
     out = torch.empty(n * k, dtype=torch.uint8)
-    out[src] = nib
+    out[src.to(torch.int64)] = nib
     return out.view(n, k)
