@@ -11,6 +11,7 @@ so the caller can hold the robot still.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ class SplitExecutor:
         self.placement = ["edge"] * len(self.specs)
         self._plans: dict[tuple[str, ...], list[Segment]] = {}
         self._session = 0
+        self._client_id = int.from_bytes(os.urandom(6), "little")  # names this edge's sessions
         self._down_until = 0.0
         self.failures = 0
 
@@ -174,6 +176,7 @@ class SplitExecutor:
             "run",
             tensors={k: state[k].contiguous() for k in seg.send_keys},
             meta={
+                "client": self._client_id,
                 "session": self._session,
                 "start": seg.start,
                 "end": seg.end,
@@ -185,8 +188,8 @@ class SplitExecutor:
         reply = self.client.request(msg)
         rtt_ms = (time.perf_counter() - t0) * 1e3
         if reply.type != "result":
-            raise CloudUnavailable(f"cloud replied {reply.type}: {reply.meta.get('reason', '')}")
-        cloud_ms = float(reply.meta.get("compute_ms", 0.0))
+            raise CloudUnavailable(f"cloud replied {reply.type}: {reply.meta.get('error', '')}")
+        cloud_ms = float(reply.meta.get("server_compute_ms", 0.0))
         state.update(reply.torch_tensors())
         timing.cloud_ms += cloud_ms
         timing.network_ms += max(rtt_ms - cloud_ms, 0.0)

@@ -1,43 +1,38 @@
 """Cloud stage server: runs the cloud segments of a split VLA for any number of edge clients.
 
-One thread per connection reads and validates frames; inference runs on a single worker thread, so
-a slow forward never blocks the network loop (health checks are answered while it runs). Every reply
-carries the server's own compute time (ms), as openpi's server does. A bad frame is logged with its
-reason and that connection is closed (the byte stream can no longer be trusted); other clients are
-unaffected.
+The stage logic is a pair of handlers on the generic ``ecc.wire.server.FrameServer``, which reads
+frames on per-connection threads, runs handlers on one worker thread (so a slow forward never blocks
+the network loop and ``health`` is answered at once), stamps every reply with the server's own
+compute time (``server_compute_ms``), and closes a connection after a bad frame.
 
-Messages (``Message.type``):
-    health  -> health_ok   meta: model fingerprint, stage count, active sessions
-    run     -> result      meta: session, start, end, return_keys, close; tensors: the segment's inputs
-                           reply meta: compute_ms (ms); tensors: return_keys
-    close   -> closed      drops a session
-    anything else, or a run that fails -> error  meta: reason
+Messages:
+    health -> health   meta: fingerprint (model), stages, sessions (plus the server's own fields)
+    run    -> result   meta: client, session, start, end, return_keys, close; tensors: segment inputs
+                       reply tensors: return_keys
+    close  -> closed   drops a session
+Failures come back as ``error`` with meta ``error`` (the reason).
+
+A session holds the cloud side's boundary state (its KV caches, ...) across the segments of one
+action generation; clients name it by (client id, session number). Sessions are capped and the
+oldest is evicted first, so a misbehaving client cannot grow server memory without bound.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import queue
 import socket
 import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any
 
 import torch
 
 from agents.staged import StagedModel
 from ecc.wire import Codec, Message
-from ecc.wire import errors as wire_errors
-from ecc.wire.transport import FramedSocket
+from ecc.wire.server import FrameServer
 
 log = logging.getLogger(__name__)
-
-MAX_SESSIONS_PER_CONNECTION = 16
 
 
 def model_fingerprint(model: StagedModel) -> str:
@@ -53,23 +48,119 @@ def model_fingerprint(model: StagedModel) -> str:
     return h.hexdigest()[:16]
 
 
-@dataclass
-class _Job:
-    state: dict[str, torch.Tensor]
-    start: int
-    end: int
-    future: Future
+class RequestError(ValueError):
+    """A run request that cannot be served; the message goes back to the client."""
+
+
+class StageService:
+    """The ``run`` and ``close`` handlers: execute stage ranges of ``model`` in client sessions."""
+
+    def __init__(self, model: StagedModel, max_sessions: int = 256) -> None:
+        self.model = model
+        self.specs = model.stages()
+        self.fingerprint = model_fingerprint(model)
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[tuple[int, int], dict[str, torch.Tensor]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def handlers(self) -> dict[str, Any]:
+        return {"run": self.run, "close": self.close}
+
+    def health_info(self) -> dict[str, object]:
+        return {"fingerprint": self.fingerprint, "stages": len(self.specs)}
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._sessions)
+
+    def close(self, msg: Message) -> Message:
+        with self._lock:
+            self._sessions.pop(self._key(msg.meta), None)
+        return Message("closed")
+
+    def run(self, msg: Message) -> Message:
+        try:
+            key = self._key(msg.meta)
+            start, end, return_keys, close = self._parse_range(msg.meta)
+        except RequestError as e:
+            return Message("error", meta={"error": str(e)})
+        state = self._session(key)
+        state.update(msg.torch_tensors())
+        try:
+            missing = self._missing_inputs(state, start, end)
+            if missing:
+                raise RequestError(f"stages [{start}, {end}) read keys never sent: {missing}")
+            with torch.no_grad():
+                for spec in self.specs[start:end]:
+                    state.update(self.model.run_stage(spec, state))
+            absent = [k for k in return_keys if k not in state]
+            if absent:
+                raise RequestError(f"return_keys not produced by stages [{start}, {end}): {absent}")
+        except RequestError as e:
+            self._drop(key)
+            return Message("error", meta={"error": str(e)})
+        except Exception:
+            self._drop(key)  # a half-run session must not be reused
+            raise
+        out = {k: state[k] for k in return_keys}
+        if close:
+            self._drop(key)
+        return Message("result", tensors=out)
+
+    # ------------------------------------------------------------- helpers
+    @staticmethod
+    def _key(meta: dict[str, Any]) -> tuple[int, int]:
+        try:
+            return int(meta.get("client", 0)), int(meta["session"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise RequestError(f"meta needs an integer session (and client id): {e}") from e
+
+    def _parse_range(self, meta: dict[str, Any]) -> tuple[int, int, list[str], bool]:
+        try:
+            start, end = int(meta["start"]), int(meta["end"])
+            return_keys = [str(k) for k in meta.get("return_keys", [])]
+            close = bool(meta.get("close", False))
+        except (KeyError, TypeError, ValueError) as e:
+            raise RequestError(
+                f"run meta needs start, end (ints) and return_keys (strs): {e}"
+            ) from e
+        if not 0 <= start < end <= len(self.specs):
+            raise RequestError(f"stage range [{start}, {end}) outside [0, {len(self.specs)}]")
+        return start, end, return_keys, close
+
+    def _session(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        with self._lock:
+            if key not in self._sessions:
+                while len(self._sessions) >= self.max_sessions:
+                    evicted, _ = self._sessions.popitem(last=False)
+                    log.warning(
+                        "session %s evicted (more than %d open)", evicted, self.max_sessions
+                    )
+                self._sessions[key] = {}
+            self._sessions.move_to_end(key)
+            return self._sessions[key]
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            self._sessions.pop(key, None)
+
+    def _missing_inputs(self, state: dict[str, torch.Tensor], start: int, end: int) -> list[str]:
+        written: set[str] = set()
+        missing: set[str] = set()
+        for s in self.specs[start:end]:
+            missing.update(k for k in s.reads if k not in written and k not in state)
+            written.update(s.writes)
+        return sorted(missing)
 
 
 class StageServer:
-    """Serves ``run`` requests for stage ranges of ``model``.
+    """A ``FrameServer`` serving a ``StageService`` (context manager; ``stop()`` to end).
 
     Args:
-        model: the staged VLA (same weights as the edge's; checked by fingerprint on ``health``).
+        model: the staged VLA (same weights as the edge's; compare fingerprints via ``health``).
         codec: frame codec holding the shared secret.
-        host, port: where to listen (port 0 picks a free port; read ``address`` after ``start``).
-        read_timeout_s: an idle connection is dropped after this long (s).
-        socket_factory: creates the listening socket (e.g. inside a network namespace).
+        host, port: where to listen when no ``listen_sock`` is given (port 0: any free port).
+        listen_sock: a bound listening socket (e.g. ``link.listen()`` inside a network namespace).
     """
 
     def __init__(
@@ -78,71 +169,48 @@ class StageServer:
         codec: Codec,
         host: str = "127.0.0.1",
         port: int = 0,
+        listen_sock: socket.socket | None = None,
         read_timeout_s: float = 300.0,
-        socket_factory: Callable[[], socket.socket] | None = None,
+        max_sessions: int = 256,
     ) -> None:
-        self.model = model
+        self.service = StageService(model, max_sessions)
         self.codec = codec
-        self.host, self.port = host, port
+        self._listen = listen_sock
+        self._host, self._port = host, port
         self.read_timeout_s = read_timeout_s
-        self.socket_factory = socket_factory or (
-            lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        )
-        self.specs = model.stages()
-        self.fingerprint = model_fingerprint(model)
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._conns: set[FramedSocket] = set()
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self.stats = {"requests": 0, "rejected_frames": 0, "errors": 0, "closed_connections": 0}
+        self.frames: FrameServer | None = None
 
-    # ------------------------------------------------------------ lifecycle
     @property
     def address(self) -> tuple[str, int]:
-        return self.host, self.port
+        if self.frames is None:
+            raise RuntimeError("server not started")
+        return self.frames.address
+
+    @property
+    def stats(self) -> Any:
+        return self.frames.stats if self.frames is not None else None
 
     def start(self) -> tuple[str, int]:
-        sock = self.socket_factory()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(64)
-        sock.settimeout(0.2)  # lets the accept loop notice stop()
-        self._listener = sock
-        self.port = sock.getsockname()[1]
-        for target, name in ((self._accept_loop, "accept"), (self._worker_loop, "worker")):
-            t = threading.Thread(target=target, name=f"stage-server-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        sock = self._listen or socket.create_server((self._host, self._port), reuse_port=False)
+        self.frames = FrameServer(
+            self.codec,
+            self.service.handlers(),
+            listen_sock=sock,
+            read_timeout_s=self.read_timeout_s,
+            health_info=self.service.health_info(),
+        )
         log.info(
             "stage server on %s:%d (model %s, %d stages)",
-            self.host,
-            self.port,
-            self.fingerprint,
-            len(self.specs),
+            *self.address,
+            self.service.fingerprint,
+            len(self.service.specs),
         )
         return self.address
 
     def stop(self) -> None:
-        self._stop.set()
-        self._jobs.put(None)
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.close()
-        with self._lock:
-            for c in list(self._conns):
-                c.close()
-        for t in self._threads:
-            t.join(timeout=5)
-
-    def serve_forever(self) -> None:
-        self.start()
-        try:
-            while not self._stop.is_set():
-                time.sleep(0.5)
-        finally:
-            self.stop()
+        if self.frames is not None:
+            self.frames.close()
+            self.frames = None
 
     def __enter__(self) -> StageServer:
         self.start()
@@ -150,130 +218,3 @@ class StageServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # --------------------------------------------------------------- threads
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._stop.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn = FramedSocket(raw, self.codec, self.read_timeout_s)
-            with self._lock:
-                self._conns.add(conn)
-            threading.Thread(
-                target=self._serve_connection, args=(conn,), daemon=True, name=f"conn-{conn.peer}"
-            ).start()
-
-    def _worker_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                t0 = time.perf_counter()
-                with torch.no_grad():
-                    for spec in self.specs[job.start : job.end]:
-                        job.state.update(self.model.run_stage(spec, job.state))
-                job.future.set_result((time.perf_counter() - t0) * 1e3)
-            except Exception as e:
-                job.future.set_exception(e)
-
-    def _serve_connection(self, conn: FramedSocket) -> None:
-        sessions: dict[int, dict[str, torch.Tensor]] = {}
-        try:
-            while not self._stop.is_set():
-                try:
-                    msg = conn.recv()
-                except wire_errors.ProtocolError:
-                    self.stats["rejected_frames"] += 1
-                    return  # already logged with its reason; the stream is out of sync
-                except wire_errors.TransportError as e:
-                    log.info(
-                        "connection from %s ended: %s", conn.peer, e
-                    )  # closed, idle or cut mid-frame
-                    return
-                reply = self._handle(msg, sessions)
-                try:
-                    conn.send(reply)
-                except wire_errors.TransportError:
-                    return
-        finally:
-            conn.close()
-            with self._lock:
-                self._conns.discard(conn)
-                self.stats["closed_connections"] += 1
-
-    # -------------------------------------------------------------- handling
-    def _handle(self, msg: Message, sessions: dict[int, dict[str, torch.Tensor]]) -> Message:
-        rid = msg.request_id
-        if msg.type == "health":
-            meta = {
-                "fingerprint": self.fingerprint,
-                "stages": len(self.specs),
-                "sessions": len(sessions),
-            }
-            return Message("health_ok", rid, meta=meta)
-        if msg.type == "close":
-            sessions.pop(int(msg.meta.get("session", -1)), None)
-            return Message("closed", rid)
-        if msg.type != "run":
-            return self._error(rid, f"message type={msg.type!r}; allowed: health, run, close")
-        try:
-            session, start, end, return_keys, close = self._parse_run(msg.meta)
-        except ValueError as e:
-            return self._error(rid, str(e))
-        if session not in sessions and len(sessions) >= MAX_SESSIONS_PER_CONNECTION:
-            return self._error(rid, f"too many open sessions (max {MAX_SESSIONS_PER_CONNECTION})")
-        state = sessions.setdefault(session, {})
-        state.update(msg.torch_tensors())
-        missing = self._missing_inputs(state, start, end)
-        if missing:
-            sessions.pop(session, None)
-            return self._error(rid, f"stages {start}..{end} read keys never sent: {missing}")
-        self.stats["requests"] += 1
-        future: Future = Future()
-        self._jobs.put(_Job(state, start, end, future))
-        try:
-            compute_ms = future.result()
-        except Exception as e:
-            sessions.pop(session, None)
-            return self._error(rid, f"stage execution failed: {type(e).__name__}: {e}")
-        absent = [k for k in return_keys if k not in state]
-        if absent:
-            sessions.pop(session, None)
-            return self._error(rid, f"return_keys not produced: {absent}")
-        out = {k: state[k] for k in return_keys}
-        if close:
-            sessions.pop(session, None)
-        return Message("result", rid, tensors=out, meta={"compute_ms": compute_ms})
-
-    def _parse_run(self, meta: dict[str, Any]) -> tuple[int, int, int, list[str], bool]:
-        try:
-            session = int(meta["session"])
-            start, end = int(meta["start"]), int(meta["end"])
-            return_keys = [str(k) for k in meta.get("return_keys", [])]
-            close = bool(meta.get("close", False))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(
-                f"run meta needs session, start, end (ints) and return_keys (strs): {e}"
-            ) from e
-        if not 0 <= start < end <= len(self.specs):
-            raise ValueError(f"stage range [{start}, {end}) outside [0, {len(self.specs)}]")
-        return session, start, end, return_keys, close
-
-    def _missing_inputs(self, state: dict[str, torch.Tensor], start: int, end: int) -> list[str]:
-        written: set[str] = set()
-        missing: list[str] = []
-        for s in self.specs[start:end]:
-            missing += [k for k in s.reads if k not in written and k not in state]
-            written.update(s.writes)
-        return sorted(set(missing))
-
-    def _error(self, rid: int, reason: str) -> Message:
-        self.stats["errors"] += 1
-        log.warning("request %d rejected: %s", rid, reason)
-        return Message("error", rid, meta={"reason": reason})

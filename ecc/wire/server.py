@@ -54,6 +54,7 @@ class FrameServer:
         port: port for the default socket (0: any free port).
         read_timeout_s: an idle connection is closed after this long (s).
         workers: handler threads (1 keeps inference serial).
+        health_info: extra fields of every ``health`` reply (e.g. a model fingerprint).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class FrameServer:
         port: int = 0,
         read_timeout_s: float = 300.0,
         workers: int = 1,
+        health_info: Mapping[str, object] | None = None,
     ) -> None:
         if HEALTH in handlers or ERROR in handlers:
             raise E.WireConfigError(f"handler names {HEALTH!r} and {ERROR!r} are reserved")
@@ -71,6 +73,7 @@ class FrameServer:
             raise E.WireConfigError(f"workers={workers}; allowed: >= 1")
         self.codec = codec
         self.handlers = dict(handlers)
+        self.health_info = dict(health_info or {})
         self.sock = listen_sock or socket.create_server(("127.0.0.1", port))
         self.read_timeout_s = read_timeout_s
         self.stats = ServerStats()
@@ -131,6 +134,7 @@ class FrameServer:
             "uptime_s": time.monotonic() - self._t0,
             "handlers": sorted(self.handlers),
             "requests": self.stats.requests,
+            **self.health_info,
         }
 
     def _run(
