@@ -24,7 +24,8 @@ def test_roboecc_table_writes_csv_md_png(tmp_path):
     out = run("experiments.roboecc_table", "--out", str(tmp_path), "--bandwidths", "5,100", "--granularity", "block",
               "--skip-adaptive")  # fmt: skip
     assert "Speedup over edge-only" in out
-    rows = list(csv.DictReader(open(tmp_path / "speedup.csv")))
+    with open(tmp_path / "speedup.csv") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 2 * 2 * 2  # conventions x models x hardware pairs x bandwidths
     assert all(float(r["speedup"]) >= 1.0 - 1e-9 for r in rows)  # never worse than edge-only
     assert (tmp_path / "speedup.md").read_text().startswith("| convention")
