@@ -267,3 +267,22 @@ def latency_breakdown(
         cloud_mem_bytes=float(ub_c[oc].sum()),
         transfers=transfers,
     )
+
+
+def sample_breakdown(
+    bd: LatencyBreakdown, link: LinkState, rng: np.random.Generator
+) -> LatencyBreakdown:
+    """One random draw of ``bd``: every message's delay jittered and its lost segments drawn.
+
+    Compute times stay at their roofline values; the expectation over draws equals ``bd``
+    when the link has no loss (jitter has zero mean, truncated at zero delay).
+    """
+    from dataclasses import replace
+
+    up = sum(
+        link.sample_message_ms(t.nbytes, "up", rng) for t in bd.transfers if t.direction == "up"
+    )
+    down = sum(
+        link.sample_message_ms(t.nbytes, "down", rng) for t in bd.transfers if t.direction == "down"
+    )
+    return replace(bd, uplink_ms=float(up), downlink_ms=float(down))

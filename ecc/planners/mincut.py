@@ -7,6 +7,9 @@ adds an arc ``u -> v`` with its upload cost and ``v -> u`` with its download cos
 are arcs from ``s``; actions the robot needs back add a download arc from ``s`` to their
 writer. The minimum cut is the placement; it is then priced exactly by the reference
 walk (the graph counts one message per tensor, the walk one per device change).
+
+Limits: latency is serial (branches on different devices are not credited for running at
+the same time), and the graph has no memory terms (a placement over budget is rejected).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import defaultdict, deque
 import numpy as np
 
 from ecc.cost import Partition, latency_breakdown, stage_times_ms
+from ecc.errors import InfeasiblePlanError
 from ecc.network.link import LinkState
 from ecc.planners.base import Plan, PlanContext, Planner
 
@@ -94,9 +98,34 @@ class MinCutPlanner(Planner):
                 arcs[(s, writer[name])] += ad + bd * size[name]
         edge_side = max_flow_min_cut(n + 2, dict(arcs), s, t)[:n]
         part = Partition(tuple(bool(x) for x in ~edge_side), None, ctx.direction, "mincut")
+        self._check_budgets(ctx, part)
         bdn = latency_breakdown(tr, part, ctx.edge, ctx.cloud, link, ctx.precision, charge_io=ctx.charge_io,
                                 edge_times_ms=te, cloud_times_ms=tc)  # fmt: skip
         return Plan(part, bdn.total_ms, self.name, {"cloud_units": int((~edge_side).sum())})
+
+    @staticmethod
+    def _check_budgets(ctx: PlanContext, part: Partition) -> None:
+        """The cut graph has no memory terms: reject a placement that breaks a budget."""
+        from ecc.cost import unit_weight_bytes
+
+        oc = np.asarray(part.on_cloud)
+        e = float(unit_weight_bytes(ctx.trace, ctx.edge, ctx.precision)[~oc].sum())
+        c = float(unit_weight_bytes(ctx.trace, ctx.cloud, ctx.precision)[oc].sum())
+        eb = (
+            ctx.edge.mem_capacity_bytes
+            if ctx.edge_mem_budget_bytes is None
+            else ctx.edge_mem_budget_bytes
+        )
+        cb = (
+            ctx.cloud.mem_capacity_bytes
+            if ctx.cloud_mem_budget_bytes is None
+            else ctx.cloud_mem_budget_bytes
+        )
+        if e > eb or c > cb:
+            raise InfeasiblePlanError(
+                f"mincut placement needs edge {e / 1e9:.2f} GB (budget {eb / 1e9:.2f}) and cloud "
+                f"{c / 1e9:.2f} GB (budget {cb / 1e9:.2f}); the min-cut planner has no memory terms"
+            )
 
     def reset(self, ctx: PlanContext, link: LinkState) -> int:
         raise NotImplementedError(

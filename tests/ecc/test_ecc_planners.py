@@ -112,3 +112,52 @@ def test_adaptive_close_to_oracle_and_beats_static():
         assert rep.roboecc_ms >= rep.oracle_ms * (1 - 1e-9)
         assert rep.pool_memory_bytes > 0
     assert np.isfinite(rep.overhead_pct)
+
+
+def test_max_flow_min_cut_matches_brute_force():
+    import itertools
+
+    from ecc.planners.mincut import max_flow_min_cut
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n = 7  # nodes 5 (s) and 6 (t) plus 5 inner nodes
+        arcs = {
+            (int(u), int(v)): float(rng.uniform(0, 10))
+            for u, v in rng.integers(0, n, (18, 2))
+            if u != v
+        }
+        side = max_flow_min_cut(n, arcs, 5, 6)
+        assert side[5]
+        assert not side[6]
+
+        def cost(mask):
+            return sum(c for (u, v), c in arcs.items() if mask[u] and not mask[v])
+
+        best = min(
+            cost({**dict(enumerate(bits)), 5: True, 6: False})
+            for bits in itertools.product([True, False], repeat=5)
+        )
+        assert cost(dict(enumerate(side))) == pytest.approx(best)
+
+
+def test_roboecc_paper_rule_and_radius_pool():
+    ctx = make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="sublayer")
+    link = LinkState(20, 80, 10)
+    p = RoboECCPlanner(rule="paper", pool_mode="radius", radius=1, conservative=False, min_gain=0.0)
+    cut = p.reset(ctx, link)
+    assert len(p.pool.cuts) <= 3
+    assert cut in p.pool.cuts
+    p.observe(200.0)
+    up = p.decide(ctx, 1.0)
+    act = ctx.costs.transfers.bytes_up + ctx.costs.transfers.bytes_down
+    assert act[up] == act[p.pool.cuts].max()  # bandwidth rose: the largest boundary activation
+    for _ in range(5):
+        p.observe(0.5)
+    down = p.decide(ctx, 2.0)
+    assert act[down] == act[p.pool.cuts].min()
+    # Pool memory = the weights between its extreme cuts, resident on both sides.
+    lo, hi = p.pool.cuts.min(), p.pool.cuts.max()
+    assert p.pool.memory_bytes == pytest.approx(
+        ctx.costs.edge_mem_bytes[hi] - ctx.costs.edge_mem_bytes[lo]
+    )

@@ -157,3 +157,17 @@ def test_custom_small_shape_traces():
 def test_published_anchors_within_30_percent():
     for r in check_anchors():
         assert r.ok, (r.anchor.name, r.predicted)
+
+
+def test_sampled_breakdown_mean_matches_expected():
+    from ecc.cost import sample_breakdown
+
+    tr = build_trace("openvla-7b", granularity="block")
+    link = LinkState(50, 50, 10, jitter_ms=3)
+    bd = latency_breakdown(
+        tr, Partition.single_cut(tr, tr.cut_index("llm.layer15")), EDGE, CLOUD, link
+    )
+    rng = np.random.default_rng(0)
+    draws = [sample_breakdown(bd, link, rng).total_ms for _ in range(300)]
+    assert np.mean(draws) == pytest.approx(bd.total_ms, rel=0.01)
+    assert np.std(draws) > 1.0
