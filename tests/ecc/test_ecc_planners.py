@@ -131,7 +131,7 @@ def test_max_flow_min_cut_matches_brute_force():
         assert side[5]
         assert not side[6]
 
-        def cost(mask):
+        def cost(mask, arcs=arcs):
             return sum(c for (u, v), c in arcs.items() if mask[u] and not mask[v])
 
         best = min(
