@@ -78,3 +78,13 @@ def test_per_precision_errors_grow_as_bits_drop(tiny_vla, patches):
     assert len(errs[8]) == len(patches)
     assert {m.act_bits for m in tiny_vla.modules() if hasattr(m, "act_bits")} == {16}
     torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", ["dyq", "w8a8", "smoothquant_w4a4"])
+def test_hydra_composes_the_group(name):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"+quantization={name}"])
+    qc = method_config(cfg.quantization)
+    assert qc.name == name.split("_")[0]
