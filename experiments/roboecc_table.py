@@ -29,12 +29,15 @@ DEFAULT_BW = (5, 10, 20, 50, 100, 200, 500, 1000)
 PUBLISHED = {"orin_agx_64gb": "3.16-3.28x", "thor": "2.10-2.23x"}  # RoboECC headline ranges
 
 
-def speedup_rows(bandwidths: list[float], delay_ms: float, granularity: str) -> list[dict]:
+def speedup_rows(
+    bandwidths: list[float], delay_ms: float, granularity: str, max_cloud_load: float = 1.0
+) -> list[dict]:
     rows = []
     for charge_io in (True, False):
         for arch in MODELS:
             for edge, cloud in PAIRS:
-                ctx = make_context(arch, edge, cloud, granularity=granularity, charge_io=charge_io)
+                ctx = make_context(arch, edge, cloud, granularity=granularity, charge_io=charge_io,
+                                   max_cloud_load=max_cloud_load)  # fmt: skip
                 planner = RoboECCPlanner()
                 edge_ms = float(ctx.costs.edge_ms[-1] + ctx.costs.cloud_ms[-1])
                 for bw in bandwidths:
@@ -139,15 +142,19 @@ def main() -> None:
     ap.add_argument(
         "--gap-ms", type=float, default=400.0, help="chunk playback between generations (ms)"
     )
+    ap.add_argument(
+        "--max-cloud-load", type=float, default=1.0, help="share of FLOPs allowed on the cloud"
+    )
     ap.add_argument("--skip-adaptive", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
     bws = [float(x) for x in args.bandwidths.split(",")]
 
-    rows = speedup_rows(bws, args.delay_ms, args.granularity)
+    rows = speedup_rows(bws, args.delay_ms, args.granularity, args.max_cloud_load)
     write_table(rows, out, "speedup")
     plot_speedup(rows, out / "speedup.png")
-    print(f"Speedup over edge-only (one-way delay {args.delay_ms} ms). Published RoboECC: "
+    print(f"Speedup over edge-only (one-way delay {args.delay_ms} ms, cloud-load budget {args.max_cloud_load}). "
+          "Published RoboECC: "
           f"Orin+A100 {PUBLISHED['orin_agx_64gb']}, Thor+A100 {PUBLISHED['thor']}.")  # fmt: skip
     for conv in ("charged_io", "roboecc_free_io"):
         print(f"\n== {conv}")
