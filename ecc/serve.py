@@ -1,0 +1,86 @@
+"""Cloud server CLI: serve the cloud part of a split VLA.
+
+    export VECC_WIRE_SECRET=...            # the same shared secret on edge and cloud
+    python -m ecc.serve --checkpoint outputs/train/<run>/checkpoints/step_0002000 --port 5555
+    python -m ecc.serve --shape openvla-tiny --seed 0          # random weights (latency studies)
+
+The edge side is the main job with ``runtime=emulated`` pointing at this host and port. Weights must be
+identical on both sides; the ``health`` reply's fingerprint lets the edge check that. Stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+import torch
+
+from agents.staged import StagedModel
+
+log = logging.getLogger("ecc.serve")
+
+
+def build_served_model(checkpoint: str | None, shape: str | None, seed: int) -> StagedModel:
+    """The model to serve: a trained checkpoint, or a zoo shape with seeded random weights."""
+    if checkpoint:
+        from agents.policy import load_policy
+
+        return load_policy(checkpoint).model
+    if shape:
+        from agents.zoo import build_model
+
+        torch.manual_seed(seed)
+        return build_model(shape).eval()
+    raise SystemExit("ecc.serve: give --checkpoint DIR or --shape NAME (e.g. openvla-tiny)")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ecc.serve", description=__doc__.split("\n\n")[0])
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="checkpoint directory written by experiments.train")
+    src.add_argument("--shape", help="zoo shape name with random weights, e.g. openvla-tiny")
+    p.add_argument("--seed", type=int, default=0, help="weight seed with --shape (default 0)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5555, help="listen port (default 5555; 0 = any)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--compression", default="none", choices=("none", "fp16", "int8"))
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    torch.set_num_threads(args.threads)
+    from ecc.emulated import StageServer
+    from ecc.wire.config import WireConfig
+    from ecc.wire.errors import WireConfigError
+
+    try:
+        codec = WireConfig(compression=args.compression).codec()
+    except WireConfigError as e:
+        print(f"ecc.serve: {e}", file=sys.stderr)
+        return 2
+    model = build_served_model(args.checkpoint, args.shape, args.seed)
+    server = StageServer(model, codec, host=args.host, port=args.port)
+    host, port = server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"serving {server.service.fingerprint} ({len(server.service.specs)} stages) on {host}:{port}",
+        flush=True,
+    )
+    stop.wait()
+    server.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
