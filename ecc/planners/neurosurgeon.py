@@ -70,6 +70,15 @@ class NeurosurgeonPlanner(Planner):
         self.profile_archs, self.granularity = tuple(profile_archs), granularity
         self._models: dict[str, LatencyRegression] = {}
 
+    def fit_measured(self, device_name: str, measurements: Sequence) -> LatencyRegression:
+        """Fit ``device_name``'s regression on measured stages (``ecc.calibrate.measure_model``
+        results: objects with ``.trace`` and ``.measured_ms``), as Neurosurgeon profiles a device."""
+        model = LatencyRegression().fit(
+            [m.trace for m in measurements], [m.measured_ms for m in measurements]
+        )
+        self._models[device_name] = model
+        return model
+
     def regression(self, hw: HardwareProfile, precision="bf16") -> LatencyRegression:
         """Fit (once per device) on the profiling architectures' stages."""
         if hw.name not in self._models:

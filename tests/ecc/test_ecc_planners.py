@@ -161,3 +161,23 @@ def test_roboecc_paper_rule_and_radius_pool():
     assert p.pool.memory_bytes == pytest.approx(
         ctx.costs.edge_mem_bytes[hi] - ctx.costs.edge_mem_bytes[lo]
     )
+
+
+def test_neurosurgeon_regression_on_measured_profiles():
+    import torch
+
+    from agents import zoo
+    from ecc.calibrate import measure_model
+    from ecc.planners import NeurosurgeonPlanner
+
+    torch.set_num_threads(1)
+    ms = [
+        measure_model(zoo.get_shape(n), torch.device("cpu"), torch.float32, repeats=3)
+        for n in ("oft-tiny", "cogact-tiny")
+    ]
+    ns = NeurosurgeonPlanner()
+    reg = ns.fit_measured("local_cpu", ms)
+    pred = reg.predict(ms[0].trace)
+    assert pred.shape == ms[0].measured_ms.shape
+    # A linear model per stage kind explains the whole model's time to within 2x.
+    assert 0.5 < pred.sum() / ms[0].measured_ms.sum() < 2.0
