@@ -1,8 +1,16 @@
-"""Boundary-state accounting: what would cross a cut placed after each stage.
+"""Boundary-state accounting: bytes written per stage and bytes that cross device changes.
 
-A cut after stage j sends every tensor that a later stage reads and whose latest
-write happened at or before stage j (initial inputs count as written before stage 0).
-This is the same rule ``agents.staged`` documents for runtimes.
+Two views:
+
+- ``stage_boundaries``: a *temporal* cut after stage j (everything up to j on one side,
+  everything after on the other) sends every tensor that a later stage reads and whose
+  latest write happened at or before j (initial inputs count as written before stage
+  0). Inside an autoregressive decode this includes the KV caches, because the next
+  token re-reads them.
+- ``placement_transfers``: a placement (stage -> device) as the runtimes use it; a
+  tensor moves when a stage reads it on a device that does not hold its latest
+  version (the rule in ``agents.staged``). A layer-wise split of the LLM therefore
+  moves one hidden state per decoded token each way and never the caches.
 """
 
 from __future__ import annotations
@@ -75,3 +83,58 @@ def _read_before_rewrite(specs: list, j: int, key: str) -> bool:
         if key in later.writes:
             return False
     return False
+
+
+def example_inputs(
+    shape, batch: int = 1, device: str | torch.device = "meta"
+) -> dict[str, torch.Tensor]:
+    """Model inputs of the right shapes; on ``meta`` they let a real-size model run its stages
+    (shapes only, no memory), so ``stage_boundaries`` gives real-size cut payloads (bytes, fp32).
+    Off ``meta`` they are zeros (noise included)."""
+    v = shape.vision[0]
+    make = torch.empty if str(device) == "meta" else torch.zeros
+    out = {
+        "images": make(batch, shape.cameras, v.channels, v.image_size, v.image_size, device=device),
+        "tokens": make(batch, shape.prompt_tokens, dtype=torch.long, device=device),
+    }
+    if shape.proprio_dim:
+        out["proprio"] = make(batch, shape.proprio_dim, device=device)
+    if shape.family in ("pi0", "cogact"):
+        out["noise"] = make(batch, shape.head.chunk, shape.head.action_dim, device=device)
+    return out
+
+
+@dataclass
+class Transfer:
+    """One tensor movement before stage ``stage`` runs (bytes)."""
+
+    stage: str
+    src: str
+    dst: str
+    key: str
+    nbytes: int
+
+
+def placement_transfers(
+    model: StagedModel, inputs: dict[str, Any], place: Any, input_device: str = "edge"
+) -> list[Transfer]:
+    """Run all stages under ``place(spec) -> device`` and list every tensor that must move.
+
+    Inputs start on ``input_device``; ``outputs`` are not moved (the caller decides).
+    """
+    state = model.init_state(inputs)
+    holders: dict[str, set[str]] = {k: {input_device} for k in state}
+    moves: list[Transfer] = []
+    with torch.no_grad():
+        for spec in model.stages():
+            dev = place(spec)
+            for k in spec.reads:
+                if dev not in holders[k]:
+                    src = sorted(holders[k])[0]
+                    moves.append(Transfer(spec.name, src, dev, k, state_nbytes(state, [k])))
+                    holders[k].add(dev)
+            written = model.run_stage(spec, state)
+            state.update(written)
+            for k in written:
+                holders[k] = {dev}
+    return moves

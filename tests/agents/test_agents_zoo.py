@@ -57,3 +57,38 @@ def test_shape_token_counts() -> None:
     assert oft.llm_tokens == oft.prefix_tokens + 56
     m = build_model("oft-tiny")
     assert m.prefill_mask(torch.device("cpu")).shape == (oft.llm_tokens, oft.llm_tokens)
+
+
+def test_real_size_boundaries_on_meta() -> None:
+    from agents.boundary import example_inputs, stage_boundaries
+
+    model = build_model("openvla-7b", "meta")
+    rows = stage_boundaries(model, example_inputs(model.shape))
+    by = {r.name: r for r in rows}
+    # 256 vision tokens x 4096 fp32 + 32 int64 prompt ids
+    assert by["projector"].cut_bytes == 256 * 4096 * 4 + 32 * 8
+    # a temporal cut mid-decode carries the hidden state and every cache (re-read next token)
+    r = by["llm.decode.t3.layer10"]
+    assert "llm.h" in r.cut_keys
+    assert "kv.5.k" in r.cut_keys
+    assert len(rows) == len(model.stages())
+
+
+def test_layerwise_split_moves_hidden_state_per_token_not_kv() -> None:
+    from agents.boundary import example_inputs, placement_transfers
+
+    model = build_model("openvla-7b", "meta")
+
+    def place(spec) -> str:  # edge: vision .. LLM layer 10; cloud: layers 11.. and heads
+        if spec.kind in ("llm_layer",):
+            return "edge" if spec.layer <= 10 else "cloud"
+        return "cloud" if spec.kind in ("norm", "lm_head") else "edge"
+
+    moves = placement_transfers(model, example_inputs(model.shape), place)
+    assert not [m for m in moves if m.key.startswith("kv.")]
+    up = [m for m in moves if m.dst == "cloud"]
+    down = [m for m in moves if m.dst == "edge"]
+    assert len(up) == 7  # prefill hidden states once + one per decoded token (t1..t6)
+    assert up[0].nbytes == model.shape.llm_tokens * 4096 * 4
+    assert all(m.nbytes == 4096 * 4 for m in up[1:])
+    assert [m.key for m in down] == ["llm.token"] * 6  # next token id back to the edge embed
