@@ -416,7 +416,7 @@ def build_trace(
               [("llm.out", b.wire(H))])  # fmt: skip
         tied = llm.tie_embeddings
         uh = b.unit("llm.head", "lm_head", 0 if tied else H * llm.vocab_size)
-        logits = head.bins * 4
+        logits = b.wire(head.bins)  # action-bin logits at the activation dtype
         for t in range(n_dec):
             if t > 0:
                 b.add(f"llm.decode.t{t}.embed", "embed", "embed.tokens", ue, 0, H, H, 1, H, 2, ("llm.token",),
