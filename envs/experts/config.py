@@ -21,6 +21,8 @@ class ExpertConfig:
     # --- EE-space proportional controller ---
     pos_gain: float = 12.0
     """Action units per metre of position error (before clipping)."""
+    vel_damping: float = 8.0
+    """Action units per (m/step) of EE velocity subtracted from the position command."""
     rot_gain: float = 2.0
     """Action units per radian of orientation error (before clipping)."""
     fast_speed: float = 1.0
@@ -42,6 +44,10 @@ class ExpertConfig:
     """Pre-grasp height of the EE above the object's top (m)."""
     grasp_depth: float = 0.025
     """How far below the object's top the fingertips close (m); clamped to the object."""
+    transit_clearance: float = 0.04
+    """Height of the fingertips above any object or fixture passed over in transit (m)."""
+    transit_margin: float = 0.06
+    """Half-width (m) of the corridor around a straight move checked for obstacles (the hand is wide)."""
     finger_clearance: float = 0.012
     """Lowest EE height above the table/support surface (m) so the fingers do not hit it."""
     lift_height: float = 0.12
@@ -60,16 +66,29 @@ class ExpertConfig:
     """Steps to hold still while the gripper closes or opens."""
     max_grasp_retries: int = 3
     """Regrasp attempts after a failed lift check."""
+    max_grasp_width: float = 0.07
+    """Objects whose narrower horizontal side exceeds this (m) are pushed, not grasped."""
+    push_height: float = 0.005
+    """EE height above the table while pushing (m); the closed fingertips sit a few mm lower."""
+    push_lead: float = 0.08
+    """Push target this far past the contact point, along the push direction (m)."""
+    push_tolerance: float = 0.02
+    """A push ends when the object's centre is this close to the goal (m)."""
     yaw_symmetry: float = math.pi
     """Period (rad) of the grasp yaw: pi for a parallel gripper on a box."""
 
     # --- articulated fixtures ---
     drawer_pull_speed: float = 0.5
     """Largest position action (units) while pulling/pushing a drawer."""
+    drawer_lead: float = 0.08
+    """How far ahead of the handle (along the slide) the pull/push target is set (m)."""
+    handle_grasp_offset: float = 0.018
+    """Grasp the handle this far out from its site along the pull direction (m), so the
+    wrist clears the cabinet front."""
     drawer_margin: float = 0.02
     """Extra travel beyond the joint's open/closed threshold (m)."""
-    press_depth: float = 0.015
-    """How far the EE pushes below a button's top (m)."""
+    press_depth: float = 0.04
+    """How far below a button's top the EE is commanded while pressing (m); deeper pushes harder."""
 
     # --- demonstrations ---
     noise_std: float = 0.0
@@ -95,6 +114,10 @@ class ExpertConfig:
             "lift_check",
             "yaw_symmetry",
             "drawer_pull_speed",
+            "drawer_lead",
+            "max_grasp_width",
+            "push_lead",
+            "push_tolerance",
         )
         for name in positive:
             value = getattr(self, name)

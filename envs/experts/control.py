@@ -51,6 +51,17 @@ class Context:
     """Name of the primitive running now (for logs and debugging)."""
     base_rot: np.ndarray = field(default_factory=lambda: np.eye(3))
     """(3, 3) robot base orientation: the controller's delta frame."""
+    eef_vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    """(3,) EE displacement over the last control step (m/step), for damping."""
+    _last_pos: np.ndarray | None = None
+
+    def observe(self, obs: Mapping[str, np.ndarray], scene: Scene) -> None:
+        """Take a new observation and scene; updates the EE velocity estimate."""
+        self.obs = obs
+        self.scene = scene
+        pos = read_obs(obs, "eef_pos")
+        self.eef_vel = np.zeros(3) if self._last_pos is None else pos - self._last_pos
+        self._last_pos = pos.copy()
 
     @property
     def eef_pos(self) -> np.ndarray:
@@ -89,7 +100,10 @@ class Context:
             speed: cap (action units, <= 1) on each position component.
         """
         base_t = self.base_rot.T
-        pos = np.clip(self.cfg.pos_gain * (base_t @ pos_err), -speed, speed)
+        # PD in EE space: the damping term stops overshoot on long moves, which near the
+        # edge of the workspace can drive the arm into its stretched-elbow singularity.
+        command = self.cfg.pos_gain * pos_err - self.cfg.vel_damping * self.eef_vel
+        pos = np.clip(base_t @ command, -speed, speed)
         rot_err = base_t @ orientation_error(self.target_rot, self.eef_rot)
         rot = np.clip(self.cfg.rot_gain * rot_err, -1.0, 1.0)
         return np.concatenate([pos, rot, [gripper]]).astype(np.float64)

@@ -77,8 +77,7 @@ class ScriptedExpert:
         if self._plan is None or self._env is None:
             raise RuntimeError("ScriptedExpert.act called before reset(env)")
         ctx = self._ctx
-        ctx.obs = obs
-        ctx.scene = self._scene_fn(self._env)
+        ctx.observe(obs, self._scene_fn(self._env))
         if not self._started:
             ctx.yaw = ctx.current_yaw()
             self._started = True

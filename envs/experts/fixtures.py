@@ -21,6 +21,7 @@ from envs.experts.primitives import (
     open_gripper,
     point,
     rise_to,
+    transit,
 )
 
 
@@ -39,36 +40,35 @@ def slide_drawer(ctx: Context, drawer: str, *, open_it: bool) -> Primitive:
 
     def done(c: Context) -> bool:
         q = c.scene.joint(drawer)
+        # Go past the threshold by a margin, but never beyond what the joint can reach.
         if open_it:
-            return q >= c.scene.scalar(f"{drawer}:open_threshold") + cfg.drawer_margin
-        return q <= c.scene.scalar(f"{drawer}:closed_threshold") - cfg.drawer_margin
+            want = c.scene.scalar(f"{drawer}:open_threshold") + cfg.drawer_margin
+            travel = c.scene.scalars.get(f"{drawer}:travel", np.inf)
+            return q >= min(want, 0.5 * (c.scene.scalar(f"{drawer}:open_threshold") + travel))
+        closed = c.scene.scalar(f"{drawer}:closed_threshold")
+        return q <= closed - min(cfg.drawer_margin, 0.5 * closed)
 
     if done(ctx):
         return True
     pull = scene.vector(f"{drawer}:pull")
     pull = pull / max(np.linalg.norm(pull[:2]), 1e-9)
     ctx.yaw = _handle_yaw(ctx, pull)
-    handle = scene.site(f"{drawer}:handle")
+    grip_offset = pull * cfg.handle_grasp_offset
+
+    def handle_grip(c: Context) -> np.ndarray:
+        return c.scene.site(f"{drawer}:handle") + grip_offset
+
+    handle = handle_grip(ctx)
     approach_z = handle[2] + cfg.approach_height
-    if ctx.eef_pos[2] < approach_z - cfg.pos_tolerance:
-        yield from rise_to(ctx, approach_z, gripper=GRIPPER_OPEN, name="clear")
 
     def above(c: Context) -> np.ndarray:
-        h = c.scene.site(f"{drawer}:handle")
+        h = handle_grip(c)
         return np.array([h[0], h[1], approach_z])
 
+    yield from transit(ctx, above, gripper=GRIPPER_OPEN, name=f"above:{drawer}")
     yield from move_to(
         ctx,
-        above,
-        gripper=GRIPPER_OPEN,
-        speed=cfg.fast_speed,
-        tol=cfg.pos_tolerance,
-        timeout=cfg.move_timeout * 2,
-        name=f"above:{drawer}",
-    )
-    yield from move_to(
-        ctx,
-        lambda c: c.scene.site(f"{drawer}:handle"),
+        handle_grip,
         gripper=GRIPPER_OPEN,
         speed=cfg.slow_speed,
         tol=cfg.fine_tolerance,
@@ -82,8 +82,7 @@ def slide_drawer(ctx: Context, drawer: str, *, open_it: bool) -> Primitive:
         if done(ctx):
             break
         # Lead the handle by a few cm along the slide; hold its height and lateral position.
-        h = ctx.scene.site(f"{drawer}:handle")
-        target = h + direction * 0.04
+        target = handle_grip(ctx) + direction * cfg.drawer_lead
         yield ctx.action(target - ctx.eef_pos, GRIPPER_CLOSE, cfg.drawer_pull_speed)
     ok = done(ctx)
     yield from open_gripper(ctx)
@@ -106,27 +105,37 @@ def press_button(ctx: Context, fixture: str) -> Primitive:
     cfg = ctx.cfg
     button = ctx.scene.site(f"{fixture}:button")
     approach_z = button[2] + cfg.approach_height
-    if ctx.eef_pos[2] < approach_z - cfg.pos_tolerance:
-        yield from rise_to(ctx, approach_z, gripper=GRIPPER_CLOSE, name="clear")
-    yield from move_to(
+    # Any yaw will do for a press: keep the current one rather than turning the wrist.
+    ctx.yaw = ctx.current_yaw()
+    yield from transit(
         ctx,
         point(np.array([button[0], button[1], approach_z])),
         gripper=GRIPPER_CLOSE,
-        speed=cfg.fast_speed,
-        tol=cfg.pos_tolerance,
-        timeout=cfg.move_timeout * 2,
         name=f"above:{fixture}",
+        ignore=(fixture,),
     )
+    # Aim below the button so the OSC spring pushes hard enough to overcome its friction;
+    # stop as soon as the joint reports it latched past the on threshold.
     press = np.array([button[0], button[1], button[2] - cfg.press_depth])
-    yield from move_to(
-        ctx,
-        point(press),
-        gripper=GRIPPER_CLOSE,
-        speed=cfg.slow_speed,
-        tol=cfg.fine_tolerance,
-        timeout=cfg.move_timeout,
-        name=f"press:{fixture}",
-    )
-    yield from hold(ctx, cfg.gripper_settle, gripper=GRIPPER_CLOSE, name=f"press:{fixture}")
+    ctx.phase = f"press:{fixture}"
+    pressed = False
+    for _ in range(cfg.move_timeout):
+        if _button_on(ctx, fixture):
+            pressed = True
+            break
+        yield ctx.action(press - ctx.eef_pos, GRIPPER_CLOSE, cfg.slow_speed)
+    if pressed:
+        yield from hold(ctx, 2, gripper=GRIPPER_CLOSE, name=f"press:{fixture}")
     yield from rise_to(ctx, approach_z, gripper=GRIPPER_CLOSE, name="retreat")
-    return True
+    return _button_on(ctx, fixture)
+
+
+def _button_on(ctx: Context, fixture: str) -> bool:
+    """Button depth past the on threshold plus a margin (when the scene reports it)."""
+    scene = ctx.scene
+    if fixture not in scene.joints or f"{fixture}:on_threshold" not in scene.scalars:
+        return False
+    margin = 0.25 * (
+        scene.scalars.get(f"{fixture}:button_travel", 0.0) - scene.scalar(f"{fixture}:on_threshold")
+    )
+    return scene.joint(fixture) >= scene.scalar(f"{fixture}:on_threshold") + max(margin, 0.0)

@@ -69,6 +69,55 @@ def point(p: np.ndarray) -> Target:
     return lambda ctx: p
 
 
+def transit(
+    ctx: Context,
+    target: Target,
+    *,
+    gripper: float,
+    name: str,
+    ignore: tuple[str, ...] = (),
+    below_eef: float = 0.0,
+    timeout: int | None = None,
+) -> Primitive:
+    """Go to ``target(ctx)`` over whatever lies on the way: up, across, then down.
+
+    Args:
+        ignore: objects/fixtures not counted as obstacles (the one being approached or held).
+        below_eef: how far anything held hangs below the EE (m), added to the clearance.
+    """
+    cfg = ctx.cfg
+    goal = target(ctx)
+    top = ctx.scene.path_top_z(
+        ctx.eef_pos[:2], goal[:2], margin_xy=cfg.transit_margin, ignore=ignore
+    )
+    safe_z = top + cfg.transit_clearance + below_eef
+    if safe_z > goal[2] + cfg.pos_tolerance:
+        if ctx.eef_pos[2] < safe_z - cfg.pos_tolerance:
+            yield from rise_to(ctx, safe_z, gripper=gripper, name=f"{name}:up")
+        ok = yield from move_to(
+            ctx,
+            lambda c: np.array([*target(c)[:2], safe_z]),
+            gripper=gripper,
+            speed=cfg.fast_speed,
+            tol=cfg.pos_tolerance,
+            timeout=timeout or cfg.move_timeout * 2,
+            name=f"{name}:across",
+        )
+        if not ok:
+            return False
+    return (
+        yield from move_to(
+            ctx,
+            target,
+            gripper=gripper,
+            speed=cfg.fast_speed,
+            tol=cfg.pos_tolerance,
+            timeout=timeout or cfg.move_timeout * 2,
+            name=name,
+        )
+    )
+
+
 def rise_to(ctx: Context, z: float, *, gripper: float, name: str = "rise") -> Primitive:
     """Move straight up (or down) to height ``z`` (m) at the current xy."""
     xy = ctx.eef_pos[:2].copy()

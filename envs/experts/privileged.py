@@ -48,8 +48,51 @@ def local_half_sizes(env: object) -> dict[str, np.ndarray]:
     return out
 
 
+def fixture_geoms(env: object) -> dict[str, np.ndarray]:
+    """Collision geom ids of every fixture (its whole body subtree), from ``env.query``."""
+    q = getattr(env, "query", None)
+    task = getattr(env, "task", None)
+    if q is None or task is None:
+        return {}
+    m = q.m
+    out = {}
+    for f in task.fixtures:
+        try:
+            root = m.body(f"{f.name}_main").id
+        except KeyError:
+            continue
+        geoms = [
+            g
+            for g in range(m.ngeom)
+            if q._in_subtree(m.geom_bodyid[g], root)
+            and (m.geom_contype[g] or m.geom_conaffinity[g])
+        ]
+        out[f.name] = np.array(geoms, dtype=int)
+    return out
+
+
+def geom_boxes(
+    env: object, geoms: Mapping[str, np.ndarray]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """World-axis-aligned box ``(lo, hi)`` (m) around each named group of geoms, now."""
+    q = env.query
+    m, d = q.m, q.d
+    out = {}
+    for name, ids in geoms.items():
+        if len(ids) == 0:
+            continue
+        aabb = m.geom_aabb[ids]  # (n, 6): centre (3), half size (3), geom frame
+        rot = d.geom_xmat[ids].reshape(-1, 3, 3)
+        centre = d.geom_xpos[ids] + np.einsum("nij,nj->ni", rot, aabb[:, :3])
+        half = np.einsum("nij,nj->ni", np.abs(rot), aabb[:, 3:])
+        out[name] = ((centre - half).min(axis=0), (centre + half).max(axis=0))
+    return out
+
+
 def scene_from_privileged(
-    state: Mapping, local_half: Mapping[str, np.ndarray] | None = None
+    state: Mapping,
+    local_half: Mapping[str, np.ndarray] | None = None,
+    obstacles: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Scene:
     """Translate ``privileged_state()`` into the expert's :class:`Scene` naming.
 
@@ -111,6 +154,7 @@ def scene_from_privileged(
         joints=joints,
         scalars=scalars,
         table_z=float(state.get("table_z", 0.0)),
+        obstacles=dict(obstacles or {}),
     )
 
 
@@ -119,11 +163,14 @@ class PrivilegedSceneReader:
 
     def __init__(self) -> None:
         self._local: dict[str, np.ndarray] | None = None
+        self._fixture_geoms: dict[str, np.ndarray] = {}
         self._env_id: int | None = None
 
     def __call__(self, env: object) -> Scene:
         inner = getattr(env, "unwrapped", env)
         if self._local is None or self._env_id != id(inner):
             self._local = local_half_sizes(inner)
+            self._fixture_geoms = fixture_geoms(inner)
             self._env_id = id(inner)
-        return scene_from_privileged(inner.privileged_state(), self._local)
+        boxes = geom_boxes(inner, self._fixture_geoms) if self._fixture_geoms else {}
+        return scene_from_privileged(inner.privileged_state(), self._local, boxes)

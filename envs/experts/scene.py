@@ -83,6 +83,8 @@ class Scene:
         joints: articulation positions (m for slides, rad for hinges) by name.
         scalars: other named numbers (thresholds, radii) in SI units.
         table_z: height of the table surface (m).
+        obstacles: fixed or articulated fixtures as world-axis-aligned boxes
+            ``(lo (3,), hi (3,))`` in m, by fixture name.
     """
 
     bodies: Mapping[str, Body]
@@ -91,6 +93,34 @@ class Scene:
     joints: Mapping[str, float] = field(default_factory=dict)
     scalars: Mapping[str, float] = field(default_factory=dict)
     table_z: float = 0.0
+    obstacles: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def path_top_z(
+        self,
+        start_xy: np.ndarray,
+        end_xy: np.ndarray,
+        *,
+        margin_xy: float,
+        ignore: tuple[str, ...] = (),
+        samples: int = 24,
+    ) -> float:
+        """Highest point (m) of any object or fixture within ``margin_xy`` (m) of the segment.
+
+        Returns ``table_z`` when nothing is near the straight xy path.
+        """
+        pts = np.linspace(np.asarray(start_xy, float), np.asarray(end_xy, float), samples)
+        top = self.table_z
+        boxes = [(n, lo, hi) for n, (lo, hi) in self.obstacles.items()]
+        for n, b in self.bodies.items():
+            ext = b.world_half_extent
+            boxes.append((n, b.pos - ext, b.pos + ext))
+        for name, lo, hi in boxes:
+            if name in ignore or hi[2] <= top:
+                continue
+            inside = np.all((pts >= lo[:2] - margin_xy) & (pts <= hi[:2] + margin_xy), axis=1)
+            if inside.any():
+                top = float(hi[2])
+        return top
 
     def body(self, name: str) -> Body:
         """The object called ``name``; raises :class:`SceneLookupError` when absent."""

@@ -13,7 +13,14 @@ import numpy as np
 
 from envs.experts.control import GRIPPER_CLOSE, GRIPPER_OPEN, Context
 from envs.experts.geometry import wrap_angle
-from envs.experts.primitives import Primitive, close_gripper, move_to, open_gripper, rise_to
+from envs.experts.primitives import (
+    Primitive,
+    close_gripper,
+    move_to,
+    open_gripper,
+    rise_to,
+    transit,
+)
 from envs.experts.scene import Body, Scene
 
 
@@ -63,22 +70,12 @@ def pick(ctx: Context, name: str) -> Primitive:
         body = scene.body(name)
         ctx.yaw = grasp_yaw(ctx, body)
         approach_z = body.top_z + cfg.approach_height
-        if ctx.eef_pos[2] < approach_z - cfg.pos_tolerance:
-            yield from rise_to(ctx, approach_z, gripper=GRIPPER_OPEN, name="clear")
 
         def above(c: Context, name=name, approach_z=approach_z) -> np.ndarray:
             p = c.scene.body(name).pos
             return np.array([p[0], p[1], approach_z])
 
-        yield from move_to(
-            ctx,
-            above,
-            gripper=GRIPPER_OPEN,
-            speed=cfg.fast_speed,
-            tol=cfg.pos_tolerance,
-            timeout=cfg.move_timeout * 2,
-            name=f"above:{name}",
-        )
+        yield from transit(ctx, above, gripper=GRIPPER_OPEN, name=f"above:{name}", ignore=(name,))
 
         def down(c: Context, name=name) -> np.ndarray:
             b = c.scene.body(name)
@@ -115,13 +112,14 @@ def is_held(ctx: Context, name: str, start_z: float) -> bool:
 
 
 def carry_height(ctx: Context, name: str, spot: PlaceSpot) -> float:
-    """EE height (m) that carries ``name`` over the target and every other object."""
+    """EE height (m) that carries ``name`` over the target and anything on the way."""
     scene = ctx.scene
     body = scene.body(name)
     offset = ctx.eef_pos[2] - body.bottom_z  # EE above the held object's bottom
-    others = [b.top_z for n, b in scene.bodies.items() if n != name]
-    clear = max([spot.clear_z, *others])
-    return clear + ctx.cfg.carry_clearance + offset
+    on_path = scene.path_top_z(
+        body.pos[:2], spot.xy, margin_xy=ctx.cfg.transit_margin, ignore=(name,)
+    )
+    return max(spot.clear_z, on_path) + ctx.cfg.carry_clearance + offset
 
 
 def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
@@ -174,8 +172,70 @@ def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
     return True
 
 
+def graspable(ctx: Context, body: Body) -> bool:
+    """Whether the object's narrower horizontal side fits between the open fingers."""
+    return bool(2.0 * min(body.half_size[0], body.half_size[1]) <= ctx.cfg.max_grasp_width)
+
+
+def push(ctx: Context, name: str, spot_fn: SpotFn, attempts: int = 3) -> Primitive:
+    """Push ``name`` across the table with the closed fingers until its centre reaches the spot."""
+    cfg = ctx.cfg
+
+    def remaining(c: Context) -> np.ndarray:
+        return spot_fn(c.scene).xy - c.scene.body(name).pos[:2]
+
+    for _ in range(attempts):
+        if np.linalg.norm(remaining(ctx)) < cfg.push_tolerance:
+            return True
+        body = ctx.scene.body(name)
+        radius = float(np.max(body.world_half_extent[:2]))
+        d = remaining(ctx)
+        u = d / max(np.linalg.norm(d), 1e-9)
+        push_z = ctx.scene.table_z + cfg.push_height
+        safe_z = body.top_z + cfg.approach_height
+        behind = body.pos[:2] - u * (radius + 0.03)
+        # Fingers across the push direction give a wide, flat pusher.
+        ctx.yaw = ctx.yaw + wrap_angle(float(np.arctan2(u[1], u[0])) - ctx.yaw, np.pi)
+        yield from transit(
+            ctx,
+            lambda c, b=behind, z=safe_z: np.array([b[0], b[1], z]),
+            gripper=GRIPPER_CLOSE,
+            name=f"behind:{name}",
+        )
+        yield from move_to(
+            ctx,
+            lambda c, b=behind, z=push_z: np.array([b[0], b[1], z]),
+            gripper=GRIPPER_CLOSE,
+            speed=cfg.slow_speed,
+            tol=cfg.fine_tolerance,
+            timeout=cfg.move_timeout,
+            name=f"lower:{name}",
+        )
+        ctx.phase = f"push:{name}"
+        for _ in range(cfg.move_timeout * 3):
+            d = remaining(ctx)
+            if np.linalg.norm(d) < cfg.push_tolerance:
+                break
+            u_now = d / np.linalg.norm(d)
+            centre = ctx.scene.body(name).pos[:2]
+            # Lost contact sideways: the EE drifted off the line through the centre.
+            rel = ctx.eef_pos[:2] - centre
+            if abs(rel[0] * u_now[1] - rel[1] * u_now[0]) > 0.5 * radius:
+                break
+            goal_xy = centre - u_now * (radius + 0.005) + u_now * cfg.push_lead
+            target = np.array([goal_xy[0], goal_xy[1], push_z])
+            yield ctx.action(target - ctx.eef_pos, GRIPPER_CLOSE, cfg.slow_speed)
+        yield from rise_to(ctx, safe_z, gripper=GRIPPER_CLOSE, name="retreat")
+    return bool(np.linalg.norm(remaining(ctx)) < cfg.push_tolerance)
+
+
 def pick_and_place(ctx: Context, name: str, spot_fn: SpotFn, attempts: int = 2) -> Primitive:
-    """Pick ``name`` and place it at ``spot_fn``; retry the whole skill if the object drops."""
+    """Pick ``name`` and place it at ``spot_fn``; push it there if it is too wide to grasp.
+
+    Retries the whole skill if the object drops.
+    """
+    if not graspable(ctx, ctx.scene.body(name)):
+        return (yield from push(ctx, name, spot_fn))
     for _ in range(attempts):
         if not (yield from pick(ctx, name)):
             continue
