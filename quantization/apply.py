@@ -70,9 +70,12 @@ class QuantReport:
         return len(self.layers)
 
 
-def _spec(cfg: QuantMethodConfig, bits: int | None = None) -> WeightQuantSpec:
+def _spec(cfg: QuantMethodConfig, in_features: int, bits: int | None = None) -> WeightQuantSpec:
     return WeightQuantSpec(
-        bits or cfg.weight_bits, cfg.group_size, cfg.weight_symmetric, cfg.torch_scale_dtype
+        bits or cfg.weight_bits,
+        cfg.group_for(in_features),
+        cfg.weight_symmetric,
+        cfg.torch_scale_dtype,
     )
 
 
@@ -115,7 +118,7 @@ def quantize_model(
         b = bits.get(name, cfg.weight_bits)
         q = QuantLinear.from_linear(
             lin,
-            _spec(cfg, b),
+            _spec(cfg, lin.in_features, b),
             act_bits=_act_bits(cfg),
             act_symmetric=cfg.act_symmetric,
             backend=cfg.backend,
@@ -125,6 +128,7 @@ def quantize_model(
         report.layers[name] = {
             "group": module_group(name, cfg),
             "weight_bits": b,
+            "group_size": q.spec.group_size,
             "layout": q.layout,
             "kernel": q.kernel_for(),
         }

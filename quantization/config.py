@@ -96,6 +96,8 @@ class QuantMethodConfig:
     group_patterns / skip_patterns: how module names map to groups / stay high precision.
     high_bits: bits of everything left unquantized when counting memory (16 = bf16).
     backend: ``auto`` (real kernels where this CPU has them) or ``fake``.
+    group_fallback: what a layer whose ``in_features`` ``group_size`` does not divide gets:
+    ``per_channel`` scales (logged) or ``error``.
     """
 
     name: str = "none"
@@ -112,6 +114,7 @@ class QuantMethodConfig:
     )
     skip_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_SKIP_PATTERNS))
     high_bits: int = 16
+    group_fallback: str = "per_channel"
     smoothquant: SmoothQuantConfig = field(default_factory=SmoothQuantConfig)
     qvla: QVLAConfig = field(default_factory=QVLAConfig)
     dyq: DyQConfig = field(default_factory=DyQConfig)
@@ -119,6 +122,19 @@ class QuantMethodConfig:
     @property
     def quantizes_weights(self) -> bool:
         return self.weight_bits in (2, 4, 8)
+
+    def group_for(self, in_features: int) -> int | None:
+        """Group size a layer with ``in_features`` inputs gets (None = per channel)."""
+        g = self.group_size
+        if g is None or in_features % g == 0:
+            return g
+        if self.group_fallback == "error":
+            raise QuantConfigError(
+                "quantization.group_size",
+                g,
+                f"a divisor of in_features={in_features} (or group_fallback: per_channel)",
+            )
+        return None
 
     @property
     def torch_scale_dtype(self) -> torch.dtype:
@@ -132,6 +148,7 @@ class QuantMethodConfig:
         check_choice("quantization.scale_dtype", self.scale_dtype, tuple(SCALE_DTYPES))
         check_choice("quantization.backend", self.backend, ("auto", "fake"))
         check_choice("quantization.high_bits", self.high_bits, HIGH_BITS)
+        check_choice("quantization.group_fallback", self.group_fallback, ("per_channel", "error"))
         if self.group_size is not None and (
             not isinstance(self.group_size, int) or self.group_size <= 0
         ):

@@ -155,7 +155,7 @@ def model_memory_bytes(
                     mod.out_features,
                     mod.in_features,
                     cfg.weight_bits,
-                    cfg.group_size,
+                    cfg.group_for(mod.in_features),
                     cfg.weight_symmetric,
                     scale_bytes,
                     layout,

@@ -42,7 +42,7 @@ def action_sensitivity(
         out[name] = {}
         for bits in sorted(cfg.qvla.bit_choices):
             spec = WeightQuantSpec(
-                bits, cfg.group_size, cfg.weight_symmetric, cfg.torch_scale_dtype
+                bits, cfg.group_for(lin.in_features), cfg.weight_symmetric, cfg.torch_scale_dtype
             )
             q = QuantLinear.from_linear(
                 lin, spec, act_bits=32, backend="fake", layout="rowmajor"

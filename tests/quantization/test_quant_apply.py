@@ -151,3 +151,22 @@ def test_peak_rss_sees_an_allocation():
 
     _, mem = measure_peak_rss(alloc)
     assert mem.peak_delta > 40 * 1024 * 1024
+
+
+def test_group_size_fallback_is_per_channel_and_accounted(tiny_vla):
+    # patch_dim 48 is not a multiple of 32: that layer falls back to per-channel scales.
+    cfg = {
+        "name": "w4a16",
+        "weight_bits": 4,
+        "act_bits": 16,
+        "group_size": 32,
+        "skip_patterns": [],
+        "high_bits": 32,
+    }
+    predicted = model_memory_bytes(type(tiny_vla)().to("meta"), cfg).total
+    rep = quantize_model(tiny_vla, cfg)
+    assert rep.layers["vision.patch_embed"]["group_size"] is None
+    assert rep.layers["projector.0"]["group_size"] == 32
+    assert predicted == _tensor_bytes(tiny_vla)
+    with pytest.raises(QuantConfigError, match="group_size"):
+        quantize_model(type(tiny_vla)(), {**cfg, "group_fallback": "error"})

@@ -109,3 +109,22 @@ def test_ecc_precision_map_is_accepted_by_cost_model():
         ]
         == "int8"
     )
+
+
+@pytest.mark.parametrize("conf", ["w4a16", "dyq", "w8a8", "w4a4"])
+def test_conf_files_apply_to_tiny_zoo(conf):
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = OmegaConf.load(root / "conf" / "quantization" / f"{conf}.yaml")
+    model = _model("openvla-tiny")
+    x = _inputs(model)
+    with torch.no_grad():
+        ref = model(x)["actions"]
+        rep = quantize_model(model, cfg)
+        out = model(x)["actions"]
+    assert rep.num_layers > 10
+    assert out.shape == ref.shape
+    assert torch.isfinite(out).all()
