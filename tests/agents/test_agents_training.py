@@ -33,11 +33,12 @@ def write_demos(
             obs = g.create_group("obs")
             obs["agentview_rgb"] = rng.integers(0, 255, (steps, size, size, 3), dtype=np.uint8)
             obs["wrist_rgb"] = rng.integers(0, 255, (steps, size, size, 3), dtype=np.uint8)
-            obs["eef_pos"] = rng.normal(size=(steps, 3)).astype(np.float32)
-            obs["eef_quat"] = rng.normal(size=(steps, 4)).astype(np.float32)
-            obs["gripper_qpos"] = rng.normal(size=(steps, 2)).astype(np.float32)
             a = rng.uniform(-0.5, 0.5, (steps, 7)).astype(np.float32)
             a[:, 6] = np.where(np.arange(steps) > steps // 2, 1.0, -1.0)
+            # proprio carries the action, so a policy can actually learn this data
+            obs["eef_pos"] = a[:, :3] * 2.0
+            obs["eef_quat"] = np.concatenate([a[:, 3:6], a[:, 6:]], axis=1)
+            obs["gripper_qpos"] = rng.normal(size=(steps, 2)).astype(np.float32)
             g["actions"] = a
             g.attrs["language"] = LANGS[i % 2]
             g.attrs["num_samples"] = steps
@@ -98,7 +99,7 @@ def test_training_reduces_loss(tmp_path) -> None:
     )
     assert np.mean(r.losses[-5:]) < 0.7 * np.mean(r.losses[:5])
     rows = [json.loads(x) for x in (tmp_path / "r" / "train_log.jsonl").read_text().splitlines()]
-    assert rows[-1]["step"] == 40
+    assert rows[-1]["step"] == 25
     pol = load_policy(r.checkpoint, family="oft")
     assert pol.tokenizer.encode("open the top drawer", 16)[1] > 3
 

@@ -59,10 +59,15 @@ def test_shape_token_counts() -> None:
     assert m.prefill_mask(torch.device("cpu")).shape == (oft.llm_tokens, oft.llm_tokens)
 
 
-def test_real_size_boundaries_on_meta() -> None:
+@pytest.fixture(scope="module")
+def openvla_meta():
+    return build_model("openvla-7b", "meta")
+
+
+def test_real_size_boundaries_on_meta(openvla_meta) -> None:
     from agents.boundary import example_inputs, stage_boundaries
 
-    model = build_model("openvla-7b", "meta")
+    model = openvla_meta
     rows = stage_boundaries(model, example_inputs(model.shape))
     by = {r.name: r for r in rows}
     # 256 vision tokens x 4096 fp32 + 32 int64 prompt ids
@@ -74,10 +79,10 @@ def test_real_size_boundaries_on_meta() -> None:
     assert len(rows) == len(model.stages())
 
 
-def test_layerwise_split_moves_hidden_state_per_token_not_kv() -> None:
+def test_layerwise_split_moves_hidden_state_per_token_not_kv(openvla_meta) -> None:
     from agents.boundary import example_inputs, placement_transfers
 
-    model = build_model("openvla-7b", "meta")
+    model = openvla_meta
 
     def place(spec) -> str:  # edge: vision .. LLM layer 10; cloud: layers 11.. and heads
         if spec.kind in ("llm_layer",):
