@@ -251,6 +251,19 @@ def _stove(name: str) -> str:
     )
 
 
+def fixture_contact_excludes(name: str, kind: str) -> list[ET.Element]:
+    """Contact exclusions between a fixture's frame and its moving part.
+
+    MuJoCo's parent/child filter does not apply to bodies welded to the world, so the
+    drawer would rub on the cabinet and the button would be pushed out of the stove.
+    """
+    pairs = {"cabinet": (f"{name}_main", f"{name}_drawer"), "stove": (f"{name}_main", f"{name}_button_body")}
+    if kind not in pairs:
+        return []
+    a, b = pairs[kind]
+    return [ET.fromstring(f'<exclude body1="{a}" body2="{b}"/>')]
+
+
 def build_distractor_xml(index: int) -> ET.Element:
     """A visual-only mocap body used by the ``interference`` perturbation (no collisions)."""
     shapes = ["box", "sphere", "cylinder"]

@@ -23,6 +23,7 @@ from envs.catalog import (
     build_distractor_xml,
     build_fixture_xml,
     build_object_xml,
+    fixture_contact_excludes,
 )
 from envs.spec import TaskSpec
 
@@ -91,6 +92,9 @@ class TaskSimEnv(ManipulationEnv):
         )
         for elem in extra:
             self.model.worldbody.append(elem)
+        for f in self.task.fixtures:
+            for exclude in fixture_contact_excludes(f.name, f.kind):
+                self.model.contact.append(exclude)
 
     def _setup_references(self) -> None:
         super()._setup_references()

@@ -28,19 +28,28 @@ def test_observation_layout():
     env = envs.make_env("object", "milk_in_basket", image_size=48)
     try:
         obs, info = env.reset(seed=1)
-        assert obs["agentview_rgb"].shape == (48, 48, 3) and obs["agentview_rgb"].dtype == np.uint8
+        assert obs["agentview_rgb"].shape == (48, 48, 3)
+        assert obs["agentview_rgb"].dtype == np.uint8
         assert obs["wrist_rgb"].shape == (48, 48, 3)
         sizes = {"eef_pos": 3, "eef_quat": 4, "gripper_qpos": 2, "gripper_qvel": 2}
         sizes |= {k: 7 for k in ("joint_pos", "joint_vel", "joint_acc", "joint_torque")}
         for k, n in sizes.items():
-            assert obs[k].shape == (n,) and obs[k].dtype == np.float32
+            assert obs[k].shape == (n,)
+            assert obs[k].dtype == np.float32
         assert abs(np.linalg.norm(obs["eef_quat"]) - 1) < 1e-5
         assert env.observation_space.contains(obs)
-        for k in ("is_success", "joint_vel_history", "joint_torque_history", "sim_time", "language", "task_id"):
+        for k in (
+            "is_success",
+            "joint_vel_history",
+            "joint_torque_history",
+            "sim_time",
+            "language",
+            "task_id",
+        ):
             assert k in info
         assert env.unwrapped.language == "pick up the milk and place it in the basket"
         assert env.render().shape == (48, 48, 3)
-        obs, *_ , info = env.step(np.zeros(7))
+        obs, *_, info = env.step(np.zeros(7))
         assert info["sim_time"] == pytest.approx(0.05)
     finally:
         env.close()
@@ -50,7 +59,8 @@ def test_render_false_drops_image_keys():
     env = envs.make_env("goal", "open_the_drawer", render=False)
     try:
         obs, _ = env.reset()
-        assert "agentview_rgb" not in obs and "agentview_rgb" not in env.observation_space.spaces
+        assert "agentview_rgb" not in obs
+        assert "agentview_rgb" not in env.observation_space.spaces
     finally:
         env.close()
 
@@ -76,7 +86,7 @@ def test_async_vector_env_two_workers():
         obs, info = vec.reset(seed=[0, 1], options={"init_state": 2})
         assert obs["agentview_rgb"].shape == (2, 32, 32, 3)
         for _ in range(3):
-            obs, r, term, trunc, info = vec.step(np.zeros((2, 7), dtype=np.float32))
+            obs, _r, _term, _trunc, info = vec.step(np.zeros((2, 7), dtype=np.float32))
         assert obs["joint_pos"].shape == (2, 7)
         assert info["joint_vel_history"].shape == (2, 25, 7)
     finally:
