@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecc.errors import InvalidValueError, check_choice
-from ecc.hardware import PRECISIONS, HardwareProfile, stage_latency_ms
+from ecc.errors import InvalidValueError, UnknownNameError, check_choice
+from ecc.hardware import HardwareProfile, check_precision, stage_latency_ms
 from ecc.network.link import LinkState
 from ecc.trace import ExecutionTrace
 
@@ -32,11 +32,14 @@ def resolve_precisions(trace: ExecutionTrace, precision: Precision) -> list[str]
     (``llm.layer3``), so a per-layer map applies to prefill and decode alike.
     """
     if isinstance(precision, str):
-        check_choice("precision", precision, PRECISIONS)
+        check_precision(precision)
         return [precision] * len(trace.stages)
     pm = dict(precision)
     for k, v in pm.items():
-        check_choice(f"precision[{k!r}]", v, PRECISIONS)
+        try:
+            check_precision(v)
+        except UnknownNameError as e:
+            raise UnknownNameError(f"precision[{k!r}]", v, e.allowed) from e
     default = pm.pop("default", "bf16")
     keys = sorted(pm, key=len, reverse=True)
     out = []
@@ -57,7 +60,6 @@ def stage_times_ms(
     """
     a = trace.arrays
     if isinstance(precision, str):  # one precision: scalars, no per-stage Python work
-        check_choice("precision", precision, PRECISIONS)
         fps, wb = hw.flops_per_s(precision), hw.weight_bytes_per_elem(precision)
         act_b = 4.0 if precision == "fp32" else trace.act_bytes
     else:
@@ -84,7 +86,7 @@ def unit_weight_bytes(
     """Resident bytes per unit (weights at the unit's precision plus its KV cache)."""
     a = trace.arrays
     if isinstance(precision, str):
-        check_choice("precision", precision, PRECISIONS)
+        check_precision(precision)
         return (
             a["unit_params"] * hw.weight_bytes_per_elem(precision)
             + a["unit_kv_elems"] * trace.act_bytes

@@ -15,6 +15,7 @@ Latency of one stage on a device (roofline, RoboECC's model plus launch overhead
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,32 @@ from ecc.errors import InvalidValueError, UnknownNameError, check_choice, check_
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8", "int4")
 WEIGHT_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
+# Mixed schemes "w<bits>a<bits>" (W4A16, W8A8, W4A4, DyQ's W4A2...): weights at w bits,
+# compute at the peak of the activation precision (a16 -> bf16, a8 -> int8, a4/a2 -> int4).
+_MIXED = re.compile(r"^w(16|8|4|2)a(16|8|4|2)$")
+_ACT_COMPUTE = {"16": "bf16", "8": "int8", "4": "int4", "2": "int4"}
+PRECISION_HELP = "fp32, bf16, int8, int4 or w<16|8|4|2>a<16|8|4|2> (e.g. w4a16, w8a8)"
+
+
+def parse_precision(precision: str) -> tuple[float, str]:
+    """(weight bytes per element without scales, compute precision) of a precision name."""
+    p = str(precision).lower()
+    if p in WEIGHT_BYTES:
+        return WEIGHT_BYTES[p], p
+    m = _MIXED.match(p)
+    if m is None:
+        raise UnknownNameError(
+            "precision", precision, [*PRECISIONS, "w4a16", "w8a8", "w4a4", "w4a8", "..."]
+        )
+    return int(m.group(1)) / 8, _ACT_COMPUTE[m.group(2)]
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` or raise naming the allowed values."""
+    parse_precision(precision)
+    return precision
+
+
 ROLES = ("edge", "cloud")
 REPO_HARDWARE_DIR = Path(__file__).resolve().parents[1] / "conf" / "hardware"
 
@@ -90,9 +117,9 @@ class HardwareProfile:
         return float(self.compute_eff)
 
     def flops_per_s(self, precision: str) -> float:
-        """Effective FLOP/s at ``precision``."""
-        check_choice("precision", precision, PRECISIONS)
-        return self.peak_tflops[precision] * 1e12 * self.eff(precision)
+        """Effective FLOP/s at ``precision`` (mixed schemes: the activation precision's peak)."""
+        compute = parse_precision(precision)[1]
+        return self.peak_tflops[compute] * 1e12 * self.eff(compute)
 
     @property
     def bytes_per_s(self) -> float:
@@ -114,8 +141,8 @@ class HardwareProfile:
 
     def weight_bytes_per_elem(self, precision: str) -> float:
         """Bytes per weight at ``precision``, group scales included."""
-        wb = WEIGHT_BYTES[check_choice("precision", precision, PRECISIONS)]
-        return wb * (1 + self.int4_scale_overhead) if precision == "int4" else wb
+        wb = parse_precision(precision)[0]
+        return wb * (1 + self.int4_scale_overhead) if wb < 1 else wb
 
     def to_dict(self) -> dict:
         """Plain dict (the YAML layout)."""

@@ -171,3 +171,18 @@ def test_sampled_breakdown_mean_matches_expected():
     draws = [sample_breakdown(bd, link, rng).total_ms for _ in range(300)]
     assert np.mean(draws) == pytest.approx(bd.total_ms, rel=0.01)
     assert np.std(draws) > 1.0
+
+
+def test_mixed_precision_schemes():
+    """W4A16 reads int4 weights but computes at the bf16 peak; W4A4 at the int4 peak."""
+    assert EDGE.weight_bytes_per_elem("w4a16") == EDGE.weight_bytes_per_elem("int4")
+    assert EDGE.flops_per_s("w4a16") == EDGE.flops_per_s("bf16")
+    assert EDGE.flops_per_s("w4a4") == EDGE.flops_per_s("int4")
+    assert EDGE.weight_bytes_per_elem("w8a8") == 1.0
+    tr = build_trace("openvla-7b", granularity="block")
+    # Decode is weight-bandwidth bound: W4A16 is close to int4, far below bf16.
+    assert stage_times_ms(tr, EDGE, "w4a16").sum() < 0.6 * stage_times_ms(tr, EDGE, "bf16").sum()
+    with pytest.raises(UnknownNameError, match="w3a16"):
+        stage_times_ms(tr, EDGE, "w3a16")
+    with pytest.raises(UnknownNameError, match=r"precision\['llm'\]"):
+        stage_times_ms(tr, EDGE, {"llm": "int3"})
