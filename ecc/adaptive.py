@@ -18,6 +18,7 @@ import numpy as np
 from ecc.cuts import latency_per_cut_ms
 from ecc.errors import InvalidValueError
 from ecc.network.link import LinkState
+from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.network.traces import BandwidthTrace
 from ecc.planners.base import PlanContext, Planner
 
@@ -57,10 +58,14 @@ def simulate_adaptive(
     link: LinkState,
     n_actions: int = 200,
     gap_ms: float = 0.0,
-    sample_noise: float = 0.05,
+    sample_noise: float = 0.0,
     seed: int = 0,
 ) -> AdaptiveResult:
-    """Run ``n_actions`` generations; ``link`` gives delays/loss and the nominal bandwidth."""
+    """Run ``n_actions`` generations; ``link`` gives delays/loss and the nominal bandwidth.
+
+    ``sample_noise``: extra log-normal measurement noise on each bandwidth sample, on top of
+    the jitter and losses drawn for the transfers themselves.
+    """
     if n_actions < 1:
         raise InvalidValueError("n_actions", n_actions, ">= 1")
     rng = np.random.default_rng(seed)
@@ -75,15 +80,44 @@ def simulate_adaptive(
         dt_decide = time.perf_counter() - t0
         lat[k] = costs.latency_ms(true)[cut] if k == 0 else _one(costs, cut, true)
         cuts[k], ts[k], bws[k] = cut, t, true.up_mbps
-        moved = costs.transfers.bytes_up[cut] > 0
-        probes += int(not moved)
-        sample = true.up_mbps * float(np.exp(rng.normal(0.0, sample_noise)))
+        nbytes, nmsgs = float(costs.transfers.bytes_up[cut]), int(costs.transfers.msgs_up[cut])
+        if nbytes <= 0:  # nothing went up: a background probe measures the link instead
+            probes += 1
+            nbytes, nmsgs = float(max(probe_bytes, 1)), 1
+        sample = measured_uplink_mbps(nbytes, nmsgs, true, rng) * float(
+            np.exp(rng.normal(0.0, sample_noise))
+        )
         t0 = time.perf_counter()
         planner.observe(sample)
         over[k] = (dt_decide + time.perf_counter() - t0) * 1e3
         t += (lat[k] + gap_ms) / 1e3
     return AdaptiveResult(lat, cuts.astype(int), ts, bws, over, probes * probe_bytes,
                           int(getattr(planner, "switches", 0)), {"planner": planner.name})  # fmt: skip
+
+
+def measured_uplink_mbps(
+    nbytes: float, n_msgs: int, link: LinkState, rng: np.random.Generator
+) -> float:
+    """Bandwidth sample (Mbit/s) the edge would measure for ``n_msgs`` uplink messages
+    carrying ``nbytes``: their drawn time (jitter, lost segments) minus the known base cost
+    (one-way delay and per-message overhead), i.e. ``bytes / (RTT - remote - base RTT)``."""
+    delays = (
+        np.maximum(0.0, link.delay_ms + rng.normal(0.0, link.jitter_ms, n_msgs))
+        if link.jitter_ms
+        else np.full(n_msgs, link.delay_ms)
+    )
+    segments = int(nbytes // link.mss_bytes) + n_msgs
+    lost = rng.binomial(segments, link.loss) if link.loss else 0
+    ms = (
+        float(delays.sum())
+        + n_msgs * link.overhead_ms
+        + (nbytes + n_msgs * link.overhead_bytes) * 8e3 / link.up_bps
+    )
+    ms += lost * link.penalty_ms
+    base = n_msgs * (link.delay_ms + link.overhead_ms)
+    return effective_bandwidth_mbps(
+        nbytes, rtt_ms=max(ms, base + 1e-6), remote_ms=0.0, base_rtt_ms=base
+    )
 
 
 def _one(costs, cut: int, link: LinkState) -> float:
