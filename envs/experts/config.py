@@ -48,6 +48,8 @@ class ExpertConfig:
     """Height of the fingertips above any object or fixture passed over in transit (m)."""
     transit_margin: float = 0.06
     """Half-width (m) of the corridor around a straight move checked for obstacles (the hand is wide)."""
+    max_finger_depth: float = 0.04
+    """Deepest the fingertips go below an object's top (m); deeper and the hand hits it."""
     finger_clearance: float = 0.012
     """Lowest EE height above the table/support surface (m) so the fingers do not hit it."""
     lift_height: float = 0.12

@@ -28,14 +28,17 @@ def move_to(
     timeout: int,
     name: str,
     yaw_tol: float = 0.08,
+    abort: Callable[[Context], bool] | None = None,
 ) -> Primitive:
     """Servo the EE to ``target(ctx)`` (m, world) while holding the top-down yaw.
 
     Returns True once within ``tol`` (m) and ``yaw_tol`` (rad) of the target, False after
-    ``timeout`` steps.
+    ``timeout`` steps or as soon as ``abort(ctx)`` is true (e.g. the held object dropped).
     """
     ctx.phase = name
     for _ in range(timeout):
+        if abort is not None and abort(ctx):
+            return False
         err = target(ctx) - ctx.eef_pos
         yaw_err = abs(wrap_angle(ctx.yaw - ctx.current_yaw()))
         if np.linalg.norm(err) < tol and yaw_err < yaw_tol:
@@ -118,7 +121,14 @@ def transit(
     )
 
 
-def rise_to(ctx: Context, z: float, *, gripper: float, name: str = "rise") -> Primitive:
+def rise_to(
+    ctx: Context,
+    z: float,
+    *,
+    gripper: float,
+    name: str = "rise",
+    abort: Callable[[Context], bool] | None = None,
+) -> Primitive:
     """Move straight up (or down) to height ``z`` (m) at the current xy."""
     xy = ctx.eef_pos[:2].copy()
     target = np.array([xy[0], xy[1], z])
@@ -132,5 +142,6 @@ def rise_to(ctx: Context, z: float, *, gripper: float, name: str = "rise") -> Pr
             timeout=ctx.cfg.move_timeout,
             name=name,
             yaw_tol=np.inf,
+            abort=abort,
         )
     )

@@ -56,9 +56,10 @@ def grasp_yaw(ctx: Context, body: Body) -> float:
 
 def _grasp_height(ctx: Context, body: Body, table_z: float) -> float:
     cfg = ctx.cfg
-    z = body.top_z - cfg.grasp_depth
-    # Never close below the object's mid-height on short objects (fingers would hit the table).
-    z = max(z, body.pos[2] - 0.25 * (body.top_z - body.bottom_z))
+    # Close at the widest part of short/round objects (a sphere squeezed above its centre
+    # pops out upwards), but never so deep that the hand hits the top of a tall object.
+    z = min(body.top_z - cfg.grasp_depth, float(body.pos[2]))
+    z = max(z, body.top_z - cfg.max_finger_depth)
     return max(z, table_z + cfg.finger_clearance)
 
 
@@ -111,6 +112,15 @@ def is_held(ctx: Context, name: str, start_z: float) -> bool:
     return bool(rose and fingers_on_object and near)
 
 
+def dropped(ctx: Context, name: str) -> bool:
+    """The held object is no longer between the fingers (slipped or knocked out)."""
+    body = ctx.scene.body(name)
+    off = body.pos - ctx.eef_pos
+    far = np.linalg.norm(off[:2]) > max(0.05, float(np.max(body.world_half_extent[:2])) + 0.02)
+    below = off[2] < -(body.pos[2] - body.bottom_z) - 0.05
+    return bool(far or below or ctx.gripper_width < ctx.cfg.min_grip_width)
+
+
 def carry_height(ctx: Context, name: str, spot: PlaceSpot) -> float:
     """EE height (m) that carries ``name`` over the target and anything on the way."""
     scene = ctx.scene
@@ -127,7 +137,13 @@ def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
     cfg = ctx.cfg
     spot = spot_fn(ctx.scene)
     z_carry = max(carry_height(ctx, name, spot), ctx.eef_pos[2])
-    yield from rise_to(ctx, z_carry, gripper=GRIPPER_CLOSE, name=f"carry-up:{name}")
+
+    def lost(c: Context, name=name) -> bool:
+        return dropped(c, name)
+
+    yield from rise_to(ctx, z_carry, gripper=GRIPPER_CLOSE, name=f"carry-up:{name}", abort=lost)
+    if lost(ctx):
+        return (yield from _let_go(ctx, name))
 
     def over(c: Context, name=name, z=z_carry) -> np.ndarray:
         s = spot_fn(c.scene)
@@ -145,7 +161,10 @@ def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
         timeout=cfg.move_timeout * 3,
         name=f"carry:{name}",
         yaw_tol=np.inf,
+        abort=lost,
     )
+    if lost(ctx):
+        return (yield from _let_go(ctx, name))
 
     def lower(c: Context, name=name) -> np.ndarray:
         s = spot_fn(c.scene)
@@ -170,6 +189,13 @@ def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
         ctx, ctx.eef_pos[2] + cfg.retreat_height, gripper=GRIPPER_OPEN, name="retreat"
     )
     return True
+
+
+def _let_go(ctx: Context, name: str) -> Primitive:
+    """The object slipped: open the hand so the next pick starts clean; report failure."""
+    ctx.phase = f"dropped:{name}"
+    yield from open_gripper(ctx)
+    return False
 
 
 def graspable(ctx: Context, body: Body) -> bool:
