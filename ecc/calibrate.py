@@ -204,9 +204,11 @@ def calibrate(
     held_err = float(np.median(_rel_errors(half, measurements[1::2], precision)))
     prof, fit_err = fit_profile(base, measurements, precision)
     all_err = float(np.median(_rel_errors(prof, measurements, precision)))
+    tiny = [m for m in measurements if m.trace.shape_name in TINY]
+    tiny_err = float(np.median(_rel_errors(prof, tiny, precision)))
     report = {
         "peak_tflops": peak_flops / 1e12, "mem_bandwidth_gbps": bw / 1e9, "stages": float(sum(len(m.measured_ms) for m in measurements)),
-        "fit_median_abs_rel_err": fit_err, "all_median_abs_rel_err": all_err, "heldout_median_abs_rel_err": held_err,
+        "fit_median_abs_rel_err": fit_err, "all_median_abs_rel_err": all_err, "tiny_median_abs_rel_err": tiny_err, "heldout_median_abs_rel_err": held_err,
         "compute_eff": prof.eff(precision), "mem_eff": prof.mem_eff, "kernel_overhead_us": prof.kernel_overhead_us,
         "stage_overhead_us": prof.stage_overhead_us,
     }  # fmt: skip

@@ -12,6 +12,7 @@ def test_calibrated_profile_predicts_stage_latency_within_25_percent(tmp_path, m
     monkeypatch.setenv("VLA_ECC_PROFILE_DIR", str(tmp_path))
     prof, rep = calibrate("calib_test", threads=1, repeats=3)
     assert rep["all_median_abs_rel_err"] <= 0.25
+    assert rep["tiny_median_abs_rel_err"] <= 0.25  # acceptance: the tiny models
     assert 0 < prof.eff("fp32") <= 1
     assert prof.kernel_overhead_us + prof.stage_overhead_us > 0
     save_profile(prof)
