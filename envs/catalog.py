@@ -257,7 +257,10 @@ def fixture_contact_excludes(name: str, kind: str) -> list[ET.Element]:
     MuJoCo's parent/child filter does not apply to bodies welded to the world, so the
     drawer would rub on the cabinet and the button would be pushed out of the stove.
     """
-    pairs = {"cabinet": (f"{name}_main", f"{name}_drawer"), "stove": (f"{name}_main", f"{name}_button_body")}
+    pairs = {
+        "cabinet": (f"{name}_main", f"{name}_drawer"),
+        "stove": (f"{name}_main", f"{name}_button_body"),
+    }
     if kind not in pairs:
         return []
     a, b = pairs[kind]

@@ -50,6 +50,7 @@ class LiberoLikeEnv(gym.Env):
         robot_visuals: "collision" (fast low-poly robot) or "mesh" (robosuite's visual meshes).
         n_distractors: mocap distractor bodies compiled in (used by the interference level).
         init_states: override the stored states ([N, nq+nv] float64), e.g. freshly sampled.
+        render_options: CameraRenderer quality levers (shadows, reflections, multisample).
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -67,6 +68,7 @@ class LiberoLikeEnv(gym.Env):
         init_states: np.ndarray | None = None,
         tolerances: PredicateTolerances | None = None,
         seed: int | None = None,
+        render_options: dict | None = None,
     ) -> None:
         if robot_visuals not in ROBOT_VISUALS:
             raise EnvConfigError("robot_visuals", robot_visuals, ROBOT_VISUALS)
@@ -86,8 +88,16 @@ class LiberoLikeEnv(gym.Env):
         if robot_visuals == "collision":
             use_cheap_robot_visuals(self.model)
         self._renderer: CameraRenderer | None = None
+        self._render_options = dict(render_options or {})
+        unknown = set(self._render_options) - {"shadows", "reflections", "multisample"}
+        if unknown:
+            raise EnvConfigError(
+                "render_options", sorted(unknown), ["shadows", "reflections", "multisample"]
+            )
         if render:
-            self._renderer = CameraRenderer(self.model, self.data, image_size)
+            self._renderer = CameraRenderer(
+                self.model, self.data, image_size, **self._render_options
+            )
         self._init_states = (
             init_states
             if init_states is not None
@@ -151,7 +161,9 @@ class LiberoLikeEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = CameraRenderer(self.model, self.data, self.image_size)
+            self._renderer = CameraRenderer(
+                self.model, self.data, self.image_size, **self._render_options
+            )
         return self._renderer.render(AGENTVIEW_CAMERA)
 
     def close(self) -> None:

@@ -58,7 +58,9 @@ def make_env(
         render: False skips cameras (image keys leave the observation space).
         seed: used by the first ``reset()`` that passes no seed.
         max_episode_steps: control steps before truncation; default ``episode_limit(suite)``.
-        **kw: ``robot_visuals`` ("collision" | "mesh"), ``render_mode``, ``init_states``.
+        **kw: ``robot_visuals`` ("collision" | "mesh"), ``render_options`` (dict of
+            shadows/reflections/multisample booleans), ``render_mode``, ``init_states``,
+            ``tolerances`` (PredicateTolerances).
     """
     spec = get_task(suite, task)
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
@@ -75,7 +77,7 @@ def make_env(
         or max_episode_steps <= 0
     ):
         raise EnvConfigError("max_episode_steps", max_episode_steps, "None or a positive integer")
-    allowed_kw = {"robot_visuals", "render_mode", "init_states", "tolerances"}
+    allowed_kw = {"robot_visuals", "render_mode", "init_states", "tolerances", "render_options"}
     for k in kw:
         if k not in allowed_kw:
             raise EnvConfigError("keyword argument", k, sorted(allowed_kw))

@@ -29,7 +29,9 @@ class VideoWriter:
     def add(self, obs: dict) -> None:
         missing = [k for k in self.keys if k not in obs]
         if missing:
-            raise EnvConfigError("video keys", missing, "image keys present in the observation (render=True)")
+            raise EnvConfigError(
+                "video keys", missing, "image keys present in the observation (render=True)"
+            )
         self._writer.append_data(np.concatenate([obs[k] for k in self.keys], axis=1))
         self.frames += 1
 
@@ -63,4 +65,9 @@ def record_episode(
             done = term or trunc
     finally:
         writer.close()
-    return {"success": bool(info["is_success"]), "steps": steps, "frames": writer.frames, "path": str(path)}
+    return {
+        "success": bool(info["is_success"]),
+        "steps": steps,
+        "frames": writer.frames,
+        "path": str(path),
+    }
