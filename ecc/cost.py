@@ -24,12 +24,21 @@ DIRECTIONS = ("edge_prefix", "cloud_prefix")
 Precision = str | Mapping[str, str]
 
 
-def resolve_precisions(trace: ExecutionTrace, precision: Precision) -> list[str]:
-    """Per-stage precision. ``precision`` is one name or a map ``{stage-name prefix: name}``.
+def _dotted_prefixes(name: str) -> list[str]:
+    """``a.b.c`` -> ``["a.b.c", "a.b", "a"]`` (longest first)."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
-    With a map, the longest matching prefix wins; the key ``"default"`` (else ``"bf16"``)
-    covers the rest. Prefixes match stage names (``llm.decode``) or unit names
-    (``llm.layer3``), so a per-layer map applies to prefill and decode alike.
+
+def resolve_precisions(trace: ExecutionTrace, precision: Precision) -> list[str]:
+    """Per-stage precision. ``precision`` is one name or a map ``{name or prefix: precision}``.
+
+    With a map, a key applies to the stage of that name and to every stage below it in the
+    dotted hierarchy (``llm.decode`` covers ``llm.decode.t3.layer1``; ``llm.layer1`` covers
+    unit ``llm.layer1.attn`` but not ``llm.layer10``); the longest matching key wins, stage
+    names before unit names. ``"default"`` (else ``"bf16"``) covers the rest. Keys may be
+    stage names (``llm.prefill.layer3``) or unit names (``llm.layer3``, which covers prefill
+    and decode alike). Lookup is O(name depth) per stage.
     """
     if isinstance(precision, str):
         check_precision(precision)
@@ -41,12 +50,14 @@ def resolve_precisions(trace: ExecutionTrace, precision: Precision) -> list[str]
         except UnknownNameError as e:
             raise UnknownNameError(f"precision[{k!r}]", v, e.allowed) from e
     default = pm.pop("default", "bf16")
-    keys = sorted(pm, key=len, reverse=True)
     out = []
     for s in trace.stages:
-        uname = trace.units[s.unit].name
-        hit = next((k for k in keys if s.name.startswith(k) or uname.startswith(k)), None)
-        out.append(pm[hit] if hit else default)
+        hit = next((pm[k] for k in _dotted_prefixes(s.name) if k in pm), None)
+        if hit is None:
+            hit = next(
+                (pm[k] for k in _dotted_prefixes(trace.units[s.unit].name) if k in pm), default
+            )
+        out.append(hit)
     return out
 
 

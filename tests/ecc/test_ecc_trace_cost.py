@@ -109,9 +109,7 @@ def test_precision_changes_weight_bytes_and_compute():
     i4 = stage_times_ms(tr, EDGE, "int4").sum()
     assert i4 < 0.6 * bf  # decode is memory bound: ~4x fewer weight bytes
     precs = resolve_precisions(tr, {"default": "bf16", "llm.layer3": "int4"})
-    assert {p for s, p in zip(tr.stages, precs) if s.name.startswith("llm.decode.t2.layer3")} == {
-        "int4"
-    }
+    assert {p for s, p in zip(tr.stages, precs) if s.name == "llm.decode.t2.layer3"} == {"int4"}
     assert precs[0] == "bf16"
 
 
@@ -186,3 +184,13 @@ def test_mixed_precision_schemes():
         stage_times_ms(tr, EDGE, "w3a16")
     with pytest.raises(UnknownNameError, match=r"precision\['llm'\]"):
         stage_times_ms(tr, EDGE, {"llm": "int3"})
+
+
+def test_precision_map_matches_dotted_prefixes_only():
+    tr = build_trace("openvla-7b", granularity="block")
+    precs = dict(zip([s.name for s in tr.stages], resolve_precisions(tr, {"llm.layer1": "int8"})))
+    assert precs["llm.prefill.layer1"] == "int8"
+    assert precs["llm.decode.t2.layer1"] == "int8"
+    assert precs["llm.prefill.layer10"] == "bf16"  # not a dotted child of llm.layer1
+    exact = {s.name: "int4" for s in tr.stages}  # a full per-stage map stays fast
+    assert set(resolve_precisions(tr, exact)) == {"int4"}
