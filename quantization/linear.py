@@ -76,7 +76,7 @@ class QuantLinear(nn.Module):
         act_symmetric: symmetric per-token activation grid (False: asymmetric).
         backend: ``auto`` (real kernels where available) or ``fake``.
         layout: weight storage layout; ``auto`` picks ``int4pack_cpu`` for INT4 when the
-            CPU kernel accepts the shape, else ``rowmajor``.
+            CPU kernel accepts the shape and ``backend`` is ``auto``, else ``rowmajor``.
     """
 
     def __init__(
@@ -105,7 +105,9 @@ class QuantLinear(nn.Module):
             out_features, in_features, group
         )
         if layout == "auto":
-            layout = "int4pack_cpu" if can_int4 else "rowmajor"
+            # The kernel layout only pays with the real kernel; the fake path unpacks the
+            # plain layout far faster (shifts, no permutation).
+            layout = "int4pack_cpu" if can_int4 and backend == "auto" else "rowmajor"
         elif layout == "int4pack_cpu" and not can_int4:
             raise QuantConfigError(
                 "layout",

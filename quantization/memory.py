@@ -120,6 +120,8 @@ def model_memory_bytes(
     buffers at their own dtype; ``QuantLinear`` layers at their actual buffers.
     """
     cfg = method_config(cfg)
+    if layout == "auto" and cfg.backend == "fake":
+        layout = "rowmajor"  # as QuantLinear picks for the fake backend
     high_bits = cfg.high_bits if cfg.quantizes_weights else cfg.weight_bits
     scale_bytes = {"float16": 2, "bfloat16": 2, "float32": 4}[cfg.scale_dtype]
     out = MemoryBreakdown()

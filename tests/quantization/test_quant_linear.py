@@ -1,5 +1,7 @@
 """QuantLinear: real vs fake agreement, run-time act-bit switching, byte accounting."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -19,8 +21,10 @@ def lin():
 
 
 def _pair(lin, spec, act_bits):
+    # Same stored integers, two execution paths: flip the backend on a copy.
     real = QuantLinear.from_linear(lin, spec, act_bits=act_bits)
-    fake = QuantLinear.from_linear(lin, spec, act_bits=act_bits, backend="fake")
+    fake = copy.deepcopy(real)
+    fake.backend = "fake"
     return real, fake
 
 
@@ -130,3 +134,15 @@ def test_smoothquant_input_scale_preserves_function(lin):
     x = torch.randn(3, 256)
     with torch.no_grad():
         assert float((m(x) - lin(x)).abs().max()) < 0.05
+
+
+def test_fake_backend_stores_rowmajor_and_agrees_with_kernel_layout(lin):
+    spec = WeightQuantSpec(4, 128, scale_dtype=torch.bfloat16)
+    fake = QuantLinear.from_linear(lin, spec, act_bits=4, backend="fake")
+    real = QuantLinear.from_linear(lin, spec, act_bits=4)
+    assert (fake.layout, real.layout) == ("rowmajor", "int4pack_cpu")
+    assert torch.equal(fake.codes(), real.codes())  # same integers in either layout
+    x = torch.randn(3, 256)
+    with torch.no_grad():
+        yf, yr = fake(x), real(x)
+    assert float((yr - yf).abs().max()) <= 2**-7 * float(yf.abs().max()) + 1e-3
