@@ -160,18 +160,15 @@ def stage_precisions(
 
 
 def ecc_precision_name(p: GroupPrecision) -> str:
-    """The single precision name ``ecc.cost`` prices a stage at (fp32/bf16/int8/int4).
+    """The precision name ``ecc.cost`` prices a stage at.
 
-    ``ecc`` uses one name for both weight bytes and compute peak. Integer-activation
-    methods map to their compute precision; weight-only methods (W8A16, W4A16) map to
-    the *weight* precision, because at batch 1 those stages are weight-bandwidth bound
-    (this overstates their compute speed where they are compute bound; see docs).
+    Unquantized groups: ``fp32`` / ``bf16``. Quantized: ``w<bits>a<bits>`` (weights at
+    their bits, compute at the activation precision's peak; fp32 activations on
+    quantized weights are priced as a16, the closest compute peak the profiles have).
     """
     if not p.quantized:
         return "fp32" if p.weight_bits == 32 and p.act_bits == 32 else "bf16"
-    if p.act_bits >= 16:
-        return "int8" if p.weight_bits == 8 else "int4"
-    return p.compute
+    return f"w{p.weight_bits}a{min(p.act_bits, 16)}"
 
 
 def ecc_precision_map(

@@ -97,18 +97,26 @@ def test_ecc_precision_map_is_accepted_by_cost_model():
     emap = ecc_precision_map(trace.stages, pm)
     precs = resolve_precisions(trace, emap)
     by_name = dict(zip([s.name for s in trace.stages], precs))
-    assert by_name["llm.prefill.layer0.mlp_up"] == "int8"
+    assert by_name["llm.prefill.layer0.mlp_up"] == "w8a8"
     assert by_name["llm.decode.t1.layer0.attn_norm"] == "bf16"
     assert by_name["llm.embed"] == "bf16"
-    assert by_name["vision.dino.block0.attn"] == "int8"
+    assert by_name["vision.dino.block0.attn"] == "w8a8"
     dyq = ecc_precision_map(trace.stages, precision_map({"name": "dyq", "weight_bits": 4}), 16)
-    assert dyq["llm.prefill.layer1.attn"] == "int4"  # W4A16: weight-bound pricing
+    assert dyq["llm.prefill.layer1.attn"] == "w4a16"
     assert (
         ecc_precision_map(trace.stages, precision_map({"name": "dyq", "weight_bits": 4}), 8)[
             "llm.prefill.layer1.attn"
         ]
-        == "int8"
+        == "w4a8"
     )
+    # The cost model prices these: W8A8 stages faster than BF16 on an int8-capable profile.
+    from ecc.cost import stage_times_ms
+    from ecc.hardware import load_profile
+
+    hw = load_profile("orin_agx_64gb")
+    t_q = stage_times_ms(trace, hw, emap)
+    t_bf = stage_times_ms(trace, hw, "bf16")
+    assert t_q.sum() < t_bf.sum()
 
 
 @pytest.mark.parametrize("conf", ["w4a16", "dyq", "w8a8", "w4a4"])
