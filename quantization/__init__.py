@@ -6,7 +6,8 @@ Public API (see docs/quantization.md):
   :class:`QuantLinear` per a method config (the Hydra group ``quantization``).
 - ``QuantLinear``: one packed INT8/4/2 weight copy, run-time switchable ``act_bits``.
 - ``set_act_bits(model, bits)``; ``make_precision_controller(cfg, model)`` /
-  ``DyQController`` choose bits per inference.
+  ``DyQController`` choose bits per inference; ``PrecisionControlledPolicy`` wraps a
+  ``VLAPolicy``-like object with one.
 - ``model_memory_bytes(model, cfg)``: exact per-group bytes (meta-device friendly);
   ``measure_peak_rss(fn)``.
 - ``precision_map(cfg)``, ``stage_precisions(stages, pmap)``, ``ecc_precision_map(stages,
@@ -20,6 +21,7 @@ from quantization.dyq import DyQController, calibrate_thresholds, precision_hist
 from quantization.errors import CalibrationError, QuantConfigError, QuantizationError
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
 from quantization.memory import MemoryBreakdown, measure_peak_rss, model_memory_bytes
+from quantization.policy import PrecisionControlledPolicy
 from quantization.precision import (
     GroupPrecision,
     PrecisionMap,
@@ -37,6 +39,7 @@ __all__ = [
     "FixedPrecision",
     "GroupPrecision",
     "MemoryBreakdown",
+    "PrecisionControlledPolicy",
     "PrecisionController",
     "PrecisionMap",
     "QuantConfigError",
