@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.config_checks import ConfigError, resolve_eval_plan
+from experiments.deployment import wrap_actor
 from experiments.provenance import provenance
 from experiments.report import print_summary
 from experiments.results import RunWriter
@@ -40,6 +41,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     total = len(plan.tasks) * len(plan.init_states)
     progress = _progress(total, enabled=cfg.eval.progress)
     index = 0
+    deployment: dict[str, Any] = {}
     try:
         for task in plan.tasks:
             env = envs.make_env(
@@ -50,7 +52,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 render=cfg.env.render,
                 max_episode_steps=plan.max_episode_steps,
             )
-            actor = instantiate(cfg.policy)
+            actor, deployment = wrap_actor(cfg, instantiate(cfg.policy))
             try:
                 for k, init_state in enumerate(plan.init_states):
                     video = None
@@ -74,7 +76,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 env.close()
     finally:
         progress.close()
-        summary = writer.finish({"eval_plan": plan.as_dict()})
+        summary = writer.finish({"eval_plan": plan.as_dict(), "deployment": deployment})
         logger.log_summary(summary)
         logger.finish()
     print_summary(summary, title=f"{plan.suite} | policy={_target_name(cfg.policy)}")

@@ -1,0 +1,110 @@
+"""Latency of a modeled deployment: a named architecture on an edge/cloud pair over a (traced) link.
+
+Each inference is priced by the reference cost model (``ecc.cost.latency_breakdown``) at the link
+state of its world time, under the cut the partition planner chooses for that generation. The planner
+then sees one bandwidth sample, as a real runtime would measure it (bytes / (RTT - remote compute)),
+so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ecc.adaptive import measured_uplink_mbps
+from ecc.cost import Partition, latency_breakdown, sample_breakdown
+from ecc.errors import check_choice
+from ecc.network.config import Network
+from ecc.planners.base import PlanContext, Planner
+from ecc.runtime.latency import InferenceTiming
+
+TARGETS = ("default", "cloud", "edge")
+
+
+class ModeledDeployment:
+    """A ``LatencySource`` pricing each inference with the cost model.
+
+    Args:
+        ctx: what is split (trace of the deployed architecture) onto which hardware pair, budgets.
+        planner: chooses the cut of each generation (``reset``/``decide``/``observe`` protocol).
+        network: link parameters and optional bandwidth trace (world time in s).
+        jitter: draw per-message jitter and lost segments (seeded) instead of the expected latency.
+        seed: seed of those draws and of the bandwidth samples.
+    """
+
+    def __init__(
+        self,
+        ctx: PlanContext,
+        planner: Planner,
+        network: Network,
+        jitter: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.ctx = ctx
+        self.planner = planner
+        self.network = network
+        self.jitter = jitter
+        self.seed = seed
+        self.label = f"model:{ctx.trace.shape_name}@{ctx.edge.name}+{ctx.cloud.name}"
+        self.reset()
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        self.planner.reset(self.ctx, self.network.link_at(0.0))
+        self.cuts: list[int] = []
+        self.probe_bytes_sent = 0
+
+    def charge(
+        self, world_time_s: float, measured_ms: float, target: str = "default"
+    ) -> InferenceTiming:
+        check_choice("scheduler target", target, TARGETS)
+        link = self.network.link_at(world_time_s)
+        trace = self.ctx.trace
+        t0 = time.perf_counter()
+        if target == "cloud":
+            partition = Partition.cloud_only(trace)
+        elif target == "edge":
+            partition = Partition.edge_only(trace)
+        else:
+            cut = self.planner.decide(self.ctx, world_time_s, link)
+            self.cuts.append(cut)
+            partition = self.ctx.partition(cut)
+        planner_ms = (time.perf_counter() - t0) * 1e3
+        bd = latency_breakdown(
+            trace, partition, self.ctx.edge, self.ctx.cloud, link, self.ctx.precision,
+            charge_io=self.ctx.charge_io,
+        )  # fmt: skip
+        if self.jitter:
+            bd = sample_breakdown(bd, link, self.rng)
+        if target == "default":
+            t1 = time.perf_counter()
+            nbytes, nmsgs = bd.bytes_up, bd.msgs_up
+            if nbytes <= 0:  # nothing went up (edge-only): a background probe measures the link
+                nbytes, nmsgs = int(getattr(self.planner, "probe_bytes", 0)), 1
+                self.probe_bytes_sent += nbytes
+            sample = measured_uplink_mbps(nbytes, nmsgs, link, self.rng) if nbytes > 0 else None
+            self.planner.observe(sample)
+            planner_ms += (time.perf_counter() - t1) * 1e3
+        return InferenceTiming(
+            total_ms=bd.total_ms,
+            breakdown_ms={
+                "edge_ms": bd.edge_ms,
+                "uplink_ms": bd.uplink_ms,
+                "cloud_ms": bd.cloud_ms,
+                "downlink_ms": bd.downlink_ms,
+                "planner_ms": planner_ms,
+                "uplink_mbps": link.up_mbps,
+            },
+            bytes_up=bd.bytes_up,
+            bytes_down=bd.bytes_down,
+            cut=partition.label or str(partition.cut),
+            source=self.label,
+        )
+
+    def edge_memory_bytes(self) -> float:
+        """Weights resident on the edge under the planner's current cut (bytes)."""
+        cut = (
+            self.cuts[-1] if self.cuts else self.planner.reset(self.ctx, self.network.link_at(0.0))
+        )
+        return float(self.ctx.costs.edge_mem_bytes[cut])

@@ -1,0 +1,92 @@
+"""Compose the acting policy with a runtime: latency source, scheduler and world-time mode.
+
+The policy group yields an actor. A VLA policy actor exposes its chunk policy (``.policy`` with
+``predict_action_chunk``); the runtime group then wraps that chunk policy so the world sees the
+configured deployment's latency. The scripted expert acts directly (it has no inference to delay).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from experiments.config_checks import ConfigError
+
+log = logging.getLogger(__name__)
+
+LATENCY_KINDS = ("modeled", "measured", "constant")
+RUNTIME_KINDS = ("simulated", "emulated", "none")
+
+
+def chunk_policy_of(actor: Any) -> Any | None:
+    """The chunk policy inside a policy actor, or None for actors without one (scripted expert)."""
+    policy = getattr(actor, "policy", None)
+    return policy if callable(getattr(policy, "predict_action_chunk", None)) else None
+
+
+def build_latency_source(cfg: DictConfig, acting_shape: str | None) -> Any:
+    from ecc.runtime import ConstantLatency, MeasuredLatency
+
+    rt = cfg.runtime
+    if rt.latency not in LATENCY_KINDS:
+        raise ConfigError(f"runtime.latency={rt.latency!r}; allowed: {', '.join(LATENCY_KINDS)}")
+    if rt.latency == "constant":
+        return ConstantLatency(rt.constant_ms)
+    if rt.latency == "measured":
+        return MeasuredLatency(rt.measured_scale)
+    from ecc.config import context_from_config, network_from_config, planner_from_config
+    from ecc.runtime.deployment import ModeledDeployment
+
+    arch = acting_shape if rt.architecture == "acting" else rt.architecture
+    if arch is None:
+        raise ConfigError(
+            "runtime.architecture=acting needs a VLA policy (the scripted expert has no shape)"
+        )
+    ctx = context_from_config(
+        arch, cfg.hardware.edge, cfg.hardware.cloud, cfg.partition, rt.precision
+    )
+    return ModeledDeployment(
+        ctx,
+        planner_from_config(cfg.partition),
+        network_from_config(cfg.network),
+        rt.jitter,
+        rt.seed,
+    )
+
+
+def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any]]:
+    """The actor to put in the loop and a description of what runs it (for results.json)."""
+    kind = cfg.runtime.kind
+    if kind not in RUNTIME_KINDS:
+        raise ConfigError(f"runtime.kind={kind!r}; allowed: {', '.join(RUNTIME_KINDS)}")
+    policy = chunk_policy_of(actor)
+    if kind == "none" or policy is None:
+        if policy is None and kind != "none":
+            log.info(
+                "runtime=%s ignored: %s acts directly (no inference to delay)",
+                kind,
+                type(actor).__name__,
+            )
+        return actor, {"runtime": "none"}
+    if kind == "emulated":
+        raise ConfigError("runtime=emulated: use experiments.run_emulated (see docs/emulation.md)")
+    from ecc.runtime import SimulatedRuntime
+
+    latency = build_latency_source(cfg, getattr(getattr(policy, "shape", None), "name", None))
+    runtime = SimulatedRuntime(
+        policy,
+        latency,
+        scheduler=instantiate(cfg.scheduler),
+        mode=cfg.runtime.mode,
+        control_hz=cfg.runtime.control_hz,
+        execute_horizon=cfg.runtime.execute_horizon,
+    )
+    return runtime, {
+        "runtime": "simulated",
+        "world_time_mode": cfg.runtime.mode,
+        "latency_source": getattr(latency, "label", type(latency).__name__),
+        "scheduler": runtime.scheduler.name,
+    }
