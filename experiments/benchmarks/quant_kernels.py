@@ -132,12 +132,31 @@ def _wide_shape():
     )
 
 
+def bench_interleaved(fns: dict[str, Callable[[], object]], rounds: int, inner: int = 2) -> dict:
+    """Median ms per call of each function, sampled round-robin so that load spikes from
+    other processes hit every variant alike instead of whichever ran during the spike."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    with torch.no_grad():
+        for fn in fns.values():
+            fn()
+        for _ in range(rounds):
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                samples[k].append((time.perf_counter() - t0) / inner * 1e3)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def policy_table(repeats: int, names: list[str]) -> None:
-    print("\n## 2. Whole policies, batch 1 (ms per action generation; speedup vs fp32)")
+    import warnings
+
+    print("\n## 2. Whole policies, batch 1 (ms per action generation / speedup vs fp32;")
+    print("##    variants sampled round-robin, median)")
     print(
         f"{'policy':>14} {'params':>9} {'fp32':>8} "
-        + " ".join(f"{m:>10}" for m in METHODS)
-        + f" {'ao-ref':>10}  max|da| w8a8"
+        + " ".join(f"{m:>12}" for m in METHODS)
+        + f" {'ao-ref':>12}  max|da| w8a8"
     )
     shapes = [get_shape(n) for n in names] + [_wide_shape()]
     for shape in shapes:
@@ -146,35 +165,31 @@ def policy_table(repeats: int, names: list[str]) -> None:
         x = _inputs(model)
         with torch.no_grad():
             ref = model(x)["actions"]
-        t_fp = bench_ms(lambda model=model, x=x: model(x), repeats, inner=2)
-        row, err = [], float("nan")
+        variants = {"fp32": model}
         for label, cfg in METHODS.items():
-            torch.manual_seed(0)
             qm = build_model(shape).eval()
             qm.load_state_dict(model.state_dict())
             quantize_model(qm, cfg)
             if label.startswith("dyq"):
                 set_act_bits(qm, 8)
-            t = bench_ms(lambda qm=qm, x=x: qm(x), repeats, inner=2)
-            if label == "w8a8":
-                with torch.no_grad():
-                    err = float((qm(x)["actions"] - ref).abs().max())
-            row.append(f"{t:6.2f}/{t_fp / t:3.1f}x")
+            variants[label] = qm
         # Reference only: torch.ao's fbgemm dynamic int8 Linear (fused activation quant, its
         # own prepacked weight copy), to show what a fused W8A8 kernel reaches here.
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ao = torch.ao.quantization.quantize_dynamic(
-                build_model(shape).eval(), {nn.Linear}, dtype=torch.qint8
+            ao = build_model(shape).eval()
+            ao.load_state_dict(model.state_dict())
+            variants["ao-ref"] = torch.ao.quantization.quantize_dynamic(
+                ao, {nn.Linear}, dtype=torch.qint8
             )
-            t_ao = bench_ms(lambda ao=ao, x=x: ao(x), repeats, inner=2)
-        row.append(f"{t_ao:6.2f}/{t_fp / t_ao:3.1f}x")
+        with torch.no_grad():
+            err = float((variants["w8a8"](x)["actions"] - ref).abs().max())
+        t = bench_interleaved({k: (lambda m=m, x=x: m(x)) for k, m in variants.items()}, repeats)
+        row = [f"{t[k]:7.2f}/{t['fp32'] / t[k]:3.1f}x" for k in variants if k != "fp32"]
         params = sum(p.numel() for p in model.parameters())
         print(
-            f"{shape.name:>14} {params / 1e6:8.2f}M {t_fp:8.2f} "
-            + " ".join(f"{r:>10}" for r in row)
+            f"{shape.name:>14} {params / 1e6:8.2f}M {t['fp32']:8.2f} "
+            + " ".join(f"{r:>12}" for r in row)
             + f"  {err:.4f}"
         )
 
