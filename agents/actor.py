@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
 
 from agents.errors import CheckpointError
 from agents.policy import load_policy
@@ -27,12 +28,17 @@ class PolicyActor:
         n_action_steps: int | None = None,
         noise_seed: int = 0,
         device: str = "cpu",
+        num_threads: int | None = 1,
     ) -> None:
         if not checkpoint:
             raise CheckpointError(
                 "policy.checkpoint=None is not allowed; allowed: a directory written by "
                 "`python -m experiments.train` (e.g. outputs/train/<run>/checkpoints/step_0002000)"
             )
+        if num_threads is not None:
+            # Process-wide on purpose: with 2+ intra-op threads on a loaded 2-core box one
+            # tiny forward took 300-2000 ms instead of ~20 ms (OpenMP oversubscription).
+            torch.set_num_threads(int(num_threads))
         self.policy = load_policy(checkpoint, shape_name=shape, device=device)
         if n_action_steps is not None:
             self.policy.config.n_action_steps = int(n_action_steps)

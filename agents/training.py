@@ -63,7 +63,7 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 10
     aug_shift_px: int = 4  # random-shift augmentation (pixels at the model's input size)
-    num_threads: int = 2
+    num_threads: int = 1  # torch intra-op threads; 2 was 4x slower than 1 on the shared 2-core box
     max_demos: int | None = None
     camera_keys: tuple[str, ...] = DEFAULT_CAMERAS
     proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO

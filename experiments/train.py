@@ -43,7 +43,7 @@ class TrainJob:
     save_every: int = 500
     log_every: int = 10
     aug_shift_px: int = 4
-    num_threads: int = 2
+    num_threads: int = 1
     max_demos: Any = None
     tokenizer_oov: str = "error"
     resume: bool = True
