@@ -2,6 +2,7 @@
 
     python -m experiments.param_table            # real-size shapes
     python -m experiments.param_table --all      # tiny shapes too
+    python -m experiments.param_table --stages openvla-7b   # per-stage boundary bytes (fp32)
 
 Models are built on the meta device, so nothing is allocated.
 """
@@ -29,10 +30,29 @@ def component_counts(model: torch.nn.Module) -> dict[str, int]:
     return out
 
 
+def print_stage_bytes(name: str, max_rows: int) -> None:
+    """Per stage: bytes written and bytes crossing a temporal cut after it (meta device, fp32)."""
+    from agents.boundary import example_inputs, stage_boundaries
+
+    model = build_model(name, "meta")
+    rows = stage_boundaries(model, example_inputs(model.shape))
+    print(f"{name}: {len(rows)} stages, batch 1, fp32 bytes (halve for bf16)")
+    print(f"{'#':>4s} {'stage':32s} {'kind':13s} {'writes':>14s} {'cut after':>14s}")
+    for i, r in enumerate(rows[:max_rows]):
+        print(f"{i:>4d} {r.name:32s} {r.kind:13s} {r.write_bytes:>14,d} {r.cut_bytes:>14,d}")
+    if len(rows) > max_rows:
+        print(f"... {len(rows) - max_rows} more (use --max-rows)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--all", action="store_true", help="include the tiny trainable shapes")
+    ap.add_argument("--stages", metavar="SHAPE", help="print per-stage bytes of SHAPE instead")
+    ap.add_argument("--max-rows", type=int, default=80, help="stage rows to print (--stages)")
     args = ap.parse_args()
+    if args.stages:
+        print_stage_bytes(args.stages, args.max_rows)
+        return
     names = list(REAL_SHAPES) + (list(TINY_SHAPES) if args.all else [])
     header = f"{'shape':16s} {'family':7s} {'vision':>13s} {'proj':>11s} {'embed':>13s} {'llm':>14s} {'head':>12s} {'total':>15s} {'published':>15s} {'diff':>8s}"
     print(header)
