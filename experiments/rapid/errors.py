@@ -1,0 +1,13 @@
+"""Errors raised on bad user input to the RAPID measurement commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RapidExperimentError(ValueError):
+    """A bad argument: names the field, the bad value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: Any) -> None:
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}={value!r} is not allowed; allowed: {allowed}")

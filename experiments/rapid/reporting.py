@@ -1,0 +1,111 @@
+"""Result files shared by the RAPID commands: markdown + CSV tables and a JSON record with provenance."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.provenance import provenance
+
+# What differs from the paper's setting; every output repeats the notes that apply.
+SETTING_NOTES: dict[str, str] = {
+    "expert": "Kinematic streams come from our privileged scripted expert on our LIBERO-like MuJoCo "
+    "tasks, not from OpenVLA rollouts on LIBERO.",
+    "untrained": "Acting policy: an UNTRAINED random-weight tiny VLA (plumbing check only); success "
+    "rates and vision-signal behaviour mean nothing until a trained --checkpoint is given.",
+    "tiny": "Acting policy: a tiny VLA trained here, not OpenVLA-7B; it produces the actions and the "
+    "vision signals (entropy, features).",
+    "modeled": "OpenVLA-7B latency is MODELED (roofline cost model of the openvla-7b trace on "
+    "Jetson AGX Orin 64GB + A100 80GB over the chosen link), not measured on the hardware.",
+    "thresholds": "The paper publishes no RAPID window/threshold/cooldown values; ours are calibrated "
+    "(experiments.rapid.calibrate_rapid), see docs/rapid.md.",
+    "peg": "Our suites have no peg-insertion task; the paper's peg row has no counterpart.",
+}
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A table cell: floats rounded, NaN/None as an en dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(float(value)) else f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 1) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(r.get(c), digits) for c in columns) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+def write_table(
+    out_dir: Path,
+    stem: str,
+    title: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    notes: Sequence[str],
+    digits: int = 1,
+) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` (title, table, notes) and ``<stem>.csv`` (all columns, full precision)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / f"{stem}.md"
+    text = [f"## {title}", "", markdown_table(rows, columns, digits), ""]
+    text += [f"- {n}" for n in notes]
+    md.write_text("\n".join(text) + "\n")
+    path = out_dir / f"{stem}.csv"
+    keys = list(columns) + sorted({k for r in rows for k in r} - set(columns))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) for k in keys})
+    return md, path
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def write_record(path: Path, config: dict[str, Any], results: Any, notes: Sequence[str]) -> Path:
+    """JSON with the command's config (args, seeds), provenance (versions, git), notes and results."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "config": config,
+        "provenance": provenance(),
+        "notes": list(notes),
+        "results": results,
+    }
+    path.write_text(json.dumps(_jsonable(payload), indent=1))
+    return path
+
+
+def quantiles(
+    values: Sequence[float], qs: Sequence[float] = (50, 80, 90, 95, 99)
+) -> dict[str, float]:
+    """Named percentiles (``p50`` ...) plus mean and max of ``values``."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {f"p{q:g}": float("nan") for q in qs} | {"mean": float("nan"), "max": float("nan")}
+    out = {f"p{q:g}": float(np.percentile(arr, q)) for q in qs}
+    out.update(mean=float(arr.mean()), max=float(arr.max()), n=int(arr.size))
+    return out
