@@ -134,14 +134,18 @@ def scheduler_yaml(calib: Calibration, params: TriggerParams, meta: dict[str, An
     """A Hydra ``scheduler`` group file for the calibrated trigger."""
     lines = [
         "# RAPID kinematic trigger, thresholds calibrated by experiments.rapid.calibrate_rapid",
-        f"# on {meta['suite']} x {meta['episodes']} scripted-expert episodes per task "
-        f"(target redundancy {meta['target_redundancy']:.3f} with chunk {meta['chunk_len']}; "
-        f"achieved {calib.achieved_redundancy:.4f}).",
+        (
+            f"# on {meta['suite']} x {meta['episodes']} scripted-expert episodes per task "
+            f"(target redundancy {meta['target_redundancy']:.3f} with chunk {meta['chunk_len']}; "
+            f"achieved {calib.achieved_redundancy:.4f})."
+        ),
         "# The paper publishes none of these values; see docs/rapid.md.",
         "_target_: ecc.schedulers.RapidTrigger",
         f"window: {params.window}            # control steps in the sliding anomaly window",
-        f"high: {calib.high:.4f}        # importance entering the critical phase "
-        f"(p{calib.high_percentile:.1f} of expert steps)",
+        (
+            f"high: {calib.high:.4f}        # importance entering the critical phase "
+            f"(p{calib.high_percentile:.1f} of expert steps)"
+        ),
         f"low: {calib.low:.4f}         # importance leaving it",
         f"cooldown: {params.cooldown}           # control steps between two preemptions",
         f"speed_ref: {params.speed_ref}        # rad/s",
