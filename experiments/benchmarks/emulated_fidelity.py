@@ -1,0 +1,134 @@
+"""Fidelity: emulated split inference (real server, real frames, shaped link) vs the simulated prediction.
+
+For every (bandwidth, one-way delay, cut) in the grid, runs the tiny model split at that cut between an
+edge client and a stage server joined by the best available shaped link, and compares the median
+measured per-inference latency with ``ecc.cost.latency_breakdown`` for the same configuration on the
+calibrated profile of this CPU (``conf/hardware/local_cpu.yaml`` or a fresh ``python -m ecc.calibrate``).
+Target (issue 5): every cell within 10%.
+
+    sudo python -m experiments.benchmarks.emulated_fidelity [--shape oft-tiny] [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.zoo import build_model
+from ecc.cost import Partition, latency_breakdown
+from ecc.emulated import SplitExecutor, StageServer, module_order
+from ecc.hardware import load_profile
+from ecc.links import LinkConfig, best_available
+from ecc.network.link import LinkState
+from ecc.trace import build_trace
+from ecc.wire import Codec
+from ecc.wire.transport import Client, TransportConfig
+from experiments.provenance import provenance
+
+SECRET = b"fidelity-benchmark-secret-0123456789"
+
+
+def _inputs(model, seed: int = 0) -> dict:
+    s = model.shape
+    g = torch.Generator().manual_seed(seed)
+    size = s.vision[0].image_size
+    return {
+        "images": torch.rand(1, s.cameras, 3, size, size, generator=g),
+        "tokens": torch.randint(0, 100, (1, s.prompt_tokens), generator=g),
+        "proprio": torch.randn(1, s.proprio_dim, generator=g),
+        "noise": torch.randn(1, s.head.chunk, s.head.action_dim, generator=g),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shape", default="oft-tiny")
+    ap.add_argument("--bandwidths", type=float, nargs="+", default=[2.0, 10.0, 50.0], help="Mbit/s")
+    ap.add_argument("--delays", type=float, nargs="+", default=[5.0, 20.0], help="one-way ms")
+    ap.add_argument(
+        "--cuts",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.5, 0.85],
+        help="fraction of modules on the edge",
+    )
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--profile", default="local_cpu")
+    ap.add_argument("--link", default="auto", help="auto | tbf_userspace | userspace | netem")
+    ap.add_argument("--out", default="outputs/benchmarks/emulated_fidelity.json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(1)
+
+    torch.manual_seed(0)
+    model = build_model(args.shape).eval()
+    inputs = _inputs(model)
+    n_modules = len(module_order(model.stages()))
+    trace = build_trace(args.shape, granularity="block", act_bytes=4, image_bytes_per_value=4)
+    cpu = load_profile(args.profile)
+    codec = Codec(SECRET)
+    rows = []
+    link, kind = best_available(
+        LinkConfig(kind=args.link, up_mbps=args.bandwidths[0], down_mbps=args.bandwidths[0])
+    )
+    print(f"link: {kind}  ({link.describe().get('fallback_reason') or 'first choice'})")
+    with link, StageServer(model, codec, listen_sock=link.listen()) as server:
+        addr = link.expose(server.address)
+        cfg = TransportConfig(connect_timeout_s=5.0, read_timeout_s=60.0, retries=1)
+        client = Client(addr, codec, cfg, socket_factory=link.edge_socket)
+        ex = SplitExecutor(model, client, edge_has_weights=False)
+        print(
+            f"{'Mbit/s':>7} {'delay':>6} {'cut':>5} {'emulated p50':>13} {'predicted':>10} {'error':>7}"
+        )
+        for bw in args.bandwidths:
+            link.set_rate(bw * 1e6, bw * 1e6)
+            for delay in args.delays:
+                link.set_delay(delay, 0.0)
+                time.sleep(0.05)
+                for frac in args.cuts:
+                    cut = round(frac * n_modules)
+                    ex.set_cut(cut)
+                    times = []
+                    for i in range(args.warmup + args.runs):
+                        _, timing = ex.run(inputs)
+                        if i >= args.warmup:
+                            times.append(timing.total_ms)
+                    state = LinkState(up_mbps=bw, down_mbps=bw, delay_ms=delay)
+                    pred = latency_breakdown(
+                        trace, Partition.single_cut(trace, cut), cpu, cpu, state, "fp32"
+                    )
+                    med = float(np.median(times))
+                    err = med / pred.total_ms - 1.0
+                    rows.append({"up_mbps": bw, "delay_ms": delay, "cut": cut, "cut_name": trace.cut_name(cut),
+                                 "emulated_p50_ms": med, "emulated_p90_ms": float(np.percentile(times, 90)),
+                                 "predicted_ms": pred.total_ms, "predicted": pred.as_dict(), "rel_error": err})  # fmt: skip
+                    print(
+                        f"{bw:7.1f} {delay:6.1f} {cut:5d} {med:13.1f} {pred.total_ms:10.1f} {100 * err:+6.1f}%"
+                    )
+        client.close()
+    worst = max(abs(r["rel_error"]) for r in rows)
+    within = sum(abs(r["rel_error"]) <= 0.10 for r in rows)
+    print(f"within 10%: {within}/{len(rows)}   worst |error|: {100 * worst:.1f}%")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"rows": rows, "link": link.describe(), "args": vars(args), "provenance": provenance()},
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"written: {out}")
+    return 0 if within == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
