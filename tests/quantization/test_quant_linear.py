@@ -146,3 +146,17 @@ def test_fake_backend_stores_rowmajor_and_agrees_with_kernel_layout(lin):
     with torch.no_grad():
         yf, yr = fake(x), real(x)
     assert float((yr - yf).abs().max()) <= 2**-7 * float(yf.abs().max()) + 1e-3
+
+
+def test_int8_token_codes_stay_in_range_at_extremes():
+    from quantization.kernels import quantize_tokens_int8
+
+    x = torch.tensor(
+        [[1e-30, -1e-30, 0.0], [3.4e38, -3.4e38, 1.0], [0.0, 0.0, 0.0], [1.0000001, -1.0, 0.5]]
+    )
+    codes, scale = quantize_tokens_int8(x)
+    assert int(codes.abs().max()) <= 127
+    assert int(codes[1, 0]) == 127
+    assert int(codes[1, 1]) == -127
+    assert int(codes[3, 0]) == 127
+    assert torch.isfinite(scale).all()
