@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ class VLAPolicy:
         self._queue: collections.deque[np.ndarray] = collections.deque()
         self._language: str | None = None
         self._calls = 0
+        # Replaces ``model(inputs)`` when set, e.g. by a split executor that runs part of the
+        # forward on a cloud server; must return the same outputs dict.
+        self.forward_fn: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------ API
     def reset(self, language: str | None = None) -> None:
@@ -124,7 +128,7 @@ class VLAPolicy:
         inputs = self.model_inputs(obs)
         self._calls += 1
         t0 = time.perf_counter()
-        out = self.model(inputs)
+        out = (self.forward_fn or self.model)(inputs)
         infer_ms = (time.perf_counter() - t0) * 1e3
         norm = out["actions"][0].cpu().numpy()
         chunk = self.stats.unnormalize_actions(norm)
