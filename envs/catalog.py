@@ -124,8 +124,9 @@ def _bowl_geoms(name: str, rgba: str) -> str:
     for i in range(n):
         a = 2 * math.pi * i / n
         parts.append(
-            f'<geom name="{name}_g{i + 1}" type="box" size="{wall / 2} {half_w:.5f} {height / 2}" '
-            f'pos="{r_mid * math.cos(a):.5f} {r_mid * math.sin(a):.5f} 0" euler="0 0 {a:.5f}" '
+            # walls stand on the base disc, so only the disc touches the table (few contacts)
+            f'<geom name="{name}_g{i + 1}" type="box" size="{wall / 2} {half_w:.5f} {(height - base) / 2}" '
+            f'pos="{r_mid * math.cos(a):.5f} {r_mid * math.sin(a):.5f} {base / 2}" euler="0 0 {a:.5f}" '
             f'rgba="{rgba}" group="1" {_GRASP}/>'
         )
     return "".join(parts)
