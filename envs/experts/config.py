@@ -76,8 +76,10 @@ class ExpertConfig:
     """Push target this far past the contact point, along the push direction (m)."""
     push_tolerance: float = 0.02
     """A push ends when the object's centre is this close to the goal (m)."""
-    yaw_symmetry: float = math.pi
-    """Period (rad) of the grasp yaw: pi for a parallel gripper on a box."""
+    finger_reach: float = 0.05
+    """Distance (m) from the grasp centre to each open fingertip's outer face."""
+    finger_gap: float = 0.015
+    """Free space (m) wanted around the open fingertips; below it the other yaw is tried."""
 
     # --- articulated fixtures ---
     drawer_pull_speed: float = 0.5
@@ -114,7 +116,6 @@ class ExpertConfig:
             "carry_clearance",
             "retreat_height",
             "lift_check",
-            "yaw_symmetry",
             "drawer_pull_speed",
             "drawer_lead",
             "max_grasp_width",

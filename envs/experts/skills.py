@@ -42,16 +42,57 @@ class PlaceSpot:
 SpotFn = Callable[[Scene], PlaceSpot]
 
 
+def _finger_dir(yaw: float) -> np.ndarray:
+    # The fingers open along the EE's y axis; at top-down yaw ``yaw`` that is world
+    # (sin yaw, -cos yaw) (the sign does not matter: both fingers are checked).
+    return np.array([np.sin(yaw), -np.cos(yaw)])
+
+
+def _finger_clearance(ctx: Context, body: Body, yaw: float) -> float:
+    """Smallest xy gap (m) between the open fingertips at ``yaw`` and any other object."""
+    reach = ctx.cfg.finger_reach
+    tips = [body.pos[:2] + sign * reach * _finger_dir(yaw) for sign in (-1.0, 1.0)]
+    gap = np.inf
+    for name, other in ctx.scene.bodies.items():
+        if name == body.name:
+            continue
+        half = other.world_half_extent[:2]
+        for tip in tips:
+            outside = np.maximum(np.abs(tip - other.pos[:2]) - half, 0.0)
+            gap = min(gap, float(np.linalg.norm(outside)))
+    return gap
+
+
 def grasp_yaw(ctx: Context, body: Body) -> float:
-    """Yaw (rad) that closes the fingers across the object's long axis, nearest the current yaw."""
+    """Yaw (rad) that closes the fingers across a side that fits, nearest the current yaw.
+
+    Elongated objects are taken across their long axis. When the object fits the gripper
+    either way, the orientation whose open fingertips keep farther from the neighbours
+    wins (fingers landing on a neighbour push the hand off the object).
+    """
+    rot = body.rot
     if body.is_elongated():
-        base = body.long_axis_yaw()
+        bases = [body.long_axis_yaw()]
     else:
-        # Square/round footprint: align with a body axis so the fingers meet flat faces.
-        rot = body.rot
-        base = float(np.arctan2(rot[1, 0], rot[0, 0]))
-    period = ctx.cfg.yaw_symmetry if body.is_elongated() else ctx.cfg.yaw_symmetry / 2.0
-    return ctx.yaw + wrap_angle(base - ctx.yaw, period)
+        x_yaw = float(np.arctan2(rot[1, 0], rot[0, 0]))
+        bases = [x_yaw, x_yaw + np.pi / 2.0]
+    fits = 2.0 * max(body.half_size[0], body.half_size[1]) <= ctx.cfg.max_grasp_width
+    if not fits:
+        bases = (
+            bases[:1]
+            if body.is_elongated()
+            else [bases[int(body.half_size[1] > body.half_size[0])]]
+        )
+    options = [ctx.yaw + wrap_angle(b - ctx.yaw, np.pi) for b in bases]
+    if len(options) == 1:
+        return options[0]
+    gaps = [_finger_clearance(ctx, body, y) for y in options]
+    # Prefer the smaller wrist turn unless the other option is clearly freer.
+    best = int(np.argmin([abs(y - ctx.yaw) for y in options]))
+    other = 1 - best
+    if gaps[best] < ctx.cfg.finger_gap and gaps[other] > gaps[best]:
+        return options[other]
+    return options[best]
 
 
 def _grasp_height(ctx: Context, body: Body, table_z: float) -> float:
