@@ -8,6 +8,7 @@ configured deployment's latency. The scripted expert acts directly (it has no in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hydra.utils import instantiate
@@ -57,25 +58,58 @@ def build_latency_source(cfg: DictConfig, acting_shape: str | None) -> Any:
     )
 
 
-def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any]]:
-    """The actor to put in the loop and a description of what runs it (for results.json)."""
+def build_emulated(cfg: DictConfig, policy: Any) -> Any:
+    """Link + cloud server process + split client for ``runtime=emulated`` (started)."""
+    from ecc.config import network_from_config, planner_from_config
+    from ecc.emulated.deployment import EmulatedDeployment
+    from ecc.planners.base import make_context
+    from ecc.wire.config import WireConfig
+
+    rt = cfg.runtime
+    planner = ctx = None
+    if rt.cut is None:
+        ctx = make_context(
+            policy.shape.name, rt.planner_hardware, rt.planner_hardware, precision="fp32",
+            direction=rt.direction, charge_io=True, granularity="block",
+        )  # fmt: skip
+        planner = planner_from_config(cfg.partition)
+    return EmulatedDeployment(
+        policy,
+        checkpoint=cfg.policy.get("checkpoint"),
+        network=network_from_config(cfg.network),
+        wire=WireConfig.from_mapping(rt.wire),
+        link_kind=rt.link,
+        start_local=rt.start_local,
+        host=rt.host,
+        port=rt.port,
+        startup_timeout_s=rt.startup_timeout_s,
+        cut=rt.cut,
+        direction=rt.direction,
+        planner=planner,
+        ctx=ctx,
+        edge_has_weights=rt.edge_has_weights,
+        reconnect_interval_s=rt.reconnect_interval_s,
+    ).start()
+
+
+def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callable[[], None]]:
+    """The actor to put in the loop, a description of what runs it (for results.json), and a closer."""
     kind = cfg.runtime.kind
     if kind not in RUNTIME_KINDS:
         raise ConfigError(f"runtime.kind={kind!r}; allowed: {', '.join(RUNTIME_KINDS)}")
     policy = chunk_policy_of(actor)
     if kind == "none" or policy is None:
         if policy is None and kind != "none":
-            log.info(
-                "runtime=%s ignored: %s acts directly (no inference to delay)",
-                kind,
-                type(actor).__name__,
-            )
-        return actor, {"runtime": "none"}
-    if kind == "emulated":
-        raise ConfigError("runtime=emulated: use experiments.run_emulated (see docs/emulation.md)")
+            log.info("runtime=%s ignored: %s acts directly", kind, type(actor).__name__)
+        return actor, {"runtime": "none"}, lambda: None
     from ecc.runtime import SimulatedRuntime
 
-    latency = build_latency_source(cfg, getattr(getattr(policy, "shape", None), "name", None))
+    if kind == "emulated":
+        latency = build_emulated(cfg, policy)
+        close = latency.close
+    else:
+        latency = build_latency_source(cfg, getattr(getattr(policy, "shape", None), "name", None))
+        close = latency.reset  # nothing to release
     runtime = SimulatedRuntime(
         policy,
         latency,
@@ -84,9 +118,12 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any]]:
         control_hz=cfg.runtime.control_hz,
         execute_horizon=cfg.runtime.execute_horizon,
     )
-    return runtime, {
-        "runtime": "simulated",
+    description: dict[str, Any] = {
+        "runtime": kind,
         "world_time_mode": cfg.runtime.mode,
         "latency_source": getattr(latency, "label", type(latency).__name__),
         "scheduler": runtime.scheduler.name,
     }
+    if kind == "emulated":
+        description["link"] = latency.link_description
+    return runtime, description, close

@@ -52,7 +52,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 render=cfg.env.render,
                 max_episode_steps=plan.max_episode_steps,
             )
-            actor, deployment = wrap_actor(cfg, instantiate(cfg.policy))
+            actor, deployment, close_runtime = wrap_actor(cfg, instantiate(cfg.policy))
             try:
                 for k, init_state in enumerate(plan.init_states):
                     video = None
@@ -73,6 +73,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     index += 1
                     progress.advance(f"{task} #{init_state}: {'ok' if record.success else 'fail'}")
             finally:
+                close_runtime()
                 env.close()
     finally:
         progress.close()

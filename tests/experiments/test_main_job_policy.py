@@ -67,3 +67,20 @@ def test_realtime_modeled_deployment_changes_the_world_blocking_does_not(
     lat = rt["summary"]["step_latency_ms"]
     assert {"inference_ms", "edge_ms", "uplink_ms", "cloud_ms", "downlink_ms"} <= set(lat)
     assert lat["inference_ms"]["mean"] > 50.0
+
+
+def test_emulated_runtime_crosses_a_real_link_to_a_server_process(tmp_path, random_checkpoint):
+    os.environ.setdefault("VECC_WIRE_SECRET", "test-secret-for-the-emulated-main-job")
+    res = _run(
+        tmp_path / "em", "policy=oft_tiny", f"policy.checkpoint={random_checkpoint}",
+        "runtime=emulated", "runtime.cut=7", "network=wifi",
+    )  # fmt: skip
+    dep = res["deployment"]
+    assert dep["runtime"] == "emulated"
+    assert dep["link"]["kind"] in ("netem", "tbf_userspace", "userspace")
+    lat = res["summary"]["step_latency_ms"]
+    assert {"inference_ms", "edge_ms", "cloud_ms", "network_ms"} <= set(lat)
+    assert lat["cloud_ms"]["mean"] > 0  # the server process did part of every forward
+    ep = json.loads((tmp_path / "em" / "episodes.jsonl").read_text().splitlines()[0])
+    assert ep["extra"]["bytes_up"] > 0
+    assert ep["extra"]["latency_source"].startswith("emulated:")
