@@ -125,3 +125,61 @@ def test_experts_scene_lookup_error_lists_names() -> None:
     scene = Scene(bodies={})
     with pytest.raises(ValueError, match="drawer:handle"):
         scene.site("drawer:handle")
+
+
+def _ctx_with(bodies: dict[str, Body]) -> Context:
+    ctx = Context(
+        cfg=ExpertConfig(),
+        obs={
+            "eef_pos": np.zeros(3),
+            "eef_quat": np.array([1.0, 0, 0, 0]),
+            "gripper_qpos": np.zeros(2),
+        },
+    )
+    ctx.scene = Scene(bodies=bodies, table_z=0.8)
+    return ctx
+
+
+def _box(
+    name: str, xy: tuple[float, float], half: tuple[float, float, float], yaw: float = 0.0
+) -> Body:
+    quat = np.array([0.0, 0.0, np.sin(yaw / 2), np.cos(yaw / 2)])
+    return Body(name, np.array([xy[0], xy[1], 0.8 + half[2]]), quat, np.array(half))
+
+
+def test_experts_grasp_yaw_closes_across_long_axis() -> None:
+    from envs.experts.skills import grasp_yaw
+
+    long_box = _box("butter", (0.0, 0.0), (0.02, 0.05, 0.015), yaw=0.3)
+    ctx = _ctx_with({"butter": long_box})
+    yaw = grasp_yaw(ctx, long_box)
+    # Fingers (EE y axis) must be across the long (body y) axis: EE x along body y.
+    assert abs(wrap_angle(yaw - (0.3 + np.pi / 2), np.pi)) < 1e-6
+
+
+def test_experts_grasp_yaw_avoids_neighbour() -> None:
+    from envs.experts.skills import _finger_clearance, grasp_yaw
+
+    target = _box("bread", (0.0, 0.0), (0.024, 0.02, 0.024))
+    # A can 7 cm away along y: fingers opening along world y (yaw 0) would land on it.
+    can = _box("can", (0.0, -0.07), (0.023, 0.023, 0.04))
+    ctx = _ctx_with({"bread": target, "can": can})
+    assert _finger_clearance(ctx, target, 0.0) < 0.015
+    yaw = grasp_yaw(ctx, target)
+    assert abs(wrap_angle(yaw - np.pi / 2, np.pi)) < 1e-6
+    # Without the neighbour the smaller wrist turn (yaw 0) is kept.
+    alone = _ctx_with({"bread": target})
+    assert abs(wrap_angle(grasp_yaw(alone, target), np.pi)) < 1e-6
+
+
+def test_experts_path_top_sees_obstacles_on_the_way_only() -> None:
+    cabinet = (np.array([0.1, -0.4, 0.8]), np.array([0.3, -0.14, 0.96]))
+    scene = Scene(bodies={}, obstacles={"drawer": cabinet}, table_z=0.8)
+    over = scene.path_top_z(np.array([0.0, -0.27]), np.array([0.2, 0.0]), margin_xy=0.05)
+    assert over == pytest.approx(0.96)
+    clear = scene.path_top_z(np.array([-0.1, 0.1]), np.array([0.0, 0.3]), margin_xy=0.05)
+    assert clear == pytest.approx(0.8)
+    ignored = scene.path_top_z(
+        np.array([0.0, -0.27]), np.array([0.2, 0.0]), margin_xy=0.05, ignore=("drawer",)
+    )
+    assert ignored == pytest.approx(0.8)
