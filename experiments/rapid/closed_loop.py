@@ -95,7 +95,7 @@ class EpisodeLatency:
     edge_per_step_ms: float
     per_inference_ms: float
     inference_ms: list[float]
-    edge_memory_gb: float
+    edge_memory_gib: float  # weights resident on the edge (GiB, 2**30 bytes)
     redundant_fraction: float
 
 
@@ -131,7 +131,7 @@ def summarize_episode(
         edge_per_step_ms=float(sum(edge) / steps),
         per_inference_ms=float(np.mean(total)) if total else float("nan"),
         inference_ms=[float(x) for x in total],
-        edge_memory_gb=deployment.edge_memory_bytes() / 1e9,
+        edge_memory_gib=deployment.edge_memory_bytes() / 2**30,
         redundant_fraction=float(stats.get("redundant_fraction", float("nan"))),
     )
 
@@ -210,7 +210,7 @@ def aggregate(episodes: list[EpisodeLatency]) -> dict[str, Any]:
         / max(sum(e.steps for e in episodes), 1),
         "preemptions_per_ep": float(np.mean([e.preemptions for e in episodes])),
         "redundant_pct": 100.0 * float(np.nanmean([e.redundant_fraction for e in episodes])),
-        "edge_memory_gb": float(np.mean([e.edge_memory_gb for e in episodes])),
+        "edge_memory_gib": float(np.mean([e.edge_memory_gib for e in episodes])),
         "success_pct": 100.0 * wins / len(episodes),
         "success_ci_lo_pct": 100.0 * lo,
         "success_ci_hi_pct": 100.0 * hi,
