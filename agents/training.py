@@ -69,6 +69,7 @@ class TrainConfig:
     proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO
     tokenizer_oov: str = "error"
     extra_instructions: tuple[str, ...] = ()  # words to add to the vocabulary beyond the demos'
+    vocab_from_suites: bool = True  # also add every envs suite instruction (evaluate on any task)
     n_action_steps: int | None = None  # stored in the policy config for evaluation
     resume: bool = True
     progress: bool = True
@@ -142,6 +143,13 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def suite_instructions() -> list[str]:
+    """Language of every task of every envs suite (imports envs lazily: it loads robosuite)."""
+    from envs.make import get_task, list_suites, list_tasks
+
+    return [get_task(s, t).language for s in list_suites() for t in list_tasks(s)]
 
 
 def init_weights(model: torch.nn.Module, seed: int) -> None:
@@ -240,8 +248,11 @@ def train(cfg: TrainConfig) -> TrainResult:
         log.info("resuming from %s", resume_from)
     else:
         stats = NormStats.from_data(data.actions, data.proprio)
+        extra = list(cfg.extra_instructions) + (
+            suite_instructions() if cfg.vocab_from_suites else []
+        )
         tok = WordTokenizer.build(
-            [*data.languages, *cfg.extra_instructions],
+            [*data.languages, *extra],
             capacity=text_vocab_size(shape),
             oov=cfg.tokenizer_oov,
         )

@@ -192,7 +192,7 @@ SMOLVLA = VLAShape(
 # pixel shuffle, 4-layer 128-wide LLM. Vocabulary: 256 text ids + 256 action-bin ids.
 TINY_IMAGE = 64
 TINY_VOCAB = 512
-TINY_PROMPT = 16
+TINY_PROMPT = 20  # the longest suite instruction is 18 words + <bos>/<eos>
 TINY_PROPRIO = 9  # eef_pos 3 + eef_quat 4 + gripper_qpos 2
 _TINY_DINO = ViTShape(
     "dino",

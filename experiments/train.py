@@ -46,6 +46,7 @@ class TrainJob:
     num_threads: int = 1
     max_demos: Any = None
     tokenizer_oov: str = "error"
+    vocab_from_suites: bool = True
     resume: bool = True
     progress: bool = True
     wandb_mode: str = "offline"

@@ -58,6 +58,7 @@ def _cfg(tmp: Path, demos: Path, **kw) -> TrainConfig:
         "progress": False,
         "wandb_mode": "disabled",
         "warmup_steps": 2,
+        "vocab_from_suites": False,
     }
     base.update(kw)
     return TrainConfig(**base)
@@ -102,6 +103,20 @@ def test_training_reduces_loss(tmp_path) -> None:
     assert rows[-1]["step"] == 25
     pol = load_policy(r.checkpoint, family="oft")
     assert pol.tokenizer.encode("open the top drawer", 16)[1] > 3
+
+
+def test_vocab_covers_every_suite_instruction(tmp_path) -> None:
+    from agents.tokenizer import EOS, split_words
+    from agents.training import suite_instructions
+
+    langs = suite_instructions()
+    assert len(langs) >= 10
+    demos = write_demos(tmp_path / "d.hdf5", n_demos=1, steps=4)
+    r = train(_cfg(tmp_path / "v", demos, steps=1, save_every=1, vocab_from_suites=True))
+    pol = load_policy(r.checkpoint)
+    for text in langs:  # no OOV error, and no instruction is truncated
+        ids = pol.tokenizer.encode(text, pol.shape.prompt_tokens)
+        assert ids[len(split_words(text)) + 1] == EOS
 
 
 def test_cli_smoke(tmp_path) -> None:
