@@ -1,0 +1,158 @@
+"""Visual-noise study: does a trigger's cloud use grow with noise that does not make the task harder?
+
+    python -m experiments.rapid.noise_study --checkpoint DIR --suite object --episodes 3
+
+Every arm (scheduler) x perturbation (standard, visual_noise, interference), realtime world time,
+OpenVLA-7B latency modeled on Orin + A100. Per cell: latency per control step (mean and p95 over
+episodes, ms), per-inference latency, cloud calls per episode and per 100 steps, edge memory (GiB),
+success with a Wilson 95% interval. Headline: the change of cloud calls per 100 steps from standard
+to visual_noise for RAPID (kinematic, should not move) beside the entropy trigger's (vision-based).
+The paper: an entropy trigger's latency grows 395.4 -> 520.6 -> 685.3 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from experiments.rapid.arms import LABELS, build_arms
+from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
+from experiments.rapid.reporting import write_record, write_table
+from experiments.rapid.scheduler_conf import describe
+from experiments.rapid.table3 import add_common_args, prepare, spec_of
+
+log = logging.getLogger(__name__)
+
+PERTURBATIONS: tuple[str, ...] = ("standard", "visual_noise", "interference")
+# RAPID paper: vision-entropy trigger latency (ms) per perturbation.
+PAPER_ENTROPY_MS: dict[str, float] = {
+    "standard": 395.4,
+    "visual_noise": 520.6,
+    "interference": 685.3,
+}
+
+COLUMNS = (
+    "method",
+    "perturbation",
+    "per_step_ms",
+    "per_step_ms_p95",
+    "per_inference_ms",
+    "cloud_calls_per_ep",
+    "cloud_calls_per_100_steps",
+    "edge_memory_gib",
+    "success_pct",
+    "success_ci_lo_pct",
+    "success_ci_hi_pct",
+    "paper_entropy_ms",
+)
+
+
+def cloud_rate_change(rows: list[dict[str, Any]], arm: str, a: str, b: str) -> float:
+    """Relative change (%) of cloud calls per 100 steps of ``arm`` from perturbation a to b."""
+    cell = {(r["arm"], r["perturbation"]): r for r in rows}
+    if (arm, a) not in cell or (arm, b) not in cell:
+        return float("nan")
+    x, y = cell[(arm, a)]["cloud_calls_per_100_steps"], cell[(arm, b)]["cloud_calls_per_100_steps"]
+    return float("nan") if x == 0 else 100.0 * (y - x) / x
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    perts = list(dict.fromkeys(r["perturbation"] for r in rows))
+    cell = {(r["arm"], r["perturbation"]): r for r in rows}
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / max(len(perts), 1)
+    x = np.arange(len(arms))
+    for k, pert in enumerate(perts):
+        for j, key in enumerate(("per_step_ms", "cloud_calls_per_100_steps")):
+            vals = [cell.get((a, pert), {}).get(key, np.nan) for a in arms]
+            ax[j].bar(x + k * width, vals, width, label=pert)
+    for j, lab in enumerate(("latency per control step (ms)", "cloud calls per 100 steps")):
+        ax[j].set_xticks(x + width * (len(perts) - 1) / 2, [LABELS[a] for a in arms], rotation=30,
+                         ha="right", fontsize=7)  # fmt: skip
+        ax[j].set_ylabel(lab)
+        ax[j].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS)
+    p.add_argument("--out", type=Path, default=Path("outputs/rapid/noise_study"))
+    a = p.parse_args(argv)
+    policy, label, tasks, calib, notes = prepare(a, a.out)
+    arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
+    bar = None
+    if not a.no_progress:
+        from tqdm import tqdm
+
+        total = len(arms) * len(a.perturbations) * len(tasks) * a.episodes
+        bar = tqdm(total=total, desc="episodes", unit="ep", file=sys.stderr)
+    rows, episodes = [], []
+    for pert in a.perturbations:
+        for arm in arms:
+            eps = run_arm(
+                arm, policy, spec_of(a), a.suite, tasks, a.episodes, pert, a.seed, a.image_size,
+                a.max_episode_steps, progress=bar,
+            )  # fmt: skip
+            episodes += eps
+            row = {
+                "method": LABELS[arm.name],
+                "arm": arm.name,
+                "perturbation": pert,
+                **aggregate(eps),
+            }
+            if arm.name == "entropy":
+                row["paper_entropy_ms"] = PAPER_ENTROPY_MS[pert]
+            rows.append(row)
+    if bar is not None:
+        bar.close()
+    change = {
+        arm.name: {
+            f"standard->{q}": cloud_rate_change(rows, arm.name, "standard", q)
+            for q in a.perturbations
+            if q != "standard"
+        }
+        for arm in arms
+    }
+    cell = {(r["arm"], r["perturbation"]): r["cloud_calls_per_100_steps"] for r in rows}
+    for name in ("rapid", "entropy"):
+        if (name, "standard") in cell and (name, "visual_noise") in cell:
+            notes.append(
+                f"Cloud calls per 100 steps, standard -> visual_noise, {LABELS[name]}: "
+                f"{cell[(name, 'standard')]:.2f} -> {cell[(name, 'visual_noise')]:.2f} "
+                f"({change[name]['standard->visual_noise']:+.1f}%; NaN where the standard rate is 0)."
+            )
+    notes.append("per_step_ms = total inference ms charged / control steps; p95 over episodes.")
+    title = f"Noise study (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
+    md, _ = write_table(a.out, "noise_study", title, rows, COLUMNS, notes)
+    png = plot(rows, a.out / "noise_study.png", title)
+    save_episodes(a.out / "episodes.jsonl", episodes)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
+    config.update(policy=label, failure_calibration=calib, rapid_fields=describe(a.rapid_conf))
+    write_record(
+        a.out / "noise_study.json", config, {"rows": rows, "cloud_rate_change_pct": change}, notes
+    )
+    print(md.read_text())
+    print(f"wrote {a.out}/noise_study.md, .csv, .json, {png.name}, episodes.jsonl")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
