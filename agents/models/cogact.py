@@ -7,8 +7,9 @@ chunk noisy-action tokens]`` + learned positions, through standard pre-LN blocks
 (LayerNorm, biased attention, GELU MLP, no adaLN); the output layer reads the action
 tokens and predicts the noise (epsilon). Schedule: squared-cosine betas over
 ``head.train_steps`` DDPM steps; inference runs ``head.steps`` deterministic DDIM
-steps (eta = 0) with x0 clipped to [-1, 1]. No classifier-free guidance (CogACT uses
-CFG 1.5, which doubles the DiT batch).
+steps (eta = 0) without clipping x0 (CogACT samples with ``clip_denoised=False`` and
+clips the final normalised actions, which ``NormStats.unnormalize_actions`` does).
+No classifier-free guidance (CogACT uses CFG 1.5, which doubles the DiT batch).
 
 ``expert.s{s}.layer0`` includes the token embedding; ``expert.s{s}.out`` the output
 layer and the DDIM update.
@@ -136,8 +137,7 @@ class CogACTModel(StagedVLA):
         ab_prev = (
             self.abar[self.timesteps[s + 1]] if s + 1 < len(self.timesteps) else torch.ones(())
         )
-        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1.0, 1.0)
-        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+        x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
         return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
 
     def _run_head_stage(self, spec: StageSpec, state: BoundaryState) -> BoundaryState:
