@@ -1,0 +1,96 @@
+"""Modeled-deployment closed loop, Table III and the noise study (smoke sizes)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from ecc.runtime.latency import InferenceTiming
+from experiments.rapid.closed_loop import (
+    DeploymentSpec,
+    aggregate,
+    build_deployment,
+    summarize_episode,
+)
+from experiments.rapid.errors import RapidExperimentError
+
+
+class _Runtime:
+    def __init__(self, timings: list[InferenceTiming]) -> None:
+        self.inferences = timings
+
+    def episode_stats(self) -> dict:
+        return {"preemptions": 1, "hold_steps": 3, "redundant_fraction": 0.75}
+
+
+def test_summarize_episode_definitions() -> None:
+    timings = [
+        InferenceTiming(100.0, {"edge_ms": 100.0}),
+        InferenceTiming(50.0, {"uplink_ms": 10.0, "cloud_ms": 35.0, "downlink_ms": 5.0}),
+    ]
+    rec = SimpleNamespace(suite="object", task="t", init_state=0, seed=0, success=True, steps=10)
+    dep = SimpleNamespace(edge_memory_bytes=lambda: 2.0 * 2**30)
+    e = summarize_episode("rapid", rec, _Runtime(timings), dep, "standard")
+    assert e.per_step_ms == pytest.approx(15.0)
+    assert e.edge_per_step_ms == pytest.approx(10.0)
+    assert e.cloud_per_step_ms == pytest.approx(5.0)
+    assert e.per_inference_ms == pytest.approx(75.0)
+    assert e.cloud_calls == 1
+    assert e.edge_memory_gib == pytest.approx(2.0)
+    agg = aggregate([e, e])
+    assert agg["success_pct"] == 100.0
+    assert agg["success_ci_lo_pct"] < 100.0
+    assert agg["cloud_calls_per_100_steps"] == pytest.approx(10.0)
+
+
+def test_deployment_anchors_edge_only_and_cloud() -> None:
+    edge = build_deployment(DeploymentSpec(jitter=False), "edge_only")
+    t = edge.charge(0.0, 0.0)
+    assert 700 < t.total_ms < 860  # RAPID's edge-only OpenVLA-7B: 782.5 ms
+    assert edge.edge_memory_bytes() / 2**30 == pytest.approx(14.2, abs=0.3)
+    cloud = edge.charge(0.0, 0.0, target="cloud")
+    assert cloud.breakdown_ms["cloud_ms"] > 0
+    assert cloud.breakdown_ms["edge_ms"] == 0
+    with pytest.raises(RapidExperimentError, match="network"):
+        build_deployment(DeploymentSpec(network="carrier_pigeon"), "edge_only")
+
+
+def test_table3_smoke(tmp_path) -> None:
+    from experiments.rapid.table3 import main
+
+    rows = main(
+        ["--suite", "goal", "--tasks", "turn_on_the_stove", "--episodes", "1",
+         "--max-episode-steps", "12", "--image-size", "64", "--arms", "edge_only", "cloud_only",
+         "rapid", "--out", str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    by = {r["arm"]: r for r in rows}
+    assert by["edge_only"]["per_inference_ms"] == pytest.approx(781, abs=60)
+    assert by["edge_only"]["cloud_per_step_ms"] == 0.0
+    assert by["cloud_only"]["edge_per_step_ms"] == 0.0
+    assert by["cloud_only"]["edge_memory_gib"] == 0.0
+    for r in rows:
+        assert r["per_step_ms"] == pytest.approx(r["cloud_per_step_ms"] + r["edge_per_step_ms"])
+    assert by["rapid"]["paper_total_ms"] == 222.9
+    rec = json.loads((tmp_path / "table3.json").read_text())
+    assert rec["config"]["policy"] == "untrained"
+    assert any("UNTRAINED" in n for n in rec["notes"])
+    assert "untrained" in (tmp_path / "table3.md").read_text()
+
+
+@pytest.mark.slow
+def test_noise_study_smoke(tmp_path) -> None:
+    from experiments.rapid.noise_study import main
+
+    rows = main(
+        ["--suite", "goal", "--tasks", "turn_on_the_stove", "--episodes", "1",
+         "--max-episode-steps", "12", "--image-size", "64", "--arms", "entropy", "rapid",
+         "--perturbations", "standard", "visual_noise", "--out", str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    assert {(r["arm"], r["perturbation"]) for r in rows} == {
+        (a, p) for a in ("entropy", "rapid") for p in ("standard", "visual_noise")
+    }
+    assert (tmp_path / "noise_study.png").stat().st_size > 1000
+    rec = json.loads((tmp_path / "noise_study.json").read_text())
+    assert "standard->visual_noise" in rec["results"]["cloud_rate_change_pct"]["rapid"]
