@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,8 +103,11 @@ def _write_demo(group: h5py.Group, ep, meta: dict) -> None:
         group.attrs[k] = v
 
 
-def collect_task(job: Job) -> JobResult:
-    """Run the expert on init states 0, 1, ... of one task until ``job.n`` successes (worker)."""
+def collect_task(job: Job, on_episode: Callable[[bool], None] | None = None) -> JobResult:
+    """Run the expert on init states 0, 1, ... of one task until ``job.n`` successes (worker).
+
+    ``on_episode(success)`` is called after every episode (progress reporting in-process).
+    """
     import envs
     from envs.experts import ExpertConfig, ScriptedExpert
     from envs.experts.rollout import run_episode
@@ -133,6 +136,8 @@ def collect_task(job: Job) -> JobResult:
                     max_steps=limit,
                     record=True,
                 )
+                if on_episode is not None:
+                    on_episode(ep.success)
                 if not ep.success:
                     failures += 1
                     log.info(
@@ -257,11 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = tqdm(total=len(jobs) * args.n_per_task, desc=f"demos {args.suite}", unit="demo")
     try:
         if args.workers == 1:
+            failed = 0
+
+            def tick(success: bool) -> None:
+                nonlocal failed
+                failed += not success
+                bar.update(int(success))
+                bar.set_postfix(failures=failed)
+
             for job in jobs:
-                r = collect_task(job)
-                results.append(r)
-                bar.update(r.kept)
-                bar.set_postfix(failures=sum(x.failures for x in results))
+                results.append(collect_task(job, tick))
         else:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
                 futures = [pool.submit(collect_task, job) for job in jobs]
