@@ -21,6 +21,7 @@ from quantization.dyq import DyQController, calibrate_thresholds, precision_hist
 from quantization.errors import CalibrationError, QuantConfigError, QuantizationError
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
 from quantization.memory import MemoryBreakdown, measure_peak_rss, model_memory_bytes
+from quantization.mixed import MixedQuantLinear
 from quantization.policy import PrecisionControlledPolicy
 from quantization.precision import (
     GroupPrecision,
@@ -39,6 +40,7 @@ __all__ = [
     "FixedPrecision",
     "GroupPrecision",
     "MemoryBreakdown",
+    "MixedQuantLinear",
     "PrecisionControlledPolicy",
     "PrecisionController",
     "PrecisionMap",

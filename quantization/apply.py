@@ -100,7 +100,7 @@ def quantize_model(
         return report
     targets = selected_linears(model, cfg)
     input_scales: dict[str, torch.Tensor] = {}
-    bits: dict[str, int] = {}
+    bits: dict[str, int | torch.Tensor] = {}
     if cfg.name in ("smoothquant", "qvla") and calibration is None:
         raise CalibrationError(
             f"quantization.name={cfg.name!r} needs calibration batches "
@@ -116,6 +116,26 @@ def quantize_model(
         bits = allocate_bits(model, targets, calibration, cfg)
     for name, lin in targets.items():
         b = bits.get(name, cfg.weight_bits)
+        if isinstance(b, torch.Tensor):  # channel-wise QVLA: bits per output channel
+            from quantization.mixed import MixedQuantLinear
+
+            q = MixedQuantLinear(
+                lin,
+                b,
+                _spec(cfg, lin.in_features),
+                act_bits=_act_bits(cfg),
+                act_symmetric=cfg.act_symmetric,
+                backend=cfg.backend,
+            ).to(lin.weight.device)
+            set_submodule(model, name, q)
+            report.layers[name] = {
+                "group": module_group(name, cfg),
+                "weight_bits": q.mean_bits(),
+                "group_size": cfg.group_for(lin.in_features),
+                "layout": "mixed",
+                "kernel": "+".join(sorted({p.kernel_for() for p in q.parts.values()})),
+            }
+            continue
         q = QuantLinear.from_linear(
             lin,
             _spec(cfg, lin.in_features, b),

@@ -45,14 +45,22 @@ class SmoothQuantConfig:
 
 @dataclass
 class QVLAConfig:
-    """QVLA-style mixed precision. Bits per module chosen from ``bit_choices`` by the
+    """QVLA-style mixed precision: weight bits chosen from ``bit_choices`` by the
     action-output error each choice causes, under an average weight-bit budget
-    ``avg_weight_bits`` (weighted by parameter count). The paper does not publish its
-    allocation schedule; the greedy error-per-byte rule here is our choice."""
+    ``avg_weight_bits`` (weighted by parameter count).
+
+    granularity: ``channel`` (groups of ``channel_group`` output channels, sensitivity by
+    a first-order action-space estimate from ``probes`` random action projections) or
+    ``module`` (one width per Linear, sensitivity measured by quantizing it alone). The
+    paper does not publish its allocation schedule; the greedy error-per-bit rule is ours.
+    """
 
     bit_choices: list[int] = field(default_factory=lambda: [2, 4, 8])
     avg_weight_bits: float = 4.0
     calib_batches: int = 8
+    granularity: str = "channel"
+    channel_group: int = 16
+    probes: int = 8
 
 
 @dataclass
@@ -162,6 +170,12 @@ class QuantMethodConfig:
         check_range("quantization.smoothquant.alpha", self.smoothquant.alpha, 0.0, 1.0)
         for b in self.qvla.bit_choices:
             check_choice("quantization.qvla.bit_choices[]", b, (2, 4, 8))
+        check_choice("quantization.qvla.granularity", self.qvla.granularity, ("channel", "module"))
+        for name in ("channel_group", "probes", "calib_batches"):
+            if int(getattr(self.qvla, name)) < 1:
+                raise QuantConfigError(
+                    f"quantization.qvla.{name}", getattr(self.qvla, name), ">= 1"
+                )
         check_range(
             "quantization.qvla.avg_weight_bits",
             self.qvla.avg_weight_bits,

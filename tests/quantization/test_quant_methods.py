@@ -109,3 +109,66 @@ def test_qvla_end_to_end_gives_sensitive_layer_more_bits():
     sizes = {"0": 32 * 32, "1": 32 * 32, "2": 32 * 7}
     assert sum(bits[n] * sizes[n] for n in bits) <= 4.0 * sum(sizes.values())
     assert model[1].spec.bits == bits["1"]
+
+
+def test_qvla_channelwise_gives_amplified_channels_more_bits():
+    from quantization.linear import set_act_bits
+    from quantization.memory import model_memory_bytes
+    from quantization.mixed import MixedQuantLinear
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, 7)).eval()
+    with torch.no_grad():
+        model[2].weight[:, :16].mul_(30.0)  # channels 0-15 of layer "0" drive the actions
+    batches = [torch.randn(8, 32) for _ in range(3)]
+    with torch.no_grad():
+        ref = model(batches[0])
+    w0 = model[0].weight.detach().clone()
+    cfg = {
+        "name": "qvla",
+        "weight_bits": 4,
+        "act_bits": 32,
+        "groups": ["other"],
+        "group_patterns": {},
+        "high_bits": 32,
+        "qvla": {"avg_weight_bits": 4.0, "granularity": "channel", "channel_group": 16},
+    }
+    rep = quantize_model(model, cfg, Calibration(batches=batches))
+    layer = model[0]
+    assert isinstance(layer, MixedQuantLinear), rep.layers
+    bits = layer.bits_per_channel.long()
+    assert bits[:16].float().mean() > bits[16:].float().mean()
+    # Budget: parameter-weighted average over all quantized weights.
+    total = sum(
+        (m.bits_per_channel.long() * m.in_features).sum().item()
+        if isinstance(m, MixedQuantLinear)
+        else m.spec.bits * m.in_features * m.out_features
+        for m in (model[0], model[2])
+    )
+    assert total <= 4.0 * (32 * 64 + 64 * 7) + 1e-6
+    # Exact memory accounting, function preserved, act bits switch through the parts.
+    assert model_memory_bytes(model, cfg).total == sum(
+        t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]
+    )
+    with torch.no_grad():
+        assert float((model(batches[0]) - ref).abs().max()) < 0.5 * float(ref.abs().max())
+        err = (layer.dequantized_weight() - w0).abs().amax(1)  # per output channel
+        wide, narrow = bits == bits.max(), bits == bits.min()
+        assert float(err[wide].max()) < float(err[narrow].min())
+        y32 = model(batches[0])
+        assert set_act_bits(model, 2) >= 2
+        assert not torch.equal(model(batches[0]), y32)
+
+
+def test_qvla_channelwise_rejects_non_differentiable_outputs():
+    from quantization.errors import CalibrationError
+
+    model = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 7)).eval()
+
+    def run(m, b):
+        with torch.no_grad():
+            return m(b)
+
+    cfg = {"name": "qvla", "weight_bits": 4, "groups": ["other"], "group_patterns": {}}
+    with pytest.raises(CalibrationError, match="differentiable"):
+        quantize_model(model, cfg, Calibration(batches=[torch.randn(2, 8)], run=run))
