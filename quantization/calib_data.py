@@ -1,0 +1,66 @@
+"""Calibration batches from demonstration frames (SmoothQuant maxima, QVLA sensitivity).
+
+Frames are built exactly as the trained policy sees them: images resized by
+``agents.preprocess``, the demo's instruction tokenized, proprio normalised with the
+policy's statistics, and (flow/diffusion families) seeded noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from quantization.apply import Calibration
+from quantization.errors import CalibrationError
+
+
+def _run_actions_or_logits(model: nn.Module, batch: dict) -> torch.Tensor:
+    """Continuous actions, or token logits for argmax-decoded families (differentiable)."""
+    out = model(batch)
+    if "token_logits" in out:
+        return out["token_logits"]
+    return out["actions"]
+
+
+def demo_calibration(
+    policy: Any, demos: Any, n_batches: int = 16, batch_size: int = 4, seed: int = 0
+) -> Calibration:
+    """``n_batches`` batches of ``batch_size`` random demo frames as model inputs.
+
+    ``policy``: an ``agents.policy.VLAPolicy`` (shape, tokenizer, stats); ``demos``: an
+    ``agents.data.DemoArrays``. The run function returns token logits where the model
+    emits them (OpenVLA-style), else actions.
+    """
+    from agents.preprocess import images_to_tensor
+
+    n_rows = len(demos.actions)
+    if n_rows == 0:
+        raise CalibrationError("demos hold no frames; record demonstrations first")
+    if n_batches < 1 or batch_size < 1:
+        raise CalibrationError(f"n_batches={n_batches}, batch_size={batch_size}: both must be >= 1")
+    s = policy.shape
+    size = s.vision[0].image_size
+    rng = np.random.default_rng(seed)
+    tokens = torch.tensor(
+        [policy.tokenizer.encode(lang, s.prompt_tokens) for lang in demos.languages]
+    )
+    proprio = policy.stats.normalize_proprio(demos.proprio) if s.proprio_dim else None
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(n_batches):
+        rows = rng.integers(0, n_rows, batch_size)
+        inputs = {
+            "images": images_to_tensor(demos.images[rows], size),
+            "tokens": tokens[demos.demo_of_row[rows]],
+        }
+        if proprio is not None:
+            inputs["proprio"] = torch.from_numpy(np.asarray(proprio[rows], dtype=np.float32))
+        if s.family in ("pi0", "cogact"):
+            inputs["noise"] = torch.randn(
+                batch_size, s.head.chunk, s.head.action_dim, generator=gen
+            )
+        batches.append(inputs)
+    return Calibration(batches=batches, run=_run_actions_or_logits)

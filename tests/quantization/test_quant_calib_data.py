@@ -1,0 +1,84 @@
+"""Calibration batches built from demonstration arrays feed SmoothQuant and QVLA on zoo policies."""
+
+import numpy as np
+import pytest
+import torch
+
+from agents.data import DemoArrays
+from agents.normalize import NormStats
+from agents.policy import PolicyConfig, VLAPolicy
+from agents.tokenizer import WordTokenizer
+from agents.zoo import build_model, text_vocab_size
+from quantization.apply import quantize_model
+from quantization.calib_data import demo_calibration
+from quantization.errors import CalibrationError
+from quantization.linear import quant_linears
+from quantization.mixed import MixedQuantLinear
+
+torch.set_num_threads(1)
+INSTR = ["pick up the bowl", "open the drawer"]
+
+
+def _policy(name):
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.05)
+    tok = WordTokenizer.build(INSTR, capacity=text_vocab_size(model.shape))
+    rng = np.random.default_rng(1)
+    stats = NormStats.from_data(rng.uniform(-0.5, 0.5, (100, 7)), rng.normal(size=(100, 9)))
+    return VLAPolicy(model, tok, stats, PolicyConfig())
+
+
+def _demos(n=30, size=64):
+    rng = np.random.default_rng(0)
+    return DemoArrays(
+        images=rng.integers(0, 255, (n, 2, size, size, 3), dtype=np.uint8),
+        proprio=rng.normal(size=(n, 9)).astype(np.float32),
+        actions=rng.uniform(-1, 1, (n, 7)).astype(np.float32),
+        demo_start=np.array([0, n // 2]),
+        demo_len=np.array([n // 2, n - n // 2]),
+        demo_of_row=np.repeat([0, 1], [n // 2, n - n // 2]),
+        languages=list(INSTR),
+    )
+
+
+@pytest.mark.parametrize("name", ["oft-tiny", "openvla-tiny", "pi0-tiny"])
+def test_demo_frames_calibrate_smoothquant_and_channel_qvla(name):
+    pol = _policy(name)
+    calib = demo_calibration(pol, _demos(), n_batches=2, batch_size=2)
+    assert calib.batches[0]["images"].shape[:2] == (2, pol.shape.cameras)
+    rep = quantize_model(pol.model, {"name": "smoothquant", "weight_bits": 8, "act_bits": 8}, calib)
+    assert all(m.input_scale is not None for m in quant_linears(pol.model))
+    assert rep.num_layers > 10
+    pol2 = _policy(name)
+    rep = quantize_model(
+        pol2.model,
+        {
+            "name": "qvla",
+            "weight_bits": 4,
+            "act_bits": 16,
+            "group_size": 32,
+            "qvla": {"calib_batches": 2, "probes": 2},
+        },
+        demo_calibration(pol2, _demos(), n_batches=2, batch_size=1),
+    )
+    bits, sizes = [], []
+    for layer_name, info in rep.layers.items():
+        mod = pol2.model.get_submodule(layer_name)
+        bits.append(info["weight_bits"])
+        sizes.append(mod.in_features * mod.out_features)
+    assert min(bits) >= 2
+    assert max(bits) <= 8
+    avg = sum(b * n for b, n in zip(bits, sizes)) / sum(sizes)
+    assert avg <= 4.0 + 1e-6  # the parameter-weighted budget holds
+    assert any(isinstance(m, MixedQuantLinear) for m in pol2.model.modules())
+
+
+def test_demo_calibration_rejects_empty():
+    pol = _policy("oft-tiny")
+    empty = _demos()
+    empty.actions = empty.actions[:0]
+    with pytest.raises(CalibrationError, match="no frames"):
+        demo_calibration(pol, empty)
