@@ -2,7 +2,7 @@
 
     python experiments/render_task_grid.py [--out docs/img] [--size 128]
 
-Writes ``task_grid_<level>.png`` (rows = suites, columns = tasks, agentview camera)
+Writes ``task_grid_<level>.png|.jpg`` (rows = suites, columns = tasks, agentview camera)
 and ``wrist_grid_standard.png``.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -48,12 +49,12 @@ def save_grid(frames: dict, key: str, path: Path, title: str) -> None:
             ax.axis("off")
             if c < len(tasks):
                 ax.imshow(frames[(suite, tasks[c])][key])
-                label = envs.get_task(suite, tasks[c]).language
-                ax.set_title(f"[{suite}] {label}", fontsize=5.5, wrap=True)
+                label = textwrap.fill(f"[{suite}] {envs.get_task(suite, tasks[c]).language}", 34)
+                ax.set_title(label, fontsize=5.5)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100, pil_kwargs={"quality": 85} if path.suffix == ".jpg" else None)
     plt.close(fig)
 
 
@@ -68,17 +69,14 @@ def main() -> None:
     out = Path(args.out)
     for level in envs.PERTURBATION_LEVELS:
         frames = first_frames(level, args.size, args.seed)
-        save_grid(
-            frames,
-            "agentview_rgb",
-            out / f"task_grid_{level}.png",
-            f"agentview, init state 0, level={level}",
-        )
+        # noisy frames compress badly as PNG
+        path = out / f"task_grid_{level}.{'png' if level == 'standard' else 'jpg'}"
+        save_grid(frames, "agentview_rgb", path, f"agentview, init state 0, level={level}")
         if level == "standard":
             save_grid(
                 frames, "wrist_rgb", out / "wrist_grid_standard.png", "wrist camera, init state 0"
             )
-        print(f"wrote {out / f'task_grid_{level}.png'}")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
