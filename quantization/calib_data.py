@@ -25,6 +25,31 @@ def _run_actions_or_logits(model: nn.Module, batch: dict) -> torch.Tensor:
     return out["actions"]
 
 
+def demo_frames(policy: Any, demos: Any, rows: np.ndarray, seed: int = 0) -> dict:
+    """Model inputs (batch = ``len(rows)``) for demo rows, as the policy would build them."""
+    from agents.preprocess import images_to_tensor
+
+    s = policy.shape
+    rows = np.asarray(rows)
+    tokens = torch.tensor(
+        [
+            policy.tokenizer.encode(demos.languages[d], s.prompt_tokens)
+            for d in demos.demo_of_row[rows]
+        ]
+    )
+    inputs = {
+        "images": images_to_tensor(demos.images[rows], s.vision[0].image_size),
+        "tokens": tokens,
+    }
+    if s.proprio_dim:
+        p = policy.stats.normalize_proprio(demos.proprio[rows])
+        inputs["proprio"] = torch.from_numpy(np.asarray(p, dtype=np.float32))
+    if s.family in ("pi0", "cogact"):
+        gen = torch.Generator().manual_seed(seed)
+        inputs["noise"] = torch.randn(len(rows), s.head.chunk, s.head.action_dim, generator=gen)
+    return inputs
+
+
 def demo_calibration(
     policy: Any, demos: Any, n_batches: int = 16, batch_size: int = 4, seed: int = 0
 ) -> Calibration:
@@ -34,33 +59,14 @@ def demo_calibration(
     ``agents.data.DemoArrays``. The run function returns token logits where the model
     emits them (OpenVLA-style), else actions.
     """
-    from agents.preprocess import images_to_tensor
-
     n_rows = len(demos.actions)
     if n_rows == 0:
         raise CalibrationError("demos hold no frames; record demonstrations first")
     if n_batches < 1 or batch_size < 1:
         raise CalibrationError(f"n_batches={n_batches}, batch_size={batch_size}: both must be >= 1")
-    s = policy.shape
-    size = s.vision[0].image_size
     rng = np.random.default_rng(seed)
-    tokens = torch.tensor(
-        [policy.tokenizer.encode(lang, s.prompt_tokens) for lang in demos.languages]
-    )
-    proprio = policy.stats.normalize_proprio(demos.proprio) if s.proprio_dim else None
-    gen = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(n_batches):
-        rows = rng.integers(0, n_rows, batch_size)
-        inputs = {
-            "images": images_to_tensor(demos.images[rows], size),
-            "tokens": tokens[demos.demo_of_row[rows]],
-        }
-        if proprio is not None:
-            inputs["proprio"] = torch.from_numpy(np.asarray(proprio[rows], dtype=np.float32))
-        if s.family in ("pi0", "cogact"):
-            inputs["noise"] = torch.randn(
-                batch_size, s.head.chunk, s.head.action_dim, generator=gen
-            )
-        batches.append(inputs)
+    batches = [
+        demo_frames(policy, demos, rng.integers(0, n_rows, batch_size), seed + i)
+        for i in range(n_batches)
+    ]
     return Calibration(batches=batches, run=_run_actions_or_logits)

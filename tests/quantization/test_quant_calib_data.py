@@ -82,3 +82,84 @@ def test_demo_calibration_rejects_empty():
     empty.actions = empty.actions[:0]
     with pytest.raises(CalibrationError, match="no frames"):
         demo_calibration(pol, empty)
+
+
+def _write_demos_hdf5(path, n_demos=2, steps=25, size=64):
+    import h5py
+
+    rng = np.random.default_rng(3)
+    with h5py.File(path, "w") as f:
+        for d in range(n_demos):
+            g = f.create_group(f"data/demo_{d}")
+            g.attrs["language"] = INSTR[d % len(INSTR)]
+            for cam in ("agentview_rgb", "wrist_rgb"):
+                g[f"obs/{cam}"] = rng.integers(0, 255, (steps, size, size, 3), dtype=np.uint8)
+            g["obs/eef_pos"] = rng.normal(size=(steps, 3)).astype(np.float32)
+            g["obs/eef_quat"] = rng.normal(size=(steps, 4)).astype(np.float32)
+            g["obs/gripper_qpos"] = rng.normal(size=(steps, 2)).astype(np.float32)
+            a = np.zeros((steps, 7), np.float32)
+            a[: steps // 2, 0] = 0.8  # coarse transit, then fine rotation
+            a[steps // 2 :, 3:6] = rng.normal(0, 0.3, (steps - steps // 2, 3))
+            g["actions"] = a
+
+
+def test_collect_from_policy_errors_order_by_bits():
+    from quantization.calibrate_dyq import calibrate_arrays, collect_from_policy
+    from quantization.config import DyQConfig
+
+    pol = _policy("oft-tiny")
+    demos = _demos(n=20)
+    data = collect_from_policy(pol, demos, stride=2)
+    assert data["err_2"].shape == (20,)
+    assert np.isnan(data["err_2"][1])
+    e = {b: np.nanmean(data[f"err_{b}"]) for b in (2, 4, 8)}
+    assert e[2] > e[4] > e[8] > 0
+    th = calibrate_arrays(data, DyQConfig(), bins=2)
+    assert 0 <= th[0] <= th[1] <= 0.5
+
+
+def test_calibration_command_from_checkpoint_and_demos(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from agents.policy import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "ckpt", _policy("oft-tiny"))
+    demos = tmp_path / "demos.hdf5"
+    _write_demos_hdf5(demos)
+    out, saved = tmp_path / "dyq.yaml", tmp_path / "calib.npz"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quantization.calibrate_dyq",
+            "--checkpoint",
+            str(ckpt),
+            "--demos",
+            str(demos),
+            "--stride",
+            "5",
+            "--bins",
+            "2",
+            "--group-size",
+            "32",
+            "--out",
+            str(out),
+            "--save-data",
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    th = OmegaConf.load(out).quantization.dyq.thresholds
+    assert 0 <= th[0] <= th[1] <= 0.5
+    with np.load(saved, allow_pickle=False) as data:
+        assert data["actions"].shape == (50, 7)
+        assert np.isfinite(data["err_4"]).sum() == 10

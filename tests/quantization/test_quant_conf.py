@@ -43,7 +43,15 @@ def test_calibration_cli_writes_thresholds(tmp_path):
     np.savez(data, actions=actions, episode=episode, err_2=np.full(n, 0.2), err_4=np.full(n, 0.1))
     out = tmp_path / "dyq_cal.yaml"
     res = subprocess.run(
-        [sys.executable, "-m", "quantization.calibrate_dyq", str(data), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "quantization.calibrate_dyq",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -59,7 +67,7 @@ def test_calibration_cli_writes_thresholds(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, actions=actions)
     res = subprocess.run(
-        [sys.executable, "-m", "quantization.calibrate_dyq", str(bad)],
+        [sys.executable, "-m", "quantization.calibrate_dyq", "--data", str(bad)],
         capture_output=True,
         text=True,
         cwd=ROOT,
