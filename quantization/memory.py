@@ -26,7 +26,6 @@ from torch import nn
 from quantization import packing
 from quantization.config import QuantMethodConfig, method_config
 from quantization.linear import QuantLinear, StorageBytes
-from quantization.precision import GroupPrecision
 from quantization.selection import is_skipped, module_group
 
 
@@ -171,11 +170,6 @@ def model_memory_bytes(
             gb.buffers += b.numel() * b.element_size()
     out.groups = {k: v for k, v in out.groups.items() if v.total or v.params}
     return out
-
-
-def group_precision_bytes(numel_linear: int, in_features: int, p: GroupPrecision) -> float:
-    """Approximate bytes of ``numel_linear`` weights at a group precision (bytes)."""
-    return numel_linear * p.bytes_per_weight(in_features)
 
 
 def _rss_bytes() -> int:

@@ -7,7 +7,6 @@ is the one place that decides both from a quantization method config.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -183,8 +182,3 @@ def ecc_precision_map(
         p = pmap.high if st.kind in HIGH_KINDS else pmap.for_group(group)
         out[st.name] = ecc_precision_name(p)
     return out
-
-
-def effective_bits(bytes_per_weight: float) -> float:
-    """Bits per weight implied by a bytes-per-weight figure (for tables)."""
-    return math.ldexp(bytes_per_weight, 3)
