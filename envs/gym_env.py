@@ -13,7 +13,7 @@ from gymnasium import spaces
 from envs.errors import EnvConfigError
 from envs.init_states import check_index, load_init_states, model_signature
 from envs.predicates import PredicateTolerances, goal_status
-from envs.render import ROBOT_VISUALS, CameraRenderer, use_cheap_robot_visuals
+from envs.render import RENDER_OPTIONS, ROBOT_VISUALS, CameraRenderer, use_cheap_robot_visuals
 from envs.scene import SceneQuery
 from envs.sim_env import TaskSimEnv
 from envs.spec import TaskSpec
@@ -50,7 +50,7 @@ class LiberoLikeEnv(gym.Env):
         robot_visuals: "collision" (fast low-poly robot) or "mesh" (robosuite's visual meshes).
         n_distractors: mocap distractor bodies compiled in (used by the interference level).
         init_states: override the stored states ([N, nq+nv] float64), e.g. freshly sampled.
-        render_options: CameraRenderer quality levers (shadows, reflections, multisample).
+        render_options: CameraRenderer levers (shadows, reflections, multisample, skybox, slices).
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -89,11 +89,9 @@ class LiberoLikeEnv(gym.Env):
             use_cheap_robot_visuals(self.model)
         self._renderer: CameraRenderer | None = None
         self._render_options = dict(render_options or {})
-        unknown = set(self._render_options) - {"shadows", "reflections", "multisample"}
+        unknown = set(self._render_options) - set(RENDER_OPTIONS)
         if unknown:
-            raise EnvConfigError(
-                "render_options", sorted(unknown), ["shadows", "reflections", "multisample"]
-            )
+            raise EnvConfigError("render_options", sorted(unknown), RENDER_OPTIONS)
         if render:
             self._renderer = CameraRenderer(
                 self.model, self.data, image_size, **self._render_options

@@ -22,6 +22,7 @@ import numpy as np
 from envs.errors import EnvConfigError
 
 ROBOT_VISUALS = ("collision", "mesh")
+RENDER_OPTIONS = ("shadows", "reflections", "multisample", "skybox", "slices")
 #: geom group the cameras render; hidden geoms are moved to HIDDEN_GROUP
 RENDER_GROUP = 1
 HIDDEN_GROUP = 4
@@ -70,7 +71,9 @@ class CameraRenderer:
     Args:
         model, data: the live simulator structures (shared, not copied).
         size: image height and width (px).
-        shadows, reflections, multisample: rendering quality levers (off = faster).
+        shadows, reflections, multisample, skybox: rendering quality levers (off = faster;
+            the arena's walls hide the skybox from both cameras anyway).
+        slices: tessellation of cylinders/spheres (MuJoCo default 28; fewer = faster).
     """
 
     def __init__(
@@ -82,18 +85,25 @@ class CameraRenderer:
         shadows: bool = False,
         reflections: bool = False,
         multisample: bool = False,
+        skybox: bool = False,
+        slices: int = 12,
     ) -> None:
         if size <= 0:
             raise EnvConfigError("image_size", size, "a positive integer (pixels)")
         self.model, self.data, self.size = model, data, size
+        if isinstance(slices, bool) or not isinstance(slices, int) or slices < 4:
+            raise EnvConfigError("render_options['slices']", slices, "an integer >= 4")
+        # these must be set before the GL context is created
         if not multisample:
-            # must precede context creation
             model.vis.quality.offsamples = 0
+        model.vis.quality.numslices = slices
+        model.vis.quality.numstacks = max(4, slices // 2)
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, size)
         model.vis.global_.offheight = max(model.vis.global_.offheight, size)
         self._renderer = mujoco.Renderer(model, size, size)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = int(shadows)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = int(reflections)
+        self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = int(skybox)
         self.option = mujoco.MjvOption()
         self.option.geomgroup[:] = 0
         self.option.geomgroup[RENDER_GROUP] = 1

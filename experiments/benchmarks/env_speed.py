@@ -125,7 +125,13 @@ def main() -> None:
                 time_ours(s, t, args.steps, args.warmup, robot_visuals="mesh"),
             )
         )
-        for lever in ("multisample", "reflections", "shadows"):
+        rows.append(
+            (
+                f"ours {s} slices=28 (MuJoCo default)",
+                time_ours(s, t, args.steps, args.warmup, render_options={"slices": 28}),
+            )
+        )
+        for lever in ("multisample", "reflections", "shadows", "skybox"):
             rows.append(
                 (
                     f"ours {s} {lever}=on",
@@ -141,7 +147,13 @@ def main() -> None:
                     args.steps,
                     args.warmup,
                     robot_visuals="mesh",
-                    render_options={"multisample": True, "reflections": True, "shadows": True},
+                    render_options={
+                        "multisample": True,
+                        "reflections": True,
+                        "shadows": True,
+                        "skybox": True,
+                        "slices": 28,
+                    },
                 ),
             )
         )
