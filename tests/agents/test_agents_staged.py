@@ -161,3 +161,19 @@ def test_boundary_bytes_reported(name: str) -> None:
         r = by_name["expert.s0.out"]
         assert "expert.x" in r.cut_keys
     assert all(r.cut_bytes >= 0 for r in rows)
+
+
+def test_pi0_expert_on_cloud_moves_each_kv_once() -> None:
+    from agents.boundary import placement_transfers
+
+    model = _random_model("pi0-tiny")
+    s = model.shape
+
+    def place(spec) -> str:
+        return "cloud" if spec.kind.startswith("expert") else "edge"
+
+    moves = placement_transfers(model, _inputs(model, batch=1), place)
+    kv = [m for m in moves if m.key.startswith("kv.")]
+    assert len(kv) == 2 * s.llm.layers  # once each, not once per flow step
+    assert {m.key for m in moves} - {m.key for m in kv} == {"expert.x", "proprio"}
+    assert all(m.dst == "cloud" for m in moves)
