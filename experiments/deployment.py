@@ -1,8 +1,9 @@
-"""Compose the acting policy with a runtime: latency source, scheduler and world-time mode.
+"""Compose the acting policy with a runtime: quantization, latency source, scheduler, world-time mode.
 
 The policy group yields an actor. A VLA policy actor exposes its chunk policy (``.policy`` with
-``predict_action_chunk``); the runtime group then wraps that chunk policy so the world sees the
-configured deployment's latency. The scripted expert acts directly (it has no inference to delay).
+``predict_action_chunk``); the quantization group quantizes its model and puts a precision controller
+in the loop; the runtime group then wraps the chunk policy so the world sees the configured
+deployment's latency. The scripted expert acts directly (it has no inference to delay).
 """
 
 from __future__ import annotations
@@ -28,7 +29,42 @@ def chunk_policy_of(actor: Any) -> Any | None:
     return policy if callable(getattr(policy, "predict_action_chunk", None)) else None
 
 
-def build_latency_source(cfg: DictConfig, acting_shape: str | None) -> Any:
+def apply_quantization(
+    cfg: DictConfig, policy: Any
+) -> tuple[Any, dict[str, Any], Callable[[Any], Any] | None]:
+    """Quantize the acting model per ``cfg.quantization``; put its precision controller in the loop.
+
+    Returns the (possibly wrapped) chunk policy, a summary for results.json, and a function giving
+    the per-stage precision of the next inference for any trace (for the modeled latency).
+    """
+    qcfg = cfg.get("quantization")
+    if qcfg is None or qcfg.get("name", "none") == "none":
+        return policy, {"name": "none"}, None
+    from quantization import (
+        PrecisionControlledPolicy,
+        ecc_precision_map,
+        make_precision_controller,
+        model_memory_bytes,
+        precision_map,
+        quantize_model,
+    )
+
+    quantize_model(policy.model, qcfg)
+    controller = make_precision_controller(qcfg, policy.model)
+    wrapped = PrecisionControlledPolicy(policy, controller)
+    wrapped.shape = policy.shape  # the runtime and the cost model read the acting shape
+    pmap = precision_map(qcfg)
+    summary = {
+        "name": qcfg.name,
+        "acting_model_bytes": int(model_memory_bytes(policy.model, qcfg).total),
+    }
+    return wrapped, summary, lambda stages: ecc_precision_map(stages, pmap, controller.bits)
+
+
+def build_latency_source(
+    cfg: DictConfig, acting_shape: str | None, stage_precision: Callable[[Any], Any] | None = None
+) -> Any:
+    """The latency the world sees: modeled deployment, the acting policy's measured time, or a constant."""
     from ecc.runtime import ConstantLatency, MeasuredLatency
 
     rt = cfg.runtime
@@ -44,17 +80,22 @@ def build_latency_source(cfg: DictConfig, acting_shape: str | None) -> Any:
     arch = acting_shape if rt.architecture == "acting" else rt.architecture
     if arch is None:
         raise ConfigError(
-            "runtime.architecture=acting needs a VLA policy (the scripted expert has no shape)"
+            "runtime.architecture=acting needs a VLA policy (the expert has no shape)"
         )
     ctx = context_from_config(
         arch, cfg.hardware.edge, cfg.hardware.cloud, cfg.partition, rt.precision
     )
+    precision_fn = None
+    if stage_precision is not None:  # quantized: price each inference at the controller's bits
+        stages = ctx.trace.stages
+        precision_fn = lambda: stage_precision(stages)  # noqa: E731
     return ModeledDeployment(
         ctx,
         planner_from_config(cfg.partition),
         network_from_config(cfg.network),
         rt.jitter,
         rt.seed,
+        precision_fn=precision_fn,
     )
 
 
@@ -105,10 +146,14 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
     from ecc.runtime import SimulatedRuntime
 
     if kind == "emulated":
+        if cfg.get("quantization") is not None and cfg.quantization.get("name", "none") != "none":
+            raise ConfigError("runtime=emulated runs the model unquantized; use quantization=none")
         latency = build_emulated(cfg, policy)
+        quant: dict[str, Any] = {"name": "none"}
         close = latency.close
     else:
-        latency = build_latency_source(cfg, getattr(getattr(policy, "shape", None), "name", None))
+        policy, quant, stage_precision = apply_quantization(cfg, policy)
+        latency = build_latency_source(cfg, policy.shape.name, stage_precision)
         close = latency.reset  # nothing to release
     runtime = SimulatedRuntime(
         policy,
@@ -123,6 +168,7 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         "world_time_mode": cfg.runtime.mode,
         "latency_source": getattr(latency, "label", type(latency).__name__),
         "scheduler": runtime.scheduler.name,
+        "quantization": quant,
     }
     if kind == "emulated":
         description["link"] = latency.link_description

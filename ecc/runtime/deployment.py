@@ -9,11 +9,12 @@ so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from ecc.adaptive import measured_uplink_mbps
-from ecc.cost import Partition, latency_breakdown, sample_breakdown
+from ecc.cost import Partition, Precision, latency_breakdown, sample_breakdown
 from ecc.errors import check_choice
 from ecc.network.config import Network
 from ecc.planners.base import PlanContext, Planner
@@ -31,6 +32,8 @@ class ModeledDeployment:
         network: link parameters and optional bandwidth trace (world time in s).
         jitter: draw per-message jitter and lost segments (seeded) instead of the expected latency.
         seed: seed of those draws and of the bandwidth samples.
+        precision_fn: the precision of the next inference (e.g. DyQ's current activation bits as
+            a per-stage map); None: ``ctx.precision`` throughout.
     """
 
     def __init__(
@@ -40,12 +43,14 @@ class ModeledDeployment:
         network: Network,
         jitter: bool = True,
         seed: int = 0,
+        precision_fn: Callable[[], Precision] | None = None,
     ) -> None:
         self.ctx = ctx
         self.planner = planner
         self.network = network
         self.jitter = jitter
         self.seed = seed
+        self.precision_fn = precision_fn
         self.label = f"model:{ctx.trace.shape_name}@{ctx.edge.name}+{ctx.cloud.name}"
         self.reset()
 
@@ -72,7 +77,8 @@ class ModeledDeployment:
             partition = self.ctx.partition(cut)
         planner_ms = (time.perf_counter() - t0) * 1e3
         bd = latency_breakdown(
-            trace, partition, self.ctx.edge, self.ctx.cloud, link, self.ctx.precision,
+            trace, partition, self.ctx.edge, self.ctx.cloud, link,
+            self.precision_fn() if self.precision_fn is not None else self.ctx.precision,
             charge_io=self.ctx.charge_io,
         )  # fmt: skip
         if self.jitter:

@@ -84,6 +84,7 @@ class SimulatedRuntime:
         self.execute_horizon = execute_horizon
         self.last_latency_ms: dict[str, float] = {}
         self.inferences: list[InferenceTiming] = []
+        self._observe_executed = getattr(policy, "observe_executed", None)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -134,6 +135,8 @@ class SimulatedRuntime:
             action = self._queue.popleft()
             if self._pending is not None:
                 self._pending.executed_since_request += 1
+            if self._observe_executed is not None:  # DyQ reads the actions actually executed
+                self._observe_executed(action)
         else:
             action = self._hold_action()
             self.hold_steps += 1
@@ -154,6 +157,9 @@ class SimulatedRuntime:
             "world_time_mode": self.mode.value,
             "scheduler": getattr(self.scheduler, "name", type(self.scheduler).__name__),
         }
+        histogram = getattr(self.policy, "histogram", None)
+        if callable(histogram):  # precision-controlled policies: share of decisions per bit width
+            stats["precision_histogram"] = {str(k): v for k, v in histogram().items()}
         redundant = getattr(self.scheduler, "redundant_fraction", None)
         if callable(redundant):
             stats["redundant_fraction"] = redundant()

@@ -84,3 +84,17 @@ def test_emulated_runtime_crosses_a_real_link_to_a_server_process(tmp_path, rand
     ep = json.loads((tmp_path / "em" / "episodes.jsonl").read_text().splitlines()[0])
     assert ep["extra"]["bytes_up"] > 0
     assert ep["extra"]["latency_source"].startswith("emulated:")
+
+
+def test_dyq_quantized_policy_reports_its_precision_timeline(tmp_path, random_checkpoint):
+    res = _run(
+        tmp_path / "dyq", "policy=oft_tiny", f"policy.checkpoint={random_checkpoint}",
+        "quantization=dyq", "runtime.mode=blocking",
+    )  # fmt: skip
+    q = res["deployment"]["quantization"]
+    assert q["name"] == "dyq"
+    assert q["acting_model_bytes"] > 0
+    ep = json.loads((tmp_path / "dyq" / "episodes.jsonl").read_text().splitlines()[0])
+    hist = ep["extra"]["precision_histogram"]
+    assert abs(sum(hist.values()) - 1.0) < 1e-6
+    assert set(hist) <= {"2", "4", "8", "16", "32"}
