@@ -102,3 +102,24 @@ def test_bad_init_state_and_action_raise():
             env.step(np.zeros(6))
     finally:
         env.close()
+
+
+def test_make_env_seed_is_used_by_first_reset():
+    a = envs.make_env(
+        "goal", "open_the_drawer", image_size=32, perturbation="visual_noise", seed=11
+    )
+    b = envs.make_env("goal", "open_the_drawer", image_size=32, perturbation="visual_noise")
+    try:
+        oa, _ = a.reset()
+        ob, _ = b.reset(seed=11)
+        np.testing.assert_array_equal(oa["agentview_rgb"], ob["agentview_rgb"])
+    finally:
+        a.close()
+        b.close()
+
+
+def test_render_options_are_validated():
+    with pytest.raises(EnvConfigError, match="slices"):
+        envs.make_env("object", "milk_in_basket", render_options={"slices": 2})
+    with pytest.raises(EnvConfigError, match="skybox"):
+        envs.make_env("object", "milk_in_basket", render_options={"fog": True})
