@@ -157,15 +157,18 @@ def run_arm(
     from experiments.rollout import run_episode
 
     out: list[EpisodeLatency] = []
+    # The env's time limit also counts the no-op wait steps; add them so the policy gets the limit.
+    limit = (max_episode_steps or envs.episode_limit(suite)) + num_wait_steps
     for task in tasks:
         env = envs.make_env(
             suite, task, image_size=image_size, perturbation=perturbation, render=True,
-            max_episode_steps=max_episode_steps,
+            max_episode_steps=limit,
         )  # fmt: skip
         try:
             deployment = build_deployment(spec, arm.partition)
             runtime = SimulatedRuntime(policy, deployment, arm.make_scheduler(), mode="realtime")
             for k in range(init_states):
+                deployment.seed = spec.seed + k  # fresh jitter draws per episode (reset reseeds)
                 record = run_episode(
                     env, runtime, suite=suite, task=task, init_state=k, seed=seed + k,
                     num_wait_steps=num_wait_steps,

@@ -67,6 +67,7 @@ def test_table3_smoke(tmp_path) -> None:
     )  # fmt: skip
     by = {r["arm"]: r for r in rows}
     assert by["edge_only"]["per_inference_ms"] == pytest.approx(781, abs=60)
+    assert by["edge_only"]["steps_per_ep"] == 12  # the limit counts policy steps, not the waits
     assert by["edge_only"]["cloud_per_step_ms"] == 0.0
     assert by["cloud_only"]["edge_per_step_ms"] == 0.0
     assert by["cloud_only"]["edge_memory_gib"] == 0.0
