@@ -8,6 +8,8 @@ inverse covariance ``precision = inv(cov + ridge * trace(cov)/d * I)`` on the fe
 episodes, and sets ``threshold`` to the ``--percentile`` of their Mahalanobis distances. Writes an npz
 (mean, precision, threshold, percentile, ridge, n) for ``ecc.schedulers.FailureScoreTrigger`` and a
 JSON record. ``--include-failures`` fits on every episode (the only option for an untrained policy).
+With two or more episodes the threshold is cross-fitted (distances of held-out episodes under a fit on
+the others), since in-sample distances of 128-d features from a few dozen samples are biased low.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def collect_features(
     image_size: int = 128,
     max_episode_steps: int | None = None,
     progress: bool = True,
+    num_wait_steps: int = 10,
 ) -> list[tuple[str, int, bool, np.ndarray]]:
     """(task, init state, success, features [n, d]) per episode; blocking world time, chunk replay."""
     import envs
@@ -116,7 +119,10 @@ def collect_features(
         )
         try:
             for k in range(episodes):
-                r = run_episode(env, runtime, suite=suite, task=task, init_state=k, seed=seed + k)
+                r = run_episode(
+                    env, runtime, suite=suite, task=task, init_state=k, seed=seed + k,
+                    num_wait_steps=num_wait_steps,
+                )  # fmt: skip
                 feats = np.stack(rec.features) if rec.features else np.zeros((0, 0))
                 out.append((task, k, bool(r.success), feats))
                 if bar is not None:
@@ -128,21 +134,46 @@ def collect_features(
     return out
 
 
+def cross_fitted_threshold(
+    groups: list[np.ndarray], percentile: float, ridge: float, folds: int = 2
+) -> float:
+    """Percentile of out-of-fold distances: fit on the other episodes, score the held-out ones.
+
+    In-sample Mahalanobis distances are biased low when features outnumber samples (128-d features,
+    a few dozen inferences per episode), so an in-sample threshold would flag nearly every new step.
+    """
+    k = min(folds, len(groups))
+    held: list[np.ndarray] = []
+    for f in range(k):
+        train = [g for i, g in enumerate(groups) if i % k != f]
+        test = [g for i, g in enumerate(groups) if i % k == f]
+        held.append(fit(np.concatenate(train), percentile, ridge).distance(np.concatenate(test)))
+    return float(np.percentile(np.concatenate(held), percentile))
+
+
 def calibrate_from_episodes(
     episodes: list[tuple[str, int, bool, np.ndarray]],
     include_failures: bool,
     percentile: float,
     ridge: float,
 ) -> FailureCalibration:
-    chosen = [f for _, _, ok, f in episodes if (ok or include_failures) and f.size]
-    if not chosen:
+    """Fit on all chosen episodes; threshold cross-fitted over episodes when there are two or more."""
+    chosen = [f for _, _, ok, f in episodes if (ok or include_failures) and len(f) >= 1]
+    if not chosen or sum(len(f) for f in chosen) < 2:
         wins = sum(ok for _, _, ok, _ in episodes)
         raise RapidExperimentError(
             "episodes",
             f"{wins} successful of {len(episodes)}",
-            "at least one successful episode with features (or --include-failures)",
+            "successful episodes with at least 2 inferences in all (or --include-failures)",
         )
-    return fit(np.concatenate(chosen), percentile, ridge)
+    calib = fit(np.concatenate(chosen), percentile, ridge)
+    if len(chosen) >= 2 and all(
+        sum(len(g) for i, g in enumerate(chosen) if i % 2 != f) >= 2 for f in range(2)
+    ):
+        calib.threshold = cross_fitted_threshold(chosen, percentile, ridge)
+    else:
+        log.warning("one episode only: in-sample threshold (biased low; collect more episodes)")
+    return calib
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -74,3 +74,16 @@ def test_feature_policy_adds_features_and_keeps_actions() -> None:
     _, info2 = wrapped.predict_action_chunk(obs2)
     assert not np.allclose(info["features"], info2["features"])  # the feature sees the image
     wrapped.close()
+
+
+def test_cross_fitted_threshold_holds_its_rate_on_new_data() -> None:
+    rng = np.random.default_rng(3)
+    eps = [("t", k, True, rng.normal(size=(20, 64))) for k in range(6)]  # 120 samples in 64-d
+    in_sample = fit(np.concatenate([f for *_, f in eps]), 95.0, 0.1)
+    calib = calibrate_from_episodes(eps, include_failures=False, percentile=95.0, ridge=0.1)
+    assert calib.threshold > in_sample.threshold  # in-sample distances are biased low
+    fresh = rng.normal(size=(4000, 64))
+    rate = float(np.mean(calib.distance(fresh) > calib.threshold))
+    naive = float(np.mean(calib.distance(fresh) > in_sample.threshold))
+    assert abs(rate - 0.05) < abs(naive - 0.05)
+    assert rate < 0.15
