@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.rapid.errors import RapidExperimentError
 from experiments.rapid.kinematics import (
     KinematicEpisode,
     collect_expert_episodes,
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         episodes += collect_expert_episodes(
             suite, tasks, a.episodes, a.seed, a.max_episode_steps, not a.no_progress
         )
+    if not episodes:
+        allowed = {s: envs.list_tasks(s) for s in a.suites if s in envs.list_suites()}
+        raise RapidExperimentError("tasks", a.tasks, f"task names of the chosen suites: {allowed}")
     trigger = scheduler_from_yaml(a.scheduler)
     rows, per_ep = redundancy_rows(episodes, trigger, a.chunk_len)
     notes = [

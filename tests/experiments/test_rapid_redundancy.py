@@ -52,3 +52,12 @@ def test_redundancy_cli_smoke(tmp_path) -> None:
         table = list(csv.DictReader(f))
     assert {r["task_type"] for r in table} >= {"button", "all", "peg_insertion"}
     assert "scripted expert" in (tmp_path / "redundancy.md").read_text()
+
+
+def test_redundancy_cli_rejects_unknown_tasks(tmp_path) -> None:
+    from experiments.rapid.errors import RapidExperimentError
+
+    with pytest.raises(RapidExperimentError, match="tasks"):
+        main(
+            ["--suites", "goal", "--tasks", "no_such_task", "--out", str(tmp_path), "--no-progress"]
+        )
