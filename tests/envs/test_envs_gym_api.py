@@ -91,3 +91,18 @@ def test_async_vector_env_two_workers():
         assert info["joint_vel_history"].shape == (2, 25, 7)
     finally:
         vec.close()
+
+
+def test_500hz_history_matches_substeps():
+    env = envs.make_env("object", "lemon_in_basket", render=False)
+    try:
+        env.reset()
+        obs, *_, info = env.step(np.array([1.0, 0, 0, 0, 0, 0, -1]))
+        vel, tau = info["joint_vel_history"], info["joint_torque_history"]
+        # the last substep is the observed state; the robot accelerates over the 25 substeps
+        np.testing.assert_array_equal(vel[-1], obs["joint_vel"])
+        np.testing.assert_array_equal(tau[-1], obs["joint_torque"])
+        assert np.abs(vel[-1]).sum() > np.abs(vel[0]).sum()
+        assert len({tuple(r) for r in vel}) == 25
+    finally:
+        env.close()
