@@ -71,3 +71,44 @@ def record_episode(
         "frames": writer.frames,
         "path": str(path),
     }
+
+
+class RecordEpisodes(gym.Wrapper):
+    """Wrapper writing every ``every``-th episode to ``folder/episode_<n>.mp4`` (needs render=True)."""
+
+    def __init__(self, env: gym.Env, folder: str | Path, every: int = 1, fps: int = 20) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
+            raise EnvConfigError("every", every, "a positive integer (episodes)")
+        super().__init__(env)
+        self.folder, self.every, self.fps = Path(folder), every, fps
+        self.episode = -1
+        self._writer: VideoWriter | None = None
+        self.paths: list[Path] = []
+
+    def _finish(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def reset(self, *, seed=None, options=None):
+        self._finish()
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.episode += 1
+        if self.episode % self.every == 0:
+            path = self.folder / f"episode_{self.episode:05d}.mp4"
+            self._writer = VideoWriter(path, fps=self.fps)
+            self.paths.append(path)
+            self._writer.add(obs)
+        return obs, info
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        if self._writer is not None:
+            self._writer.add(obs)
+            if term or trunc:
+                self._finish()
+        return obs, r, term, trunc, info
+
+    def close(self) -> None:
+        self._finish()
+        super().close()

@@ -68,3 +68,24 @@ def test_record_episode_writes_mp4(tmp_path):
     frames = imageio.mimread(tmp_path / "ep.mp4")
     assert len(frames) == 9
     assert frames[0].shape == (64, 128, 3)
+
+
+def test_record_episodes_wrapper(tmp_path):
+    from envs.video import RecordEpisodes
+
+    env = RecordEpisodes(
+        envs.make_env("goal", "turn_on_the_stove", image_size=32, max_episode_steps=4),
+        tmp_path,
+        every=2,
+    )
+    try:
+        for _ in range(3):
+            env.reset()
+            done = False
+            while not done:
+                _, _, term, trunc, _ = env.step(np.zeros(7))
+                done = term or trunc
+    finally:
+        env.close()
+    assert [p.name for p in env.paths] == ["episode_00000.mp4", "episode_00002.mp4"]
+    assert len(imageio.mimread(env.paths[0])) == 5
