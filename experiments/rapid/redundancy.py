@@ -41,9 +41,14 @@ COLUMNS = (
     "redundant_pct_std",
     "inferences_per_ep",
     "preemptions_per_ep",
+    "triggered_pct",
     "expert_success_pct",
     "paper_redundant_pct",
 )
+
+
+def _triggered(trace: list[dict[str, Any]]) -> int:
+    return sum(1 for t in trace if t.get("reason") in ("critical", "critical_hold"))
 
 
 def redundancy_rows(
@@ -71,6 +76,8 @@ def redundancy_rows(
                 * float(np.std([r.redundant_fraction for _, r in pairs])),
                 "inferences_per_ep": float(np.mean([r.inferences for _, r in pairs])),
                 "preemptions_per_ep": float(np.mean([r.preemptions for _, r in pairs])),
+                # steps the trigger itself asked for (critical + critical_hold), beyond chunk refills
+                "triggered_pct": 100.0 * sum(_triggered(r.trace) for _, r in pairs) / max(steps, 1),
                 "expert_success_pct": 100.0 * float(np.mean([ep.success for ep, _ in pairs])),
                 "paper_redundant_pct": PAPER_REDUNDANCY.get(name),
             }

@@ -24,6 +24,7 @@ def test_rows_weight_by_steps_and_carry_the_paper() -> None:
     assert by["drawer"]["redundant_pct"] == pytest.approx(100 * 14 / 16)
     assert by["all"]["redundant_pct"] == pytest.approx(100 * 84 / 96)
     assert by["all"]["expert_success_pct"] == pytest.approx(50.0)
+    assert by["all"]["triggered_pct"] == 0.0  # smooth streams: chunk refills only
     assert by["pick_place"]["paper_redundant_pct"] == 82.5
     assert by["drawer"]["paper_redundant_pct"] == 86.4
     assert by["peg_insertion"]["paper_redundant_pct"] == 81.2
@@ -61,3 +62,11 @@ def test_redundancy_cli_rejects_unknown_tasks(tmp_path) -> None:
         main(
             ["--suites", "goal", "--tasks", "no_such_task", "--out", str(tmp_path), "--no-progress"]
         )
+
+
+def test_triggered_share_counts_critical_steps() -> None:
+    eps = [KinematicEpisode("goal", "open_the_drawer", 0, 0, True, synthetic_stream(80, 43))]
+    rows, _ = redundancy_rows(eps, RapidTrigger(high=4.0, low=2.0), chunk_len=8)
+    drawer = next(r for r in rows if r["task_type"] == "drawer")
+    assert drawer["triggered_pct"] == pytest.approx(100 / 80)
+    assert drawer["redundant_pct"] == pytest.approx(100 * 69 / 80)
