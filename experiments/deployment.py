@@ -155,10 +155,15 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         policy, quant, stage_precision = apply_quantization(cfg, policy)
         latency = build_latency_source(cfg, policy.shape.name, stage_precision)
         close = latency.reset  # nothing to release
+    scheduler = instantiate(cfg.scheduler)
+    if scheduler.name == "failure_score":  # SAFE reads a feature of every inference
+        from experiments.rapid.policies import FeaturePolicy
+
+        policy = FeaturePolicy(policy)
     runtime = SimulatedRuntime(
         policy,
         latency,
-        scheduler=instantiate(cfg.scheduler),
+        scheduler=scheduler,
         mode=cfg.runtime.mode,
         control_hz=cfg.runtime.control_hz,
         execute_horizon=cfg.runtime.execute_horizon,

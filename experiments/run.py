@@ -50,7 +50,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 image_size=cfg.env.image_size,
                 perturbation=cfg.env.perturbation,
                 render=cfg.env.render,
-                max_episode_steps=plan.max_episode_steps,
+                # the env's step counter also sees the no-op wait steps, which do not count
+                max_episode_steps=plan.max_episode_steps + cfg.eval.num_wait_steps,
             )
             actor, deployment, close_runtime = wrap_actor(cfg, instantiate(cfg.policy))
             try:

@@ -55,8 +55,10 @@ class ModeledDeployment:
         self.reset()
 
     def reset(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
-        self.planner.reset(self.ctx, self.network.link_at(0.0))
+        """Start an episode: fresh planner state, and jitter draws of their own (seed, episode)."""
+        self.episode = getattr(self, "episode", -1) + 1
+        self.rng = np.random.default_rng([self.seed, self.episode])
+        self.first_cut = self.planner.reset(self.ctx, self.network.link_at(0.0))
         self.cuts: list[int] = []
         self.probe_bytes_sent = 0
 
@@ -110,7 +112,5 @@ class ModeledDeployment:
 
     def edge_memory_bytes(self) -> float:
         """Weights resident on the edge under the planner's current cut (bytes)."""
-        cut = (
-            self.cuts[-1] if self.cuts else self.planner.reset(self.ctx, self.network.link_at(0.0))
-        )
+        cut = self.cuts[-1] if self.cuts else self.first_cut
         return float(self.ctx.costs.edge_mem_bytes[cut])

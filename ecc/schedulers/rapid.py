@@ -11,7 +11,7 @@ Dual threshold with hysteresis: I > ``high`` enters the critical phase (the cach
 replan requested at once), I < ``low`` leaves it. While critical, the robot replans every step; otherwise
 it plays the cached chunk (a redundant step) and replans only when the chunk is used up. ``cooldown``
 steps must pass between two preemptions so bursts of contact do not flood the cloud.
-All constants are config fields; defaults come from ``experiments.calibrate_rapid`` on demonstrations.
+All constants are config fields; defaults come from ``experiments.rapid.calibrate_rapid`` on demonstrations.
 Every step costs O(window) numpy work on 25x7 arrays on the edge.
 """
 

@@ -76,7 +76,7 @@ class FailureScoreTrigger(_UncertaintyTrigger):
     """SAFE-style: Mahalanobis distance of the policy's feature to features of successful rollouts.
 
     The Gaussian (mean, precision) and the threshold come from a calibration file written by
-    ``python -m experiments.calibrate_failure_score`` (npz with ``mean``, ``precision``, ``threshold``).
+    ``python -m experiments.rapid.calibrate_failure_score`` (npz with ``mean``, ``precision``, ``threshold``).
     """
 
     name = "failure_score"
@@ -93,7 +93,7 @@ class FailureScoreTrigger(_UncertaintyTrigger):
             raise InvalidValueError(
                 "scheduler.calibration",
                 None,
-                "a path to an npz made by experiments.calibrate_failure_score",
+                "a path to an npz made by experiments.rapid.calibrate_failure_score",
             )
         path = Path(calibration)
         if not path.is_file():
@@ -106,6 +106,19 @@ class FailureScoreTrigger(_UncertaintyTrigger):
         self.feature = feature
 
     def score(self, ctx: StepContext) -> float:
-        f = np.asarray(ctx.last_inference_info[self.feature], dtype=np.float64).reshape(-1)
+        info = ctx.last_inference_info
+        if self.feature not in info:
+            raise InvalidValueError(
+                "scheduler.feature",
+                self.feature,
+                f"a key the policy reports; it reported {sorted(info)}",
+            )
+        f = np.asarray(info[self.feature], dtype=np.float64).reshape(-1)
+        if f.shape != self.mean.shape:
+            raise InvalidValueError(
+                f"policy feature {self.feature!r} size",
+                f.size,
+                f"{self.mean.size} (the calibration's)",
+            )
         d = f - self.mean
         return float(np.sqrt(max(d @ self.precision @ d, 0.0)))
