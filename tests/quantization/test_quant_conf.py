@@ -93,6 +93,6 @@ def test_hydra_composes_the_group(name):
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"+quantization={name}"])
+        cfg = compose(config_name="config", overrides=[f"quantization={name}"])
     qc = method_config(cfg.quantization)
     assert qc.name == name.split("_")[0]
