@@ -281,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for suite, task in pairs
         for lo in range(0, args.n_init, args.chunk)
     ]
+    from experiments.provenance import provenance
+
+    prov = provenance()  # before the run: the commit whose code the workers import
     t0 = time.perf_counter()
     rows: list[EpisodeRow] = []
     bar = tqdm(total=len(pairs) * args.n_init, desc="expert episodes", unit="ep")
@@ -300,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = {pair: i for i, pair in enumerate(pairs)}
     rows.sort(key=lambda r: (order[(r.suite, r.task)], r.init_state))
     summaries = summarize(rows)
-    header = _header(args, time.perf_counter() - t0)
+    header = _header(args, time.perf_counter() - t0, prov)
     write_markdown(args.out_md, summaries, header)
     write_csv(args.out_csv, summaries, header)
     print(f"{'suite':8s} {'task':40s} {'succ':>7s} {'rate':>6s} {'steps':>7s}")
