@@ -319,6 +319,37 @@ def build_model(shape: VLAShape | str, device: torch.device | str | None = None)
     return cls(shape, torch.device(device) if device is not None else None)
 
 
+def random_model(shape: VLAShape | str, seed: int = 0, std: float | None = 0.05) -> StagedVLA:
+    """An eval-mode model with seeded random weights (tests, latency studies, the stage server).
+
+    ``std``: redraw every parameter from N(0, std) (zero-initialised positional and extra tokens
+    would otherwise hide plumbing bugs); None keeps the layers' own initialisation.
+    """
+    torch.manual_seed(seed)
+    model = build_model(shape).eval()
+    if std is not None:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0.0, std)
+    return model
+
+
+def random_inputs(shape: VLAShape | str, batch: int = 1, seed: int = 1) -> dict[str, torch.Tensor]:
+    """Seeded random model inputs of the right shapes (images, prompt tokens, proprio, noise)."""
+    if isinstance(shape, str):
+        shape = get_shape(shape)
+    g = torch.Generator().manual_seed(seed)
+    v = shape.vision[0]
+    return {
+        "images": torch.randn(
+            batch, shape.cameras, v.channels, v.image_size, v.image_size, generator=g
+        ),
+        "tokens": torch.randint(0, 200, (batch, shape.prompt_tokens), generator=g),
+        "proprio": torch.randn(batch, shape.proprio_dim, generator=g),
+        "noise": torch.randn(batch, shape.head.chunk, shape.head.action_dim, generator=g),
+    }
+
+
 def count_params(model: nn.Module) -> int:
     """Unique parameters (tied weights counted once); works on meta tensors."""
     return sum(p.numel() for p in model.parameters())

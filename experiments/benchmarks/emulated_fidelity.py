@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.zoo import build_model
+from agents.zoo import random_inputs, random_model
 from ecc.cost import Partition, latency_breakdown
 from ecc.emulated import SplitExecutor, StageServer, module_order
 from ecc.hardware import load_profile
@@ -33,18 +33,6 @@ from ecc.wire.transport import Client, TransportConfig
 from experiments.provenance import provenance
 
 SECRET = b"fidelity-benchmark-secret-0123456789"
-
-
-def _inputs(model, seed: int = 0) -> dict:
-    s = model.shape
-    g = torch.Generator().manual_seed(seed)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.rand(1, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 100, (1, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(1, s.proprio_dim, generator=g),
-        "noise": torch.randn(1, s.head.chunk, s.head.action_dim, generator=g),
-    }
 
 
 def main() -> int:
@@ -68,9 +56,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
 
-    torch.manual_seed(0)
-    model = build_model(args.shape).eval()
-    inputs = _inputs(model)
+    model = random_model(args.shape, std=None)
+    inputs = random_inputs(model.shape, seed=0)
     n_modules = len(module_order(model.stages()))
     trace = build_trace(args.shape, granularity="block", act_bytes=4, image_bytes_per_value=4)
     cpu = load_profile(args.profile)

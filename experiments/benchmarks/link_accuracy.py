@@ -20,38 +20,7 @@ import time
 
 from ecc.links import LinkConfig, LinkUnavailable, StepSchedule, best_available
 from ecc.links.base import Link
-
-
-def transfer_s(link: Link, nbytes: int) -> float:
-    """Seconds from the edge's first send of ``nbytes`` until the server has them all."""
-    srv = link.listen()
-    addr = link.expose(srv.getsockname()[:2])
-    done: dict[str, float] = {}
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        conn.recv(1)
-        got = 0
-        while got < nbytes:
-            data = conn.recv(1 << 16)
-            if not data:
-                break
-            got += len(data)
-        done["t"] = time.perf_counter()
-        conn.close()
-
-    th = threading.Thread(target=serve)
-    th.start()
-    sock = link.edge_socket()
-    sock.connect(addr)
-    sock.sendall(b"h")
-    time.sleep(0.2 + 2 * link.config.delay_ms / 1e3)  # connection and first byte settled
-    t0 = time.perf_counter()
-    sock.sendall(b"x" * nbytes)
-    th.join(timeout=60)
-    sock.close()
-    srv.close()
-    return done["t"] - t0
+from ecc.links.measure import one_way_transfer_s
 
 
 def step_response(
@@ -160,7 +129,10 @@ def main() -> None:
                 print(f"{kind:>14}  unavailable: {e}")
                 break
             with link:
-                times = sorted(transfer_s(link, nbytes) * 1e3 for _ in range(args.repeat))
+                times = sorted(
+                    one_way_transfer_s(link, settle_s=0.2, nbytes=nbytes) * 1e3
+                    for _ in range(args.repeat)
+                )
             expected = nbytes * 8 / (rate * 1e6) * 1e3 + args.delay_ms
             best, med = times[0], times[len(times) // 2]
             print(

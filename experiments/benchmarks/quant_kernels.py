@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.zoo import build_model, get_shape
+from agents.zoo import build_model, get_shape, random_inputs
 from quantization.apply import quantize_model
 from quantization.config import DyQConfig
 from quantization.dyq import DyQController
@@ -90,15 +90,7 @@ def linear_table(repeats: int) -> None:
 
 
 def _inputs(model, seed: int = 0) -> dict:
-    s = model.shape
-    g = torch.Generator().manual_seed(seed)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.randn(1, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 200, (1, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(1, s.proprio_dim, generator=g),
-        "noise": torch.randn(1, s.head.chunk, s.head.action_dim, generator=g),
-    }
+    return random_inputs(model.shape, seed=seed)
 
 
 METHODS = {

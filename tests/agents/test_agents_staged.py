@@ -9,30 +9,17 @@ from agents.boundary import stage_boundaries
 from agents.errors import ObservationError
 from agents.models.openvla import bin_centers, discretize
 from agents.staged import StagedModel, run_all_stages
-from agents.zoo import TINY_SHAPES, build_model
+from agents.zoo import TINY_SHAPES, random_inputs, random_model
 
 torch.set_num_threads(1)
 
 
 def _random_model(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    with torch.no_grad():  # non-trivial weights: zero-initialised pos/extra tokens hide bugs
-        for p in model.parameters():
-            p.normal_(0.0, 0.05)
-    return model
+    return random_model(name)
 
 
 def _inputs(model, batch: int = 2, seed: int = 1) -> dict:
-    s = model.shape
-    g = torch.Generator().manual_seed(seed)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.randn(batch, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 200, (batch, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(batch, s.proprio_dim, generator=g),
-        "noise": torch.randn(batch, s.head.chunk, s.head.action_dim, generator=g),
-    }
+    return random_inputs(model.shape, batch=batch, seed=seed)
 
 
 @pytest.mark.parametrize("name", TINY_SHAPES)

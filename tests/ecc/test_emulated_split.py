@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from agents.zoo import TINY_SHAPES, build_model
+from agents.zoo import TINY_SHAPES, random_inputs, random_model
 from ecc.emulated import SplitExecutor, StageServer, module_order, placement_for_cut, plan_segments
 from ecc.emulated.client import reference_outputs
 from ecc.wire import Codec, Message
@@ -20,24 +20,11 @@ SECRET = b"test-secret-of-32-bytes-at-least!!"
 
 
 def _model(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.05)
-    return model
+    return random_model(name)
 
 
 def _inputs(model, seed: int = 1) -> dict:
-    s = model.shape
-    g = torch.Generator().manual_seed(seed)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.randn(1, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 200, (1, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(1, s.proprio_dim, generator=g),
-        "noise": torch.randn(1, s.head.chunk, s.head.action_dim, generator=g),
-    }
+    return random_inputs(model.shape, seed=seed)
 
 
 def _client(server: StageServer, timeout_s: float = 5.0) -> Client:

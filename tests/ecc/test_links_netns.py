@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
 
 from ecc.links import LinkConfig, best_available, namespaces_available, netem_available
+from ecc.links.measure import one_way_transfer_s
 
 pytestmark = [
     pytest.mark.root,
@@ -38,37 +38,6 @@ def _nothing_left_behind():
 
     assert _ours(os.getpid()) == []
     assert not find_leftovers(include_live=False), "objects of dead processes left behind"
-
-
-def _transfer_s(link, nbytes: int) -> float:
-    srv = link.listen()
-    addr = link.expose(srv.getsockname()[:2])
-    done: dict[str, float] = {}
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        conn.recv(1)
-        got = 0
-        while got < nbytes:
-            data = conn.recv(1 << 16)
-            if not data:
-                break
-            got += len(data)
-        done["t"] = time.perf_counter()
-        conn.close()
-
-    th = threading.Thread(target=serve)
-    th.start()
-    cl = link.edge_socket()
-    cl.connect(addr)
-    cl.sendall(b"h")
-    time.sleep(0.1 + 2 * link.config.delay_ms / 1e3)
-    t0 = time.perf_counter()
-    cl.sendall(b"x" * nbytes)
-    th.join(timeout=30)
-    cl.close()
-    srv.close()
-    return done["t"] - t0
 
 
 def _kernel_tbf_rate(link, role: str) -> int:
@@ -98,7 +67,7 @@ def test_tbf_userspace_transfer_and_live_rate() -> None:
     with link:
         up_bps = int(tbf_parameters(20e6)["rate"].removesuffix("bit"))
         assert _kernel_tbf_rate(link, "edge") == pytest.approx(up_bps / 8, abs=1)
-        t = _transfer_s(link, 500_000)
+        t = one_way_transfer_s(link, 500_000)
         assert t == pytest.approx(500_000 * 8 / 20e6 + 0.010, rel=0.05)
         link.set_rate(5e6, 7e6)
         assert _kernel_tbf_rate(link, "edge") == pytest.approx(5e6 * 1514 / 1448 / 8, abs=1)
@@ -114,7 +83,7 @@ def test_netem_link() -> None:
     if not ok:
         pytest.skip("kernel lacks sch_netem")
     with best_available(LinkConfig(kind="netem", up_mbps=20, delay_ms=10))[0] as link:
-        t = _transfer_s(link, 500_000)
+        t = one_way_transfer_s(link, 500_000)
     assert t == pytest.approx(500_000 * 8 / 20e6 + 0.010, rel=0.05)
 
 

@@ -11,39 +11,8 @@ import pytest
 
 from ecc.links import LinkConfig, LinkConfigError, StepSchedule, TraceRunner
 from ecc.links.base import Link
+from ecc.links.measure import one_way_transfer_s
 from ecc.links.userspace import UserspaceLink
-
-
-def _one_way_transfer_s(link: Link, nbytes: int) -> float:
-    """Seconds from the edge starting to send ``nbytes`` until the server has them all."""
-    srv = link.listen()
-    addr = link.expose(srv.getsockname()[:2])
-    done: dict[str, float] = {}
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        conn.recv(1)
-        got = 0
-        while got < nbytes:
-            data = conn.recv(1 << 16)
-            if not data:
-                break
-            got += len(data)
-        done["t"] = time.perf_counter()
-        conn.close()
-
-    th = threading.Thread(target=serve)
-    th.start()
-    cl = link.edge_socket()
-    cl.connect(addr)
-    cl.sendall(b"h")
-    time.sleep(0.1 + 2 * link.config.delay_ms / 1e3)  # let the handshake byte clear the link
-    t0 = time.perf_counter()
-    cl.sendall(b"x" * nbytes)
-    th.join(timeout=30)
-    cl.close()
-    srv.close()
-    return done["t"] - t0
 
 
 def _rtts_ms(link: Link, n: int, size: int = 64) -> list[float]:
@@ -77,7 +46,7 @@ def _rtts_ms(link: Link, n: int, size: int = 64) -> list[float]:
 def test_transfer_time_matches_rate_plus_delay() -> None:
     cfg = LinkConfig(kind="userspace", up_mbps=20, down_mbps=20, delay_ms=10)
     with UserspaceLink(cfg) as link:
-        t = _one_way_transfer_s(link, 400_000)
+        t = one_way_transfer_s(link, 400_000)
     expected = 400_000 * 8 / 20e6 + 0.010
     assert t == pytest.approx(expected, rel=0.08)
 
@@ -110,9 +79,9 @@ def test_loss_costs_retransmission_time() -> None:
 
 def test_live_rate_change_applies() -> None:
     with UserspaceLink(LinkConfig(kind="userspace", up_mbps=100)) as link:
-        fast = _one_way_transfer_s(link, 250_000)
+        fast = one_way_transfer_s(link, 250_000)
         link.set_rate(10e6, 10e6)
-        slow = _one_way_transfer_s(link, 250_000)
+        slow = one_way_transfer_s(link, 250_000)
     assert fast == pytest.approx(0.020, rel=0.25)
     assert slow == pytest.approx(0.200, rel=0.08)
 

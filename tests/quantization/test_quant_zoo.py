@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from agents.staged import run_all_stages
-from agents.zoo import TINY_SHAPES, build_model, get_shape
+from agents.zoo import TINY_SHAPES, build_model, get_shape, random_inputs, random_model
 from ecc.cost import resolve_precisions
 from ecc.trace import build_trace
 from quantization.apply import Calibration, quantize_model
@@ -18,24 +18,11 @@ W4 = {"name": "w4a16", "weight_bits": 4, "act_bits": 16, "group_size": 32}
 
 
 def _model(name):
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.05)
-    return model
+    return random_model(name)
 
 
 def _inputs(model, batch=1, seed=1):
-    s = model.shape
-    g = torch.Generator().manual_seed(seed)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.randn(batch, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 200, (batch, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(batch, s.proprio_dim, generator=g),
-        "noise": torch.randn(batch, s.head.chunk, s.head.action_dim, generator=g),
-    }
+    return random_inputs(model.shape, batch=batch, seed=seed)
 
 
 @pytest.mark.parametrize("name", TINY_SHAPES)
