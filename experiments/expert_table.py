@@ -113,11 +113,10 @@ def summarize(rows: Sequence[EpisodeRow]) -> list[TaskSummary]:
     return out
 
 
-def _header(args: argparse.Namespace, elapsed_s: float) -> dict:
+def _header(args: argparse.Namespace, elapsed_s: float, prov: dict) -> dict:
+    """Table header; ``prov`` is taken when the run starts (the code that ran)."""
     from envs.experts import ExpertConfig
-    from experiments.provenance import provenance
 
-    prov = provenance()
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "command": "python -m experiments.expert_table " + " ".join(sys.argv[1:]),

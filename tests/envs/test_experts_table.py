@@ -70,3 +70,26 @@ def test_experts_table_cli_validation() -> None:
         expert_table.select_tasks("no_such_suite", "all")
     pairs = expert_table.select_tasks("goal", "open_the_drawer")
     assert pairs == [("goal", "open_the_drawer")]
+
+
+def test_experts_table_main_end_to_end(tmp_path) -> None:
+    md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
+    rc = expert_table.main(
+        [
+            "--suites",
+            "goal",
+            "--tasks",
+            "turn_on_the_stove",
+            "--n-init",
+            "1",
+            "--workers",
+            "1",
+            "--out-md",
+            str(md),
+            "--out-csv",
+            str(csv_path),
+        ]
+    )
+    assert rc == 0
+    assert "| goal | turn_on_the_stove | 1/1 | 100% |" in md.read_text()
+    assert "turn_on_the_stove" in csv_path.read_text()
