@@ -30,7 +30,7 @@ def chunk_policy_of(actor: Any) -> Any | None:
 
 
 def apply_quantization(
-    cfg: DictConfig, policy: Any
+    cfg: DictConfig, policy: Any, model: Any
 ) -> tuple[Any, dict[str, Any], Callable[[Any], Any] | None]:
     """Quantize the acting model per ``cfg.quantization``; put its precision controller in the loop.
 
@@ -49,14 +49,14 @@ def apply_quantization(
         quantize_model,
     )
 
-    quantize_model(policy.model, qcfg)
-    controller = make_precision_controller(qcfg, policy.model)
+    quantize_model(model, qcfg)
+    controller = make_precision_controller(qcfg, model)
     wrapped = PrecisionControlledPolicy(policy, controller)
     wrapped.shape = policy.shape  # the runtime and the cost model read the acting shape
     pmap = precision_map(qcfg)
     summary = {
         "name": qcfg.name,
-        "acting_model_bytes": int(model_memory_bytes(policy.model, qcfg).total),
+        "acting_model_bytes": int(model_memory_bytes(model, qcfg).total),
     }
     return wrapped, summary, lambda stages: ecc_precision_map(stages, pmap, controller.bits)
 
@@ -151,15 +151,16 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         latency = build_emulated(cfg, policy)
         quant: dict[str, Any] = {"name": "none"}
         close = latency.close
-    else:
-        policy, quant, stage_precision = apply_quantization(cfg, policy)
-        latency = build_latency_source(cfg, policy.shape.name, stage_precision)
-        close = latency.reset  # nothing to release
     scheduler = instantiate(cfg.scheduler)
+    model = policy.model
     if scheduler.name == "failure_score":  # SAFE reads a feature of every inference
         from experiments.rapid.policies import FeaturePolicy
 
         policy = FeaturePolicy(policy)
+    if kind != "emulated":
+        policy, quant, stage_precision = apply_quantization(cfg, policy, model)
+        latency = build_latency_source(cfg, policy.shape.name, stage_precision)
+        close = latency.reset  # nothing to release
     runtime = SimulatedRuntime(
         policy,
         latency,

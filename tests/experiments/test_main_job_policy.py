@@ -98,3 +98,18 @@ def test_dyq_quantized_policy_reports_its_precision_timeline(tmp_path, random_ch
     hist = ep["extra"]["precision_histogram"]
     assert abs(sum(hist.values()) - 1.0) < 1e-6
     assert set(hist) <= {"2", "4", "8", "16", "32"}
+
+
+def test_failure_score_scheduler_with_dyq_in_the_main_job(tmp_path, random_checkpoint):
+    cal = tmp_path / "safe.npz"
+    hidden = 128  # oft-tiny LLM width: the feature the SAFE trigger reads
+    np.savez(cal, mean=np.zeros(hidden), precision=np.eye(hidden), threshold=np.array(1e9))
+    res = _run(
+        tmp_path / "safe", "policy=oft_tiny", f"policy.checkpoint={random_checkpoint}",
+        "scheduler=failure_score", f"scheduler.calibration={cal}", "quantization=dyq",
+    )  # fmt: skip
+    assert res["deployment"]["scheduler"] == "failure_score"
+    assert res["deployment"]["quantization"]["name"] == "dyq"
+    ep = json.loads((tmp_path / "safe" / "episodes.jsonl").read_text().splitlines()[0])
+    assert ep["extra"]["preemptions"] == 0  # an unreachable threshold never fires
+    assert "precision_histogram" in ep["extra"]
