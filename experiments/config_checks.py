@@ -8,6 +8,9 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
+RUNTIME_KINDS = ("simulated", "emulated", "none")
+LATENCY_KINDS = ("modeled", "measured", "constant")
+WORLD_TIME_MODES = ("blocking", "realtime")
 
 
 class ConfigError(ValueError):
@@ -59,6 +62,7 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     size = cfg.env.image_size
     if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size > 1024:
         raise ConfigError(f"env.image_size={size!r} must be an integer in [8, 1024] (pixels)")
+    _check_runtime(cfg)
     init_states = _init_states(cfg.eval.init_states)
     limit = cfg.eval.max_episode_steps
     if limit is None:
@@ -66,6 +70,20 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     elif not isinstance(limit, int) or limit <= 0:
         raise ConfigError(f"eval.max_episode_steps={limit!r} must be a positive integer or null")
     return EvalPlan(suite, tuple(tasks), init_states, int(limit))
+
+
+def _check_runtime(cfg: DictConfig) -> None:
+    rt = cfg.get("runtime")
+    if rt is None:
+        return
+    checks = [("runtime.kind", rt.get("kind"), RUNTIME_KINDS)]
+    if rt.get("kind") != "none":
+        checks.append(("runtime.mode", rt.get("mode"), WORLD_TIME_MODES))
+    if rt.get("kind") == "simulated":
+        checks.append(("runtime.latency", rt.get("latency"), LATENCY_KINDS))
+    for field, value, allowed in checks:
+        if value not in allowed:
+            raise ConfigError(f"{field}={value!r} is unknown; allowed: {', '.join(allowed)}")
 
 
 def _init_states(value: Any) -> tuple[int, ...]:

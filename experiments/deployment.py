@@ -15,12 +15,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from experiments.config_checks import ConfigError
+from experiments.config_checks import LATENCY_KINDS, RUNTIME_KINDS, ConfigError
 
 log = logging.getLogger(__name__)
-
-LATENCY_KINDS = ("modeled", "measured", "constant")
-RUNTIME_KINDS = ("simulated", "emulated", "none")
 
 
 def chunk_policy_of(actor: Any) -> Any | None:

@@ -54,6 +54,7 @@ def test_main_job_writes_results_episodes_provenance_and_wandb(tmp_path):
         ("env.perturbation=fog", "env.perturbation='fog'", "standard, visual_noise, interference"),
         ("env.image_size=0", "env.image_size=0", "[8, 1024]"),
         ("eval.init_states=51", "eval.init_states=51", "[1, 50]"),
+        ("runtime.mode=async", "runtime.mode='async'", "blocking, realtime"),
     ],
 )
 def test_bad_config_fails_at_start_up_naming_field_and_allowed_values(
