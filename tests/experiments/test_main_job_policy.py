@@ -113,3 +113,31 @@ def test_failure_score_scheduler_with_dyq_in_the_main_job(tmp_path, random_check
     ep = json.loads((tmp_path / "safe" / "episodes.jsonl").read_text().splitlines()[0])
     assert ep["extra"]["preemptions"] == 0  # an unreachable threshold never fires
     assert "precision_histogram" in ep["extra"]
+
+
+def test_emulated_runtime_against_a_separately_started_server(tmp_path, random_checkpoint):
+    """The two-host recipe on one host: `python -m ecc.serve` started by hand, the edge given host:port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "VECC_WIRE_SECRET": "test-secret-for-the-emulated-main-job"}
+    os.environ.update(VECC_WIRE_SECRET=env["VECC_WIRE_SECRET"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ecc.serve", "--checkpoint", str(random_checkpoint), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert "serving" in server.stdout.readline()
+        res = _run(
+            tmp_path / "remote", "policy=oft_tiny", f"policy.checkpoint={random_checkpoint}",
+            "runtime=emulated", "runtime.start_local=false", "runtime.host=127.0.0.1",
+            f"runtime.port={port}", "runtime.cut=7",
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert res["deployment"]["runtime"] == "emulated"
+    assert res["deployment"]["link"]["kind"] == "none"  # a real network: nothing shaped here
+    assert res["summary"]["step_latency_ms"]["cloud_ms"]["mean"] > 0
