@@ -43,15 +43,4 @@ GOALS = {
 
 
 def tasks() -> list[TaskSpec]:
-    return [
-        TaskSpec(
-            suite=SUITE,
-            name=name,
-            language=lang,
-            objects=kitchen.OBJECTS,
-            fixtures=kitchen.fixtures(drawer_open),
-            regions=kitchen.REGIONS,
-            goal=goal,
-        )
-        for name, (lang, goal, drawer_open) in GOALS.items()
-    ]
+    return kitchen.tasks(SUITE, GOALS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envs.catalog import DRAWER_TRAVEL
-from envs.spec import FixtureSpec, ObjectSpec, Region
+from envs.spec import FixtureSpec, ObjectSpec, Region, TaskSpec
 
 RED = (0.85, 0.12, 0.1, 1.0)
 GREEN = (0.1, 0.65, 0.2, 1.0)
@@ -29,3 +29,19 @@ def fixtures(drawer_open: bool = False) -> tuple[FixtureSpec, ...]:
         FixtureSpec("drawer", "cabinet", (0.2, -0.27), init=init),
         FixtureSpec("stove", "stove", (0.18, 0.1)),
     )
+
+
+def tasks(suite: str, table: dict[str, tuple[str, tuple, bool]]) -> list[TaskSpec]:
+    """Kitchen-scene tasks from ``{name: (instruction, goal predicates, drawer starts open)}``."""
+    return [
+        TaskSpec(
+            suite=suite,
+            name=name,
+            language=lang,
+            objects=OBJECTS,
+            fixtures=fixtures(drawer_open),
+            regions=REGIONS,
+            goal=goal,
+        )
+        for name, (lang, goal, drawer_open) in table.items()
+    ]
