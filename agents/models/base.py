@@ -12,6 +12,7 @@ test checks the plumbing between them (which tensors cross, KV growth, positions
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -267,6 +268,42 @@ class StagedVLA(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss on normalised target actions [B, chunk, action_dim]."""
         raise NotImplementedError
+
+
+def denoising_stages(
+    steps: int,
+    layers: int,
+    layer_module: str,
+    out_module: str,
+    reads: Callable[[int], tuple[str, ...]],
+) -> list[StageSpec]:
+    """The action expert's unrolled loop (pi0 flow steps, CogACT DDIM steps): per step, every expert
+    layer (``layer_module.{i}``, reading ``reads(i)``) then the update of ``expert.x``."""
+    out: list[StageSpec] = []
+    for s in range(steps):
+        for i in range(layers):
+            out.append(
+                StageSpec(
+                    f"expert.s{s}.layer{i}",
+                    "expert_layer",
+                    f"{layer_module}.{i}",
+                    reads(i),
+                    ("expert.h",),
+                    step=s,
+                    layer=i,
+                )
+            )
+        out.append(
+            StageSpec(
+                f"expert.s{s}.out",
+                "expert_out",
+                out_module,
+                ("expert.h", "expert.x"),
+                ("expert.x",),
+                step=s,
+            )
+        )
+    return out
 
 
 def expect_noise(model: StagedVLA, inputs: dict[str, Any]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 
 from agents.errors import ShapeConfigError
 from agents.layers import Block, BlockConfig, sinusoidal
-from agents.models.base import StagedVLA, expect_noise
+from agents.models.base import StagedVLA, denoising_stages, expect_noise
 from agents.shapes import VLAShape
 from agents.staged import BoundaryState, StageSpec
 
@@ -93,32 +93,15 @@ class CogACTModel(StagedVLA):
         return 1
 
     def _head_stages(self) -> list[StageSpec]:
-        out = [StageSpec("llm.prefill.norm", "norm", "llm.norm", ("llm.h",), ("cog.feature",))]
-        for s in range(self.shape.head.steps):
-            for i in range(self.shape.head.expert.layers):
-                reads = ("expert.x", "cog.feature") if i == 0 else ("expert.h",)
-                out.append(
-                    StageSpec(
-                        f"expert.s{s}.layer{i}",
-                        "expert_layer",
-                        f"dit.layers.{i}",
-                        reads,
-                        ("expert.h",),
-                        step=s,
-                        layer=i,
-                    )
-                )
-            out.append(
-                StageSpec(
-                    f"expert.s{s}.out",
-                    "expert_out",
-                    "dit.out",
-                    ("expert.h", "expert.x"),
-                    ("expert.x",),
-                    step=s,
-                )
-            )
-        return out
+        head = self.shape.head
+        first = ("expert.x", "cog.feature")
+        return [
+            StageSpec("llm.prefill.norm", "norm", "llm.norm", ("llm.h",), ("cog.feature",)),
+            *denoising_stages(
+                head.steps, head.expert.layers, "dit.layers", "dit.out",
+                lambda i: first if i == 0 else ("expert.h",),
+            ),
+        ]  # fmt: skip
 
     def init_state(self, inputs: dict[str, Any]) -> BoundaryState:
         state = super().init_state(inputs)

@@ -24,7 +24,7 @@ from torch import nn
 
 from agents.errors import ShapeConfigError
 from agents.layers import Block, BlockConfig, make_norm, sinusoidal
-from agents.models.base import StagedVLA, expect_noise
+from agents.models.base import StagedVLA, denoising_stages, expect_noise
 from agents.shapes import VLAShape
 from agents.staged import BoundaryState, StageSpec
 
@@ -98,34 +98,15 @@ class Pi0Model(StagedVLA):
         return 1.0 - step / self.shape.head.steps
 
     def _head_stages(self) -> list[StageSpec]:
-        out = []
         pro = ("proprio",) if self.shape.proprio_dim else ()
-        for s in range(self.shape.head.steps):
-            for i in range(self.shape.llm.layers):
-                kv = (f"kv.{i}.k", f"kv.{i}.v")
-                reads = ("expert.x", *pro, *kv) if i == 0 else ("expert.h", *kv)
-                out.append(
-                    StageSpec(
-                        f"expert.s{s}.layer{i}",
-                        "expert_layer",
-                        f"expert.layers.{i}",
-                        reads,
-                        ("expert.h",),
-                        step=s,
-                        layer=i,
-                    )
-                )
-            out.append(
-                StageSpec(
-                    f"expert.s{s}.out",
-                    "expert_out",
-                    "expert.out",
-                    ("expert.h", "expert.x"),
-                    ("expert.x",),
-                    step=s,
-                )
-            )
-        return out
+
+        def reads(i: int) -> tuple[str, ...]:
+            kv = (f"kv.{i}.k", f"kv.{i}.v")  # the expert attends to the prefix's layer-i cache
+            return ("expert.x", *pro, *kv) if i == 0 else ("expert.h", *kv)
+
+        return denoising_stages(
+            self.shape.head.steps, self.shape.llm.layers, "expert.layers", "expert.out", reads
+        )
 
     def init_state(self, inputs: dict[str, Any]) -> BoundaryState:
         state = super().init_state(inputs)
