@@ -17,6 +17,7 @@ import numpy as np
 
 from ecc.cuts import latency_per_cut_ms
 from ecc.errors import InvalidValueError
+from ecc.network.config import Network
 from ecc.network.link import LinkState
 from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.network.traces import BandwidthTrace
@@ -47,8 +48,7 @@ class AdaptiveResult:
 
 
 def _link_at(link: LinkState, trace: BandwidthTrace, t_s: float) -> LinkState:
-    bw = max(float(trace.at(t_s)), 1e-3)
-    return link.with_bandwidth(bw, bw * link.down_mbps / link.up_mbps)
+    return Network(link, trace).link_at(t_s)
 
 
 def simulate_adaptive(
