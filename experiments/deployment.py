@@ -26,6 +26,13 @@ def chunk_policy_of(actor: Any) -> Any | None:
     return policy if callable(getattr(policy, "predict_action_chunk", None)) else None
 
 
+def model_policy(policy: Any) -> Any:
+    """The VLAPolicy under any wrappers (the object whose forward a split executor replaces)."""
+    while not hasattr(policy, "forward_fn") and hasattr(policy, "policy"):
+        policy = policy.policy
+    return policy
+
+
 def apply_quantization(
     cfg: DictConfig, policy: Any, model: Any
 ) -> tuple[Any, dict[str, Any], Callable[[Any], Any] | None]:
@@ -142,22 +149,22 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         return actor, {"runtime": "none"}, lambda: None
     from ecc.runtime import SimulatedRuntime
 
-    if kind == "emulated":
-        if cfg.get("quantization") is not None and cfg.quantization.get("name", "none") != "none":
-            raise ConfigError("runtime=emulated runs the model unquantized; use quantization=none")
-        latency = build_emulated(cfg, policy)
-        quant: dict[str, Any] = {"name": "none"}
-        close = latency.close
-    scheduler = instantiate(cfg.scheduler)
+    scheduler = instantiate(cfg.scheduler)  # before anything that must be closed again
     model = policy.model
     if scheduler.name == "failure_score":  # SAFE reads a feature of every inference
         from experiments.rapid.policies import FeaturePolicy
 
         policy = FeaturePolicy(policy)
-    if kind != "emulated":
+    if kind == "emulated":
+        if cfg.get("quantization") is not None and cfg.quantization.get("name", "none") != "none":
+            raise ConfigError("runtime=emulated runs the model unquantized; use quantization=none")
+        latency = build_emulated(cfg, model_policy(policy))
+        quant: dict[str, Any] = {"name": "none"}
+        close: Callable[[], None] = latency.close
+    else:
         policy, quant, stage_precision = apply_quantization(cfg, policy, model)
         latency = build_latency_source(cfg, policy.shape.name, stage_precision)
-        close = latency.reset  # nothing to release
+        close = lambda: None  # noqa: E731 - a modeled deployment holds nothing to release
     runtime = SimulatedRuntime(
         policy,
         latency,
