@@ -15,8 +15,6 @@ log = logging.getLogger(__name__)
 class NullLogger:
     """Logs nothing (``logger=none``)."""
 
-    run_dir: Path | None = None
-
     def __init__(self, **_: Any) -> None:
         pass
 

@@ -118,7 +118,7 @@ class SplitExecutor:
         self.placement = list(placement)
         self._plans.clear()
 
-    def health(self, timeout_s: float | None = None) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
         if self.client is None:
             raise CloudUnavailable("no cloud client configured")
         reply = self.client.request(Message("health"), idempotent=True)

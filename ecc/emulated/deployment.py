@@ -26,7 +26,9 @@ from typing import Any
 from ecc.emulated.client import SplitExecutor
 from ecc.emulated.server import model_fingerprint
 from ecc.errors import InvalidValueError
+from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.runtime.latency import InferenceTiming
+from ecc.wire.transport import free_port
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +163,7 @@ class EmulatedDeployment:
                 self.link.apply_trace(
                     trace_schedule(self.network.trace, _Scaled(self.network.trace, down))
                 )
-        port = self.port or _free_port()
+        port = self.port or free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [*cmd_prefix, sys.executable, "-m", "ecc.serve", "--checkpoint", str(self.checkpoint),
                "--host", host, "--port", str(port), "--compression", self.wire.compression,
@@ -221,7 +223,8 @@ class EmulatedDeployment:
         nbytes = timing.bytes_up + timing.bytes_down
         if nbytes <= 0 or timing.network_ms <= 0:
             return None
-        return nbytes * 8 / (timing.network_ms * 1e3)
+        # network_ms is already the round trips minus the server's compute
+        return effective_bandwidth_mbps(nbytes, rtt_ms=timing.network_ms, remote_ms=0.0)
 
     # ------------------------------------------------------ LatencySource
     def reset(self) -> None:
@@ -255,11 +258,3 @@ class _Scaled:
 
     def at(self, t_s: float) -> float:
         return float(self.trace.at(t_s)) * self.factor
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

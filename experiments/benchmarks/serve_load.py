@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ecc.wire.transport import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "load-benchmark-shared-secret-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _client(
@@ -78,7 +73,7 @@ def main() -> int:
         "--cut-frac", type=float, default=0.5, help="cut after this fraction of modules"
     )
     args = ap.parse_args()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "VECC_WIRE_SECRET": SECRET}
     server = subprocess.Popen(
         [sys.executable, "-m", "ecc.serve", "--shape", args.shape, "--port", str(port), "--log-level", "WARNING"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ from agents.zoo import build_model
 from ecc.emulated import SplitExecutor
 from ecc.emulated.client import reference_outputs
 from ecc.wire import Codec
-from ecc.wire.transport import Client, TransportConfig
+from ecc.wire.transport import Client, TransportConfig, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "a-shared-secret-for-the-process-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_server(port: int) -> subprocess.Popen:
@@ -66,7 +59,7 @@ def test_kill_restart_falls_back_then_reconnects():
         "proprio": torch.randn(1, s.proprio_dim, generator=g),
     }
     ref = reference_outputs(model, inputs)
-    port = _free_port()
+    port = free_port()
     server = _start_server(port)
     client = Client(
         ("127.0.0.1", port),

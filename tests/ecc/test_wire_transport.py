@@ -15,7 +15,7 @@ from ecc.links import namespaces_available
 from ecc.wire import Codec, Message
 from ecc.wire import errors as E
 from ecc.wire.server import FrameServer
-from ecc.wire.transport import Client, FramedSocket, TransportConfig, connect
+from ecc.wire.transport import Client, FramedSocket, TransportConfig, connect, free_port
 
 SECRET = b"transport-secret-0123456789"
 FAST = TransportConfig(connect_timeout_s=1.0, read_timeout_s=2.0, retries=0)
@@ -200,14 +200,8 @@ def test_large_frame_over_socketpair(codec: Codec) -> None:
     other.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_connect_retries_until_server_appears(codec: Codec) -> None:
-    port = _free_port()
+    port = free_port()
     holder: dict[str, FrameServer] = {}
 
     def late_start() -> None:
@@ -229,7 +223,7 @@ def test_connect_gives_up_after_bounded_retries(codec: Codec) -> None:
     cfg = TransportConfig(connect_timeout_s=0.2, retries=2, backoff_s=0.05)
     t0 = time.perf_counter()
     with pytest.raises(E.TransportError, match="after 3 attempts"):
-        connect(("127.0.0.1", _free_port()), codec, cfg)
+        connect(("127.0.0.1", free_port()), codec, cfg)
     assert 0.14 < time.perf_counter() - t0 < 2.0  # waited 0.05 + 0.1 s between tries
 
 

@@ -117,11 +117,9 @@ def test_failure_score_scheduler_with_dyq_in_the_main_job(tmp_path, random_check
 
 def test_emulated_runtime_against_a_separately_started_server(tmp_path, random_checkpoint):
     """The two-host recipe on one host: `python -m ecc.serve` started by hand, the edge given host:port."""
-    import socket
+    from ecc.wire.transport import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "VECC_WIRE_SECRET": "test-secret-for-the-emulated-main-job"}
     os.environ.update(VECC_WIRE_SECRET=env["VECC_WIRE_SECRET"])
     server = subprocess.Popen(
