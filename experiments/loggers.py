@@ -11,6 +11,27 @@ from experiments.results import EpisodeRecord
 
 log = logging.getLogger(__name__)
 
+# W&B caps group names at 128 characters.
+_MAX_GROUP_CHARS = 128
+
+
+def sweep_labels(hydra_cfg: Any, logger_cfg: Any) -> dict[str, str]:
+    """W&B ``group``/``name`` for a job of a Hydra multirun; empty for a single run.
+
+    All jobs of one sweep share the group (the sweep directory, e.g. ``multirun/2026-11-26/21-10-00``)
+    so the W&B UI groups them; the name is the job number and its overrides. Values the user set
+    in ``logger.group`` / ``logger.name`` win.
+    """
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return {}
+    labels = {
+        "group": Path(hydra_cfg.sweep.dir).as_posix()[-_MAX_GROUP_CHARS:],
+        "name": f"{hydra_cfg.job.num}:{hydra_cfg.job.override_dirname}"[:_MAX_GROUP_CHARS],
+    }
+    return {k: v for k, v in labels.items() if logger_cfg.get(k) is None}
+
 
 class NullLogger:
     """Logs nothing (``logger=none``)."""

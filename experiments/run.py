@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.config_checks import ConfigError, resolve_eval_plan
 from experiments.deployment import wrap_actor
+from experiments.loggers import sweep_labels
 from experiments.provenance import provenance
 from experiments.report import print_summary
 from experiments.results import RunWriter
@@ -28,16 +32,32 @@ from experiments.rollout import run_episode
 
 log = logging.getLogger("experiments.run")
 
+# conf/hydra/launcher/{joblib,submitit_local,submitit_slurm}.yaml shadow the launcher plugins' configs
+# of the same name on purpose (so `hydra/launcher=joblib` keeps its name; the plugin's schema then
+# validates our values). Hydra 1.3 still does that but warns on every sweep; the files carry every
+# field and `_target_`, so they also work where the schema matching is gone.
+warnings.filterwarnings(
+    "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"
+)
 
-def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+
+def evaluate(
+    cfg: DictConfig, run_dir: Path, logger_labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Evaluate ``cfg`` into ``run_dir``; ``logger_labels`` (W&B group/name) group sweep jobs."""
     import envs  # registers the gymnasium ids; imported here so --help stays fast
 
     plan = resolve_eval_plan(cfg)  # fails before anything is written if the config is bad
     config = OmegaConf.to_container(cfg, resolve=True)
-    writer = RunWriter(run_dir, config, {**provenance(), "seed": cfg.seed})
+    started = time.time()
+    writer = RunWriter(
+        run_dir, config, {**provenance(), "seed": cfg.seed, "started_utc": _utc(started)}
+    )
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     # Built with _partial_: Hydra would otherwise try to instantiate the `_target_`s inside run_config.
-    logger = instantiate(cfg.logger, _partial_=True)(run_dir=run_dir, run_config=config)
+    logger = instantiate(cfg.logger, _partial_=True)(
+        run_dir=run_dir, run_config=config, **(logger_labels or {})
+    )
     total = len(plan.tasks) * len(plan.init_states)
     progress = _progress(total, enabled=cfg.eval.progress)
     index = 0
@@ -78,13 +98,28 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 env.close()
     finally:
         progress.close()
-        summary = writer.finish({"eval_plan": plan.as_dict(), "deployment": deployment})
+        # Start/end stamps let a sweep's run dirs show which jobs ran at the same time.
+        ended = time.time()
+        timing = {
+            "started_utc": _utc(started),
+            "finished_utc": _utc(ended),
+            "wall_s": ended - started,
+        }
+        summary = writer.finish(
+            {"eval_plan": plan.as_dict(), "deployment": deployment, "timing": timing}
+        )
         logger.log_summary(summary)
         logger.finish()
     print_summary(summary, title=f"{plan.suite} | policy={_target_name(cfg.policy)}")
     print(f"\nResults: {writer.results_path}\nEpisodes: {writer.episodes_path}")
     print(logger.describe())
+    print(f"Tables and plots: python -m experiments.aggregate {run_dir}")
     return summary
+
+
+def _utc(t: float) -> str:
+    """ISO-8601 UTC time stamp (ms resolution) of a ``time.time()`` value (s)."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _target_name(node: DictConfig) -> str:
@@ -113,9 +148,10 @@ class _progress:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        summary = evaluate(cfg, run_dir)
+        summary = evaluate(cfg, run_dir, sweep_labels(hydra_cfg, cfg.logger))
     except ConfigError as e:
         # A clear message, not a traceback: the field, the bad value, the allowed values.
         log.error("config error: %s", e)

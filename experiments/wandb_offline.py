@@ -19,6 +19,8 @@ class OfflineRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     exit_code: int | None = None
+    group: str | None = None  # W&B run group (sweep jobs share one)
+    name: str | None = None  # display name
 
 
 def find_offline_runs(root: str | Path) -> list[Path]:
@@ -46,6 +48,8 @@ def read_offline_run(run_dir: str | Path, timeout_s: float = 60.0) -> OfflineRun
         kind = rec.get("type")
         if kind == "run":
             run.config.update(rec["run"].get("config", {}).get("update", {}))
+            run.group = rec["run"].get("run_group") or None
+            run.name = rec["run"].get("display_name") or None
         elif kind == "config":
             run.config.update(rec["config"].get("update", {}))
         elif kind == "history":
