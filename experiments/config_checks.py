@@ -84,6 +84,16 @@ def _check_runtime(cfg: DictConfig) -> None:
     for field, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{field}={value!r} is unknown; allowed: {', '.join(allowed)}")
+    quant = cfg.get("quantization")
+    name = quant.get("name", "none") if quant is not None else "none"
+    if name != "none" and rt.get("kind") in ("none", "emulated"):
+        # Quantization is applied by the simulated runtime's wrapper; any other kind would act
+        # unquantized while the results say otherwise.
+        raise ConfigError(
+            f"quantization.name={name!r} needs runtime.kind='simulated' (got "
+            f"runtime.kind={rt.get('kind')!r}); allowed with runtime.kind={rt.get('kind')!r}: "
+            "quantization=none"
+        )
 
 
 def _init_states(value: Any) -> tuple[int, ...]:

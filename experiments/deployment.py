@@ -143,6 +143,17 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
     if kind not in RUNTIME_KINDS:
         raise ConfigError(f"runtime.kind={kind!r}; allowed: {', '.join(RUNTIME_KINDS)}")
     policy = chunk_policy_of(actor)
+    quantized = (
+        cfg.get("quantization") is not None and cfg.quantization.get("name", "none") != "none"
+    )
+    if quantized and (kind == "none" or policy is None):
+        # Quantization lives in the runtime's wrapper; silently acting unquantized would
+        # mislabel every result of the run.
+        raise ConfigError(
+            f"quantization={cfg.quantization.name} needs runtime=simulated and a policy with a "
+            f"model (got runtime={kind}, actor {type(actor).__name__}); allowed with this "
+            "setting: quantization=none"
+        )
     if kind == "none" or policy is None:
         if policy is None and kind != "none":
             log.info("runtime=%s ignored: %s acts directly", kind, type(actor).__name__)
@@ -156,7 +167,7 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
 
         policy = FeaturePolicy(policy)
     if kind == "emulated":
-        if cfg.get("quantization") is not None and cfg.quantization.get("name", "none") != "none":
+        if quantized:
             raise ConfigError("runtime=emulated runs the model unquantized; use quantization=none")
         latency = build_emulated(cfg, model_policy(policy))
         quant: dict[str, Any] = {"name": "none"}

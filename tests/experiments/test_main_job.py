@@ -67,3 +67,14 @@ def test_bad_config_fails_at_start_up_naming_field_and_allowed_values(
     assert allowed in err
     assert "Traceback" not in err
     assert not (tmp_path / "results.json").exists()  # nothing ran, nothing half-written
+
+
+def test_quantization_without_the_simulated_runtime_is_refused_at_start_up(tmp_path):
+    # runtime=none would act with the unquantized model while results.json says dyq.
+    proc = _run(tmp_path, "runtime=none", "quantization=dyq", "logger=none", timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr + proc.stdout
+    assert "quantization.name='dyq'" in err
+    assert "runtime.kind='simulated'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "results.json").exists()
