@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from experiments.results import EpisodeRecord
+from experiments.timeline import DecisionTimeline
 
 
 class Actor(Protocol):
@@ -46,6 +47,7 @@ def run_episode(
     for _ in range(num_wait_steps):
         obs, _, _, _, info = env.step(noop)
     actor.reset(env)
+    timeline = DecisionTimeline(actor)
     frames: list[np.ndarray] = []
     latencies: dict[str, list[float]] = {"policy_ms": [], "env_ms": []}
     steps = 0
@@ -59,8 +61,10 @@ def run_episode(
         t2 = time.perf_counter()
         latencies["policy_ms"].append((t1 - t0) * 1e3)
         latencies["env_ms"].append((t2 - t1) * 1e3)
-        for name, value in (getattr(actor, "last_latency_ms", None) or {}).items():
+        step_latency = getattr(actor, "last_latency_ms", None) or {}
+        for name, value in step_latency.items():
             latencies.setdefault(name, []).append(float(value))
+        timeline.after_step(steps, step_latency)
         if video_path is not None and "agentview_rgb" in obs:
             frames.append(obs["agentview_rgb"])
         steps += 1
@@ -71,6 +75,10 @@ def run_episode(
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         imageio.mimwrite(str(video_path), frames, fps=video_fps, macro_block_size=1)
     stats = getattr(actor, "episode_stats", None)
+    extra = stats() if callable(stats) else {}
+    decisions = timeline.as_dict()
+    if decisions:  # cut / precision / bandwidth per inference, for the aggregation plots
+        extra["timeline"] = decisions
     return EpisodeRecord(
         suite=suite,
         task=task,
@@ -82,5 +90,5 @@ def run_episode(
         wall_time_s=time.perf_counter() - wall_start,
         language=str(info.get("language", "")),
         step_latency_ms=latencies,
-        extra=stats() if callable(stats) else {},
+        extra=extra,
     )
