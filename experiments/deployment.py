@@ -44,6 +44,7 @@ def apply_quantization(
     qcfg = cfg.get("quantization")
     if qcfg is None or qcfg.get("name", "none") == "none":
         return policy, {"name": "none"}, None
+    from experiments.calibration import calibration_for
     from quantization import (
         PrecisionControlledPolicy,
         ecc_precision_map,
@@ -53,7 +54,8 @@ def apply_quantization(
         quantize_model,
     )
 
-    quantize_model(model, qcfg)
+    # SmoothQuant / QVLA calibrate on demonstration frames (+calibration.demos=...); others: None
+    quantize_model(model, qcfg, calibration_for(cfg, model_policy(policy)))
     controller = make_precision_controller(qcfg, model)
     wrapped = PrecisionControlledPolicy(policy, controller)
     wrapped.shape = policy.shape  # the runtime and the cost model read the acting shape
