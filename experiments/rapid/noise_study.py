@@ -1,6 +1,7 @@
 """Visual-noise study: does a trigger's cloud use grow with noise that does not make the task harder?
 
     python -m experiments.rapid.noise_study --checkpoint DIR --suite object --episodes 3
+    python -m experiments.rapid.noise_study --checkpoint DIR --quick   # or --full (as table3)
 
 Every arm (scheduler) x perturbation (standard, visual_noise, interference), realtime world time,
 OpenVLA-7B latency modeled on Orin + A100. Per cell: latency per control step (mean and p95 over
@@ -18,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from experiments.modes import apply_mode
 from experiments.rapid.arms import LABELS, build_arms
 from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
 from experiments.rapid.reporting import write_record, write_table
 from experiments.rapid.scheduler_conf import describe
-from experiments.rapid.table3 import add_common_args, prepare, spec_of
+from experiments.rapid.table3 import PRESETS, add_common_args, prepare, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     add_common_args(p)
     p.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS)
     p.add_argument("--out", type=Path, default=Path("outputs/rapid/noise_study"))
-    a = p.parse_args(argv)
+    a = apply_mode(p.parse_args(argv), p, PRESETS)
     policy, label, tasks, calib, notes = prepare(a, a.out)
     arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
     bar = None

@@ -1,6 +1,8 @@
 """RAPID Table III: latency per control step (total, cloud, edge) and edge memory, beside the paper.
 
     python -m experiments.rapid.table3 --checkpoint DIR --suite object --episodes 3
+    python -m experiments.rapid.table3 --checkpoint DIR --quick   # 2 tasks x 2 init states
+    python -m experiments.rapid.table3 --checkpoint DIR --full    # every task x 50 init states
 
 OpenVLA-7B bf16 on Jetson AGX Orin 64GB + A100 80GB (modeled, ``ModeledDeployment``) over
 ``--network``, realtime world time. The acting policy (``--checkpoint``; none: an UNTRAINED random
@@ -21,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from experiments.modes import add_mode_flags, apply_mode
 from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms
 from experiments.rapid.closed_loop import DeploymentSpec, aggregate, run_arm, save_episodes
 from experiments.rapid.kinematics import check_tasks
@@ -39,6 +42,12 @@ PAPER_TABLE3: dict[str, dict[str, float | None]] = {
     "rapid": {"paper_total_ms": 222.9, "paper_total_std": 11.4, "paper_cloud_ms": 83.5,
               "paper_edge_ms": 139.4, "paper_memory_gb": 2.4},
 }  # fmt: skip
+
+# --quick / --full presets (experiments.modes), shared with the noise study.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"max_tasks": 2, "episodes": 2, "failure_episodes": 1},
+    "full": {"max_tasks": None, "episodes": 50, "failure_episodes": 5},
+}
 
 COLUMNS = (
     "method",
@@ -66,6 +75,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, default=8, help="chunk of the untrained policy")
     p.add_argument("--suite", default="object")
     p.add_argument("--tasks", nargs="*", default=None)
+    p.add_argument("--max-tasks", type=int, default=None, help="first N of the tasks (none: all)")
     p.add_argument("--episodes", type=int, default=3, help="init states per task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=128)
@@ -83,6 +93,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
             f"--{f.replace('_', '-')}", type=type(v) if not isinstance(v, bool) else int, default=v
         )
     p.add_argument("--no-progress", action="store_true")
+    add_mode_flags(p, PRESETS)
 
 
 def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str | None, list[str]]:
@@ -90,7 +101,7 @@ def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str 
     import torch
 
     torch.set_num_threads(1)
-    tasks = check_tasks(a.suite, a.tasks)
+    tasks = check_tasks(a.suite, a.tasks)[: a.max_tasks]
     policy, label = acting_policy(a.checkpoint, a.shape, a.chunk, a.seed)
     calib = a.failure_calibration
     if "failure_score" in a.arms and calib is None:
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add_common_args(p)
     p.add_argument("--out", type=Path, default=Path("outputs/rapid/table3"))
-    a = p.parse_args(argv)
+    a = apply_mode(p.parse_args(argv), p, PRESETS)
     policy, label, tasks, calib, notes = prepare(a, a.out)
     arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
     bar = None
