@@ -157,6 +157,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--stride", type=int, default=1, help="evaluate every n-th frame")
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--group-size", type=int, default=128, help="INT4 weight group size")
+    p.add_argument(
+        "--groups",
+        nargs="+",
+        default=None,
+        help="module groups to quantize (default: the dyq config's; e.g. add action_head)",
+    )
     p.add_argument("--save-data", type=Path, default=None, help="write the collected arrays")
     p.add_argument("--out", type=Path, default=None, help="write a yaml with dyq.thresholds")
     p.add_argument("--D", type=float, default=DyQConfig.calib_D, help="eps(S) = D / (S + eta)")
@@ -183,7 +189,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = collect_from_policy(
             policy,
             demos,
-            {"name": "dyq", "weight_bits": 4, "group_size": args.group_size},
+            {
+                "name": "dyq",
+                "weight_bits": 4,
+                "group_size": args.group_size,
+                **({"groups": list(args.groups)} if args.groups else {}),
+            },
             args.stride,
             args.max_frames,
         )
