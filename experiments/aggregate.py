@@ -128,17 +128,29 @@ def _cell(value: Any) -> Any:
 
 
 def swept_fields(runs: Sequence[Run]) -> list[str]:
-    """Config fields whose value differs between runs (what the sweep varied)."""
-    keys = sorted({k for r in runs for k in r.config})
+    """Config fields the sweep varied, without the ones a varied preset name already implies.
+
+    A field is swept when the runs that have it disagree on it, or when only some runs have it and
+    no varied ``.name`` above it explains that (``quantization=dyq,qvla`` gives the runs different
+    subtrees: ``quantization.name`` says it, its ``dyq.*`` fields are not listed unless the dyq
+    runs themselves differ in them). Fields right under a varied ``name`` (``network.link.*`` when
+    ``network.link.name`` varies) are dropped too, except the KEY_FIELDS.
+    """
+    keys = sorted({k for r in runs for k in r.config if not k.startswith(IGNORED_PREFIXES)})
+
+    def varies(k: str) -> bool:
+        present = {
+            json.dumps(r.config[k], sort_keys=True, default=str) for r in runs if k in r.config
+        }
+        return len(present) > 1
+
+    named = {k.removesuffix(".name") for k in keys if k.endswith(".name") and varies(k)}
     out = []
     for k in keys:
-        if k.startswith(IGNORED_PREFIXES):
-            continue
-        values = {json.dumps(r.config.get(k), sort_keys=True, default=str) for r in runs}
-        if len(values) > 1:
+        partial = any(k not in r.config for r in runs)
+        implied = any(k.startswith(f"{n}.") for n in named)
+        if varies(k) or (partial and not implied):
             out.append(k)
-    # A swept preset (network=wifi,lte) changes every field of its node; its name says it all.
-    named = {k.rsplit(".", 1)[0] for k in out if k.endswith(".name")}
     return [
         k for k in out if k in KEY_FIELDS or k.endswith(".name") or k.rsplit(".", 1)[0] not in named
     ]

@@ -92,3 +92,31 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path: Path) -> None:
     assert list((tmp_path / ".submitit").glob("*/*_result.pkl"))
     groups = {read_offline_run(r).group for r in find_offline_runs(tmp_path)}
     assert groups == {str(tmp_path)}
+
+
+def test_slurm_config_renders_an_sbatch_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped SLURM fields reach sbatch (rendered without a cluster: srun is faked)."""
+    import shutil
+
+    submitit = pytest.importorskip("submitit")
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}" if name == "srun" else which(name)
+    )
+    cfg = OmegaConf.load(ROOT / "conf/hydra/launcher/submitit_slurm.yaml")
+    cfg.partition = "cpu"
+    params = {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "_target_"}
+    params.pop("submitit_folder")
+    params["name"] = "vecc"
+    # the plugin's own mapping: base fields as they are, SLURM-specific ones prefixed
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder="/tmp/x", slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    script = _make_sbatch_string(command="true", folder="/tmp/x", **executor._executor.parameters)
+    for line in ("--partition=cpu", "--cpus-per-task=2", "--mem=8GB", "--time=120"):
+        assert f"#SBATCH {line}" in script
