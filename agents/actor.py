@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,22 @@ from agents.errors import CheckpointError
 from agents.policy import load_policy
 
 log = logging.getLogger(__name__)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` as given if it exists, else relative to the repository root.
+
+    The committed checkpoints (``checkpoints/<run>``) are named relative to the repository
+    so the main job finds them when started from any directory.
+    """
+    given = Path(path).expanduser()
+    if given.exists() or given.is_absolute():
+        return given
+    in_repo = REPO_ROOT / given
+    return in_repo if in_repo.exists() else given
 
 
 class PolicyActor:
@@ -39,7 +56,7 @@ class PolicyActor:
             # Process-wide on purpose: with 2+ intra-op threads on a loaded 2-core box one
             # tiny forward took 300-2000 ms instead of ~20 ms (OpenMP oversubscription).
             torch.set_num_threads(int(num_threads))
-        self.policy = load_policy(checkpoint, shape_name=shape, device=device)
+        self.policy = load_policy(resolve_checkpoint(checkpoint), shape_name=shape, device=device)
         if n_action_steps is not None:
             self.policy.config.n_action_steps = int(n_action_steps)
         self.policy.config.noise_seed = int(noise_seed)
