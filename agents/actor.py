@@ -61,6 +61,29 @@ class PolicyActor:
             self.policy.config.n_action_steps = int(n_action_steps)
         self.policy.config.noise_seed = int(noise_seed)
         self.last_latency_ms: dict[str, float] = {}
+        self._size_checked = False
+
+    def _check_image_size(self, obs: dict[str, Any]) -> None:
+        """Warn once when the camera renders at another size than the model was trained on.
+
+        Images are resized to the model's input, but a frame rendered at 128 px and resized
+        is not the frame rendered at 64 px the demonstrations hold (antialiasing differs).
+        """
+        self._size_checked = True
+        want = self.policy.shape.vision[0].image_size
+        for key in self.policy.config.camera_keys:
+            img = obs.get(key)
+            if img is not None and tuple(np.shape(img)[:2]) != (want, want):
+                log.warning(
+                    "camera %s renders %s px but %s was trained on %d px frames; set "
+                    "env.image_size=%d to evaluate on the training distribution",
+                    key,
+                    "x".join(map(str, np.shape(img)[:2])),
+                    self.policy.shape.name,
+                    want,
+                    want,
+                )
+                return
 
     def reset(self, env: Any) -> None:
         language = getattr(getattr(env, "unwrapped", env), "language", None)
@@ -70,6 +93,8 @@ class PolicyActor:
         self.last_latency_ms = {}
         if "language" not in obs and info.get("language") is not None:
             obs = {**obs, "language": info["language"]}
+        if not self._size_checked:
+            self._check_image_size(obs)
         if not self.policy._queue:
             chunk, meta = self.policy.predict_action_chunk(obs)
             n = self.policy.config.n_action_steps or len(chunk)

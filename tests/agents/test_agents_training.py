@@ -144,7 +144,7 @@ def test_cli_smoke(tmp_path) -> None:
     assert load_policy(out / "checkpoints" / "step_0000002").shape.name == "pi0-tiny"
 
 
-def test_policy_actor_acts_from_checkpoint(tmp_path) -> None:
+def test_policy_actor_acts_from_checkpoint(tmp_path, caplog) -> None:
     from agents.actor import PolicyActor
     from agents.errors import CheckpointError
 
@@ -170,7 +170,20 @@ def test_policy_actor_acts_from_checkpoint(tmp_path) -> None:
         assert a.shape == (7,)
         timed.append(bool(actor.last_latency_ms))
     assert timed == [True, False, False, True]  # a new chunk every n_action_steps
+    # 128 px frames for a 64 px model: evaluated off the training distribution, said once.
+    warned = [r for r in caplog.records if "env.image_size=64" in r.getMessage()]
+    assert len(warned) == 1
     with pytest.raises(CheckpointError, match=r"shape=.cogact-tiny.*requested shape=.oft-tiny."):
         PolicyActor(str(r.checkpoint), shape="oft-tiny")
     with pytest.raises(CheckpointError, match="checkpoint=None"):
         PolicyActor(None)
+
+
+def test_relative_checkpoint_paths_fall_back_to_the_repository_root(tmp_path, monkeypatch):
+    from agents.actor import REPO_ROOT, resolve_checkpoint
+
+    monkeypatch.chdir(tmp_path)  # a cwd that holds no checkpoints/ directory
+    assert resolve_checkpoint("agents") == REPO_ROOT / "agents"
+    assert resolve_checkpoint("no/such/dir") == Path("no/such/dir")  # left for the clear error
+    (tmp_path / "agents").mkdir()
+    assert resolve_checkpoint("agents") == Path("agents")  # the cwd wins when it has the path
