@@ -118,9 +118,11 @@ def load_run(run_dir: Path) -> Run:
     return Run(run_dir, flatten(config), episodes, results, overrides)
 
 
-def short_name(value: Any) -> Any:
-    """``pkg.mod.ClassName`` -> ``ClassName`` for ``_target_`` values (readable columns)."""
-    return value.rsplit(".", 1)[-1] if isinstance(value, str) and "." in value else value
+def display_value(field: str, value: Any) -> Any:
+    """A config value for tables: ``pkg.mod.ClassName`` -> ``ClassName`` for ``_target_`` fields."""
+    if field.endswith("_target_") and isinstance(value, str):
+        return value.rsplit(".", 1)[-1]
+    return value
 
 
 def _cell(value: Any) -> Any:
@@ -214,7 +216,7 @@ def run_row(run: Run, fields: Sequence[str], root: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run_dir": str(run.path.relative_to(root)) if run.path != root else "."}
     for k in fields:
         value = run.config.get(k)
-        row[k] = _cell(short_name(value) if k.endswith("_target_") else value)
+        row[k] = _cell(display_value(k, value))
     row["overrides"] = " ".join(run.overrides)
     eps = run.episodes
     row.update(success_block(eps))
@@ -256,7 +258,7 @@ def group_rows(runs: Sequence[Run], fields: Sequence[str]) -> list[dict[str, Any
     cond = [f for f in fields if f not in REPLICATE_FIELDS]
     groups: dict[tuple[str, ...], list[Run]] = {}
     for r in runs:
-        key = tuple(json.dumps(short_name(r.config.get(f)), default=str) for f in cond)
+        key = tuple(json.dumps(display_value(f, r.config.get(f)), default=str) for f in cond)
         groups.setdefault(key, []).append(r)
     out = []
     for key, members in groups.items():

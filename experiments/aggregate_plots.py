@@ -22,7 +22,7 @@ from experiments.aggregate import (
     BREAKDOWN_FIELDS,
     REPLICATE_FIELDS,
     Run,
-    short_name,
+    display_value,
     success_block,
 )
 
@@ -44,7 +44,7 @@ def _plt() -> Any:
 
 def _label(run: Run, fields: Sequence[str]) -> str:
     parts = [f"{f.rsplit('.', 1)[-1] if not f.endswith('_target_') else f.split('.')[0]}="
-             f"{short_name(run.config.get(f))}" for f in fields]  # fmt: skip
+             f"{display_value(f, run.config.get(f))}" for f in fields]  # fmt: skip
     return ", ".join(parts) or run.path.name
 
 

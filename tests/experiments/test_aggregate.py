@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.aggregate import AggregateError, aggregate, flatten, main
+from experiments.aggregate import AggregateError, aggregate, display_value, flatten, main
 
 # Wilson 95% intervals, computed by hand (z = 1.95996):
 # centre = (p + z^2/2n) / (1 + z^2/n), half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
@@ -151,3 +151,8 @@ def test_empty_root_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_flatten_keeps_lists_as_leaves() -> None:
     assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": {}}) == {"a.b": 1, "a.c": [1, 2], "d": {}}
+
+
+def test_only_target_fields_are_shortened() -> None:
+    assert display_value("scheduler._target_", "ecc.schedulers.QueueThreshold") == "QueueThreshold"
+    assert display_value("calibration.demos", "data/object_50.hdf5") == "data/object_50.hdf5"
