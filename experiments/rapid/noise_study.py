@@ -36,6 +36,9 @@ PAPER_ENTROPY_MS: dict[str, float] = {
     "interference": 685.3,
 }
 
+# Three perturbations x every arm: quick mode plays one init state per task, not two.
+NOISE_PRESETS: dict[str, dict[str, Any]] = {**PRESETS, "quick": {**PRESETS["quick"], "episodes": 1}}
+
 COLUMNS = (
     "method",
     "perturbation",
@@ -94,10 +97,10 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    add_common_args(p)
+    add_common_args(p, NOISE_PRESETS)
     p.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS)
     p.add_argument("--out", type=Path, default=Path("outputs/rapid/noise_study"))
-    a = apply_mode(p.parse_args(argv), p, PRESETS)
+    a = apply_mode(p.parse_args(argv), p, NOISE_PRESETS)
     policy, label, tasks, calib, notes = prepare(a, a.out)
     arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
     bar = None

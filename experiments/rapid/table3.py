@@ -68,8 +68,10 @@ COLUMNS = (
 )
 
 
-def add_common_args(p: argparse.ArgumentParser) -> None:
-    """Arguments shared with the noise study."""
+def add_common_args(
+    p: argparse.ArgumentParser, presets: dict[str, dict[str, Any]] = PRESETS
+) -> None:
+    """Arguments shared with the noise study; ``presets`` for the --quick/--full help."""
     p.add_argument("--checkpoint", default=None, help="policy checkpoint dir (none: UNTRAINED)")
     p.add_argument("--shape", default="openvla-tiny", help="tiny shape when no checkpoint")
     p.add_argument("--chunk", type=int, default=8, help="chunk of the untrained policy")
@@ -93,7 +95,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
             f"--{f.replace('_', '-')}", type=type(v) if not isinstance(v, bool) else int, default=v
         )
     p.add_argument("--no-progress", action="store_true")
-    add_mode_flags(p, PRESETS)
+    add_mode_flags(p, presets)
 
 
 def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str | None, list[str]]:
