@@ -42,6 +42,21 @@ class NullLogger:
     def log_episode(self, record: EpisodeRecord, index: int) -> None:
         pass
 
+    def _timeline_tables(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
+        """Per-inference decisions (step, latency, cut, bandwidth) and per-action precision."""
+        out: dict[str, Any] = {}
+        cols = [c for c in ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps")
+                if c in timeline]  # fmt: skip
+        if cols:
+            rows = [list(r) for r in zip(*(timeline[c] for c in cols))]
+            out[f"timeline/decisions_ep{index}"] = self._wandb.Table(columns=cols, data=rows)
+        if "act_bits" in timeline:
+            rows = [[k, b] for k, b in enumerate(timeline["act_bits"])]
+            out[f"timeline/precision_ep{index}"] = self._wandb.Table(
+                columns=["action", "act_bits"], data=rows
+            )
+        return out
+
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
 
@@ -67,7 +82,9 @@ class WandbLogger:
         job_type: str = "eval",
         tags: list[str] | None = None,
         name: str | None = None,
+        timeline_episodes: int = 3,
     ) -> None:
+        """``timeline_episodes``: the first N episodes log their decision timelines as tables."""
         allowed = ("offline", "online", "disabled")
         if mode not in allowed:
             raise ValueError(f"logger.mode={mode!r} is not one of {allowed}")
@@ -90,6 +107,7 @@ class WandbLogger:
         self.mode = mode
         self.run_dir = Path(self.run.dir).parent if self.run is not None else None
         self._rows: list[list[Any]] = []
+        self.timeline_episodes = timeline_episodes
 
     def log_episode(self, record: EpisodeRecord, index: int) -> None:
         metrics: dict[str, Any] = {
@@ -102,6 +120,11 @@ class WandbLogger:
             if values:
                 metrics[f"latency_ms/{name}_mean"] = sum(values) / len(values)
                 metrics[f"latency_ms/{name}_hist"] = self._wandb.Histogram(values)
+        timeline = record.extra.get("timeline") or {}
+        if "cloud_ms" in timeline:
+            metrics["episode/cloud_calls"] = sum(1 for c in timeline["cloud_ms"] if c and c > 0)
+        if timeline and index < self.timeline_episodes:
+            metrics.update(self._timeline_tables(timeline, index))
         self.run.log(metrics, step=index)
         self._rows.append(
             [
@@ -113,6 +136,21 @@ class WandbLogger:
                 record.steps,
             ]
         )
+
+    def _timeline_tables(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
+        """Per-inference decisions (step, latency, cut, bandwidth) and per-action precision."""
+        out: dict[str, Any] = {}
+        cols = [c for c in ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps")
+                if c in timeline]  # fmt: skip
+        if cols:
+            rows = [list(r) for r in zip(*(timeline[c] for c in cols))]
+            out[f"timeline/decisions_ep{index}"] = self._wandb.Table(columns=cols, data=rows)
+        if "act_bits" in timeline:
+            rows = [[k, b] for k, b in enumerate(timeline["act_bits"])]
+            out[f"timeline/precision_ep{index}"] = self._wandb.Table(
+                columns=["action", "act_bits"], data=rows
+            )
+        return out
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         table = self._wandb.Table(

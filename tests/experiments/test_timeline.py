@@ -34,3 +34,24 @@ def test_columns_without_values_are_dropped() -> None:
     tl = DecisionTimeline(actor)
     tl.after_step(0, {"inference_ms": 5.0})  # measured latency: no cut, link or controller
     assert tl.as_dict() == {"inference_step": [0], "inference_ms": [5.0]}
+
+
+def test_wandb_offline_run_holds_the_decision_timeline(tmp_path) -> None:
+    from experiments.loggers import WandbLogger
+    from experiments.results import EpisodeRecord
+    from experiments.wandb_offline import find_offline_runs, read_offline_run
+
+    timeline = {"inference_step": [0, 8], "inference_ms": [100.0, 90.0], "cloud_ms": [0.0, 40.0],
+                "cut": ["edge_only", "llm.layer3"], "uplink_mbps": [50.0, 5.0],
+                "act_bits": [16, 16, 8]}  # fmt: skip
+    record = EpisodeRecord("object", "t", 0, 0, True, 3, 0.15, 1.0, extra={"timeline": timeline})
+    logger = WandbLogger(run_dir=tmp_path, run_config={"seed": 0})
+    logger.log_episode(record, 0)
+    logger.finish()
+    history = read_offline_run(find_offline_runs(tmp_path)[0]).history
+    row = next(h for h in history if "episode/success" in h)
+    assert row["episode/cloud_calls"] == 1
+    # tables are stored as files; the history row carries their flattened descriptors
+    assert row["timeline/decisions_ep0._type"] == "table-file"
+    assert (row["timeline/decisions_ep0.nrows"], row["timeline/decisions_ep0.ncols"]) == (2, 5)
+    assert (row["timeline/precision_ep0.nrows"], row["timeline/precision_ep0.ncols"]) == (3, 2)
