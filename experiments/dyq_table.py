@@ -139,8 +139,10 @@ def run_overrides(a: argparse.Namespace, suite: str, method: Method) -> list[str
         f"logger={a.logger}",
         *DEPLOYMENT_OVERRIDES,
         *method.overrides,
-        *a.override,
     ]
+    if getattr(a, "image_size", None) is not None:  # render at the size the model was trained on
+        out.append(f"env.image_size={a.image_size}")
+    out += a.override
     if method.key in CALIBRATED:
         out.append(f"+calibration.demos={a.demos}")
     return out
@@ -345,6 +347,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--init-states", type=int, default=5, help="init states per task (1-50)")
     p.add_argument("--demos", default="data/object_50.hdf5", help="calibration frames (HDF5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="camera px (default: the checkpoint model's input size)",
+    )
     p.add_argument("--logger", default="none", choices=("none", "wandb"))
     p.add_argument("--no-ablation", action="store_true")
     p.add_argument(
@@ -371,6 +379,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)  # episodes are sequential; one thread leaves the other core free
+    if a.image_size is None:  # a frame rendered at 128 px and resized is not a 64 px frame
+        from agents.policy import load_policy
+
+        a.image_size = load_policy(a.checkpoint).shape.vision[0].image_size
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     ablation_suite = "spatial" if "spatial" in a.suites else a.suites[0]
