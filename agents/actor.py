@@ -46,6 +46,7 @@ class PolicyActor:
         noise_seed: int = 0,
         device: str = "cpu",
         num_threads: int | None = 1,
+        spread_samples: int = 0,
     ) -> None:
         if not checkpoint:
             raise CheckpointError(
@@ -60,6 +61,7 @@ class PolicyActor:
         if n_action_steps is not None:
             self.policy.config.n_action_steps = int(n_action_steps)
         self.policy.config.noise_seed = int(noise_seed)
+        self.policy.config.spread_samples = int(spread_samples)
         self.last_latency_ms: dict[str, float] = {}
         self._size_checked = False
 

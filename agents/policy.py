@@ -47,6 +47,9 @@ DEFAULT_CAMERAS: tuple[str, ...] = ("agentview_rgb", "wrist_rgb")
 DEFAULT_PROPRIO: tuple[str, ...] = ("eef_pos", "eef_quat", "gripper_qpos")
 
 
+SPREAD_SEED_OFFSET = 1_000_003  # separates the spread samples' noise from the acted noise
+
+
 @dataclass
 class PolicyConfig:
     """How observations map to model inputs and how chunks are replayed."""
@@ -55,6 +58,10 @@ class PolicyConfig:
     proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO
     n_action_steps: int | None = None  # actions executed per chunk; None: the whole chunk
     noise_seed: int = 0  # flow/diffusion noise seed of the first call after reset
+    # Flow/diffusion families: noise samples per inference (the acted one included) whose
+    # spread is reported as ``sample_spread``, their uncertainty signal; < 2 = off (each extra
+    # sample costs one more batched forward).
+    spread_samples: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -123,7 +130,9 @@ class VLAPolicy:
         """Run the model once: unnormalised chunk [chunk, action_dim] and info.
 
         info: ``actions_normalized`` [chunk, A], ``infer_ms`` (wall ms of the forward),
-        and for token families ``token_logits`` [n, bins] and ``token_entropy`` [n] (nats).
+        and for token families ``token_logits`` [n, bins] and ``token_entropy`` [n] (nats);
+        for flow/diffusion families with ``spread_samples >= 2``: ``sample_spread`` (normalised
+        action units) and ``spread_ms`` (wall ms of the extra samples, not in ``infer_ms``).
         """
         inputs = self.model_inputs(obs)
         self._calls += 1
@@ -136,7 +145,27 @@ class VLAPolicy:
         for key in ("token_logits", "token_entropy"):
             if key in out:
                 info[key] = out[key][0].cpu().numpy()
+        if self.config.spread_samples >= 2 and "noise" in inputs:
+            t1 = time.perf_counter()
+            info["sample_spread"] = self._sample_spread(inputs, out["actions"][:1])
+            info["spread_ms"] = (time.perf_counter() - t1) * 1e3
         return chunk, info
+
+    @torch.no_grad()
+    def _sample_spread(self, inputs: dict[str, Any], acted: torch.Tensor) -> float:
+        """Mean per-element std (normalised action units) of the chunk over noise samples."""
+        k = self.config.spread_samples - 1
+        # A stream of its own: the acted chunk stays what it is without the spread.
+        gen = torch.Generator().manual_seed(
+            SPREAD_SEED_OFFSET + self.config.noise_seed + self._calls
+        )
+        batch = {
+            key: v.expand(k, *v.shape[1:]) if torch.is_tensor(v) else v for key, v in inputs.items()
+        }
+        batch["noise"] = torch.randn(k, *inputs["noise"].shape[1:], generator=gen)
+        extra = (self.forward_fn or self.model)(batch)["actions"]
+        samples = torch.cat([acted, extra], 0)
+        return float(samples.std(0, unbiased=False).mean())
 
     def select_action(self, obs: dict[str, Any]) -> np.ndarray:
         """Next action (7,): replays the queued chunk, predicting a new one when it is empty."""
@@ -267,6 +296,7 @@ def load_policy(
         proprio_keys=tuple(pc.get("proprio_keys", DEFAULT_PROPRIO)),
         n_action_steps=pc.get("n_action_steps"),
         noise_seed=int(pc.get("noise_seed", 0)),
+        spread_samples=int(pc.get("spread_samples", 0)),
         extra=dict(pc.get("extra", {})),
     )
     return VLAPolicy(model, tokenizer, stats, policy_config)

@@ -67,7 +67,8 @@ class EntropyTrigger(_UncertaintyTrigger):
             raise InvalidValueError(
                 "scheduler.signal",
                 self.signal,
-                f"a key the policy reports; it reported {sorted(info)}",
+                f"a key the policy reports; it reported {sorted(info)} (token_entropy: "
+                "openvla family; sample_spread: pi0/cogact with policy.spread_samples >= 2)",
             )
         return _scalar(info[self.signal])
 
@@ -111,7 +112,8 @@ class FailureScoreTrigger(_UncertaintyTrigger):
             raise InvalidValueError(
                 "scheduler.feature",
                 self.feature,
-                f"a key the policy reports; it reported {sorted(info)}",
+                f"a key the policy reports; it reported {sorted(info)} (token_entropy: "
+                "openvla family; sample_spread: pi0/cogact with policy.spread_samples >= 2)",
             )
         f = np.asarray(info[self.feature], dtype=np.float64).reshape(-1)
         if f.shape != self.mean.shape:

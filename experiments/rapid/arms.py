@@ -34,14 +34,48 @@ LABELS: dict[str, str] = {
 }
 
 
+SPREAD_SAMPLES = 8  # noise samples per inference behind a flow/diffusion policy's sample spread
+ENTROPY_CONF_BY_FAMILY: dict[str, str] = {
+    "openvla": "entropy",  # token entropy of the autoregressive action tokens (nats)
+    "pi0": "sample_spread",  # spread of the chunk over noise samples
+    "cogact": "sample_spread",
+}
+
+
+def setup_entropy_arm(policy: Any, names: list[str]) -> str:
+    """The scheduler conf of the entropy arm for ``policy``'s family (``entropy`` if unused).
+
+    Turns on the acting policy's sample spread for flow/diffusion families; an OFT policy has
+    no uncertainty signal (deterministic L1 regression), so the arm is refused for it.
+    """
+    if "entropy" not in names:
+        return "entropy"
+    family = policy.shape.family
+    if family not in ENTROPY_CONF_BY_FAMILY:
+        raise RapidExperimentError(
+            "arms",
+            f"entropy (policy family {family})",
+            [f"a {f} policy" for f in ENTROPY_CONF_BY_FAMILY],
+        )
+    conf = ENTROPY_CONF_BY_FAMILY[family]
+    if conf == "sample_spread":
+        inner = getattr(policy, "policy", policy)  # FeaturePolicy wraps the VLAPolicy
+        inner.config.spread_samples = SPREAD_SAMPLES
+    return conf
+
+
 def build_arms(
     names: list[str],
     rapid_conf: str | Path,
     failure_calibration: str | Path | None,
     entropy_threshold: float | None = None,
     trigger_partition: str = "edge_only",
+    entropy_conf: str = "entropy",
 ) -> list[Arm]:
-    """Arms in the order given; ``failure_calibration`` is the npz the failure-score arm needs."""
+    """Arms in the order given; ``failure_calibration`` is the npz the failure-score arm needs.
+
+    ``entropy_conf``: conf/scheduler file of the entropy arm (``setup_entropy_arm`` picks it).
+    """
     from ecc.schedulers import EveryStep, QueueThreshold
 
     makers: dict[str, tuple[Callable[[], Any], str]] = {
@@ -50,7 +84,7 @@ def build_arms(
         "chunk_replay": (lambda: QueueThreshold(fraction=0.0), "edge_only"),
         "entropy": (
             lambda: scheduler_from_yaml(
-                "entropy",
+                entropy_conf,
                 target="cloud",
                 **({"threshold": entropy_threshold} if entropy_threshold is not None else {}),
             ),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.modes import apply_mode
-from experiments.rapid.arms import LABELS, build_arms
+from experiments.rapid.arms import LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
 from experiments.rapid.reporting import write_record, write_table
 from experiments.rapid.scheduler_conf import describe
@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--out", type=Path, default=Path("outputs/rapid/noise_study"))
     a = apply_mode(p.parse_args(argv), p, NOISE_PRESETS)
     policy, label, tasks, calib, notes = prepare(a, a.out)
-    arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
+    entropy_conf = setup_entropy_arm(policy, a.arms)
+    arms = build_arms(
+        a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition, entropy_conf
+    )
     bar = None
     if not a.no_progress:
         from tqdm import tqdm

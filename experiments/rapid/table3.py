@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.modes import add_mode_flags, apply_mode
-from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms
+from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import DeploymentSpec, aggregate, run_arm, save_episodes
 from experiments.rapid.kinematics import check_tasks
 from experiments.rapid.policies import acting_policy
@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--out", type=Path, default=Path("outputs/rapid/table3"))
     a = apply_mode(p.parse_args(argv), p, PRESETS)
     policy, label, tasks, calib, notes = prepare(a, a.out)
-    arms = build_arms(a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition)
+    entropy_conf = setup_entropy_arm(policy, a.arms)
+    arms = build_arms(
+        a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition, entropy_conf
+    )
     bar = None
     if not a.no_progress:
         from tqdm import tqdm

@@ -184,3 +184,22 @@ def test_checkpoint_weights_from_another_shape(tmp_path) -> None:
     (a / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="do not match shape 'oft-tiny'"):
         load_policy(a)
+
+
+@pytest.mark.parametrize("name", TINY_SHAPES)
+def test_sample_spread_is_the_uncertainty_of_flow_and_diffusion_families(name: str) -> None:
+    obs = _obs(np.random.default_rng(3))
+    plain = _policy(name)
+    plain.reset(language=INSTR[0])
+    chunk, info = plain.predict_action_chunk(obs)
+    assert "sample_spread" not in info  # off by default: it costs extra forwards
+    spread = _policy(name)
+    spread.config.spread_samples = 4
+    spread.reset(language=INSTR[0])
+    chunk4, info4 = spread.predict_action_chunk(obs)
+    np.testing.assert_array_equal(chunk4, chunk)  # the acted chunk does not depend on it
+    if name.split("-")[0] in ("pi0", "cogact"):
+        assert info4["sample_spread"] > 0  # different noise -> different chunks
+        assert info4["spread_ms"] > 0
+    else:  # no sampling noise: nothing to spread over
+        assert "sample_spread" not in info4

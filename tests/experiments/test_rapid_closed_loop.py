@@ -95,3 +95,26 @@ def test_noise_study_smoke(tmp_path) -> None:
     assert (tmp_path / "noise_study.png").stat().st_size > 1000
     rec = json.loads((tmp_path / "noise_study.json").read_text())
     assert "standard->visual_noise" in rec["results"]["cloud_rate_change_pct"]["rapid"]
+
+
+def test_entropy_arm_uses_each_familys_own_uncertainty(tmp_path) -> None:
+    from experiments.rapid.arms import SPREAD_SAMPLES, setup_entropy_arm
+    from experiments.rapid.policies import acting_policy
+    from experiments.rapid.table3 import main
+
+    pi0, _ = acting_policy(None, "pi0-tiny")
+    assert setup_entropy_arm(pi0, ["rapid"]) == "entropy"  # arm not asked for: nothing changes
+    assert pi0.policy.config.spread_samples == 0
+    assert setup_entropy_arm(pi0, ["entropy"]) == "sample_spread"
+    assert pi0.policy.config.spread_samples == SPREAD_SAMPLES
+    assert setup_entropy_arm(acting_policy(None, "openvla-tiny")[0], ["entropy"]) == "entropy"
+    with pytest.raises(RapidExperimentError, match="policy family oft"):
+        setup_entropy_arm(acting_policy(None, "oft-tiny")[0], ["entropy"])
+    # A flow policy's entropy arm runs closed loop (it failed on a missing token_entropy before).
+    rows = main(
+        ["--suite", "goal", "--tasks", "turn_on_the_stove", "--episodes", "1", "--shape",
+         "pi0-tiny", "--max-episode-steps", "12", "--image-size", "64", "--arms", "entropy",
+         "--out", str(tmp_path), "--no-progress"]
+    )  # fmt: skip
+    assert rows[0]["arm"] == "entropy"
+    assert rows[0]["steps_per_ep"] == 12
