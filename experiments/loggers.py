@@ -39,7 +39,9 @@ class NullLogger:
     def __init__(self, **_: Any) -> None:
         pass
 
-    def log_episode(self, record: EpisodeRecord, index: int) -> None:
+    def log_episode(
+        self, record: EpisodeRecord, index: int, video: str | Path | None = None
+    ) -> None:
         pass
 
     def _timeline_tables(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
@@ -109,7 +111,10 @@ class WandbLogger:
         self._rows: list[list[Any]] = []
         self.timeline_episodes = timeline_episodes
 
-    def log_episode(self, record: EpisodeRecord, index: int) -> None:
+    def log_episode(
+        self, record: EpisodeRecord, index: int, video: str | Path | None = None
+    ) -> None:
+        """Per-episode metrics; ``video``: an mp4 of the episode to attach as W&B media."""
         metrics: dict[str, Any] = {
             "episode/success": float(record.success),
             "episode/steps": record.steps,
@@ -125,6 +130,9 @@ class WandbLogger:
             metrics["episode/cloud_calls"] = sum(1 for c in timeline["cloud_ms"] if c and c > 0)
         if timeline and index < self.timeline_episodes:
             metrics.update(self._timeline_tables(timeline, index))
+        if video is not None and Path(video).is_file():
+            # A file path is copied as is (no re-encoding, so no moviepy needed).
+            metrics["episode/video"] = self._wandb.Video(str(video), format="mp4")
         self.run.log(metrics, step=index)
         self._rows.append(
             [

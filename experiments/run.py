@@ -90,7 +90,7 @@ def evaluate(
                         video_path=video,
                     )
                     writer.add(record)
-                    logger.log_episode(record, index)
+                    logger.log_episode(record, index, video=video)
                     index += 1
                     progress.advance(f"{task} #{init_state}: {'ok' if record.success else 'fail'}")
             finally:

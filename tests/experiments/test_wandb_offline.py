@@ -1,3 +1,6 @@
+import imageio
+import numpy as np
+
 from experiments.loggers import WandbLogger
 from experiments.results import EpisodeRecord, summarize
 from experiments.wandb_offline import find_offline_runs, read_offline_run
@@ -19,8 +22,12 @@ def test_offline_run_holds_config_episodes_and_summary(tmp_path):
         for i in range(3)
     ]
     logger = WandbLogger(run_dir=tmp_path, run_config={"env": {"suite": "object"}, "seed": 7})
+    video = tmp_path / "episode0.mp4"
+    frames = np.zeros((6, 32, 32, 3), np.uint8)
+    frames[:, 8:24, 8:24] = np.arange(6, dtype=np.uint8)[:, None, None, None] * 40
+    imageio.mimwrite(str(video), frames, fps=20, macro_block_size=1)
     for i, r in enumerate(records):
-        logger.log_episode(r, i)
+        logger.log_episode(r, i, video=video if i == 0 else None)
     logger.log_summary(summarize(records))
     logger.finish()
 
@@ -35,3 +42,7 @@ def test_offline_run_holds_config_episodes_and_summary(tmp_path):
     assert abs(run.summary["success_rate"] - 2 / 3) < 1e-9
     assert run.summary["latency_ms/policy_ms_mean"] == 2.0
     assert run.exit_code == 0
+    # The episode video travels with the offline run (files/media/videos/...mp4).
+    media = list(runs[0].glob("files/media/videos/episode/video_*.mp4"))
+    assert len(media) == 1
+    assert media[0].stat().st_size == video.stat().st_size
