@@ -44,21 +44,6 @@ class NullLogger:
     ) -> None:
         pass
 
-    def _timeline_tables(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
-        """Per-inference decisions (step, latency, cut, bandwidth) and per-action precision."""
-        out: dict[str, Any] = {}
-        cols = [c for c in ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps")
-                if c in timeline]  # fmt: skip
-        if cols:
-            rows = [list(r) for r in zip(*(timeline[c] for c in cols))]
-            out[f"timeline/decisions_ep{index}"] = self._wandb.Table(columns=cols, data=rows)
-        if "act_bits" in timeline:
-            rows = [[k, b] for k, b in enumerate(timeline["act_bits"])]
-            out[f"timeline/precision_ep{index}"] = self._wandb.Table(
-                columns=["action", "act_bits"], data=rows
-            )
-        return out
-
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
 

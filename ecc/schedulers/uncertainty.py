@@ -19,6 +19,15 @@ def _scalar(value: object) -> float:
     return float(arr.mean()) if arr.size else float("nan")
 
 
+def _reported(info: dict, field: str, key: str, hint: str = "") -> object:
+    """``info[key]``, or an error naming ``field`` and the keys the policy did report."""
+    if key not in info:
+        raise InvalidValueError(
+            field, key, f"a key the policy reports; it reported {sorted(info)}{hint}"
+        )
+    return info[key]
+
+
 class _UncertaintyTrigger(SchedulerBase):
     """Replan at once (at ``target``) when ``score(last inference) > threshold``; else chunk replay."""
 
@@ -62,15 +71,15 @@ class EntropyTrigger(_UncertaintyTrigger):
         self.signal = signal
 
     def score(self, ctx: StepContext) -> float:
-        info = ctx.last_inference_info
-        if self.signal not in info:
-            raise InvalidValueError(
+        return _scalar(
+            _reported(
+                ctx.last_inference_info,
                 "scheduler.signal",
                 self.signal,
-                f"a key the policy reports; it reported {sorted(info)} (token_entropy: "
-                "openvla family; sample_spread: pi0/cogact with policy.spread_samples >= 2)",
+                " (token_entropy: openvla family; sample_spread: pi0/cogact with "
+                "policy.spread_samples >= 2)",
             )
-        return _scalar(info[self.signal])
+        )
 
 
 class FailureScoreTrigger(_UncertaintyTrigger):
@@ -107,15 +116,8 @@ class FailureScoreTrigger(_UncertaintyTrigger):
         self.feature = feature
 
     def score(self, ctx: StepContext) -> float:
-        info = ctx.last_inference_info
-        if self.feature not in info:
-            raise InvalidValueError(
-                "scheduler.feature",
-                self.feature,
-                f"a key the policy reports; it reported {sorted(info)} (token_entropy: "
-                "openvla family; sample_spread: pi0/cogact with policy.spread_samples >= 2)",
-            )
-        f = np.asarray(info[self.feature], dtype=np.float64).reshape(-1)
+        value = _reported(ctx.last_inference_info, "scheduler.feature", self.feature)
+        f = np.asarray(value, dtype=np.float64).reshape(-1)
         if f.shape != self.mean.shape:
             raise InvalidValueError(
                 f"policy feature {self.feature!r} size",

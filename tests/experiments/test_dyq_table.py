@@ -5,33 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-import envs
-from agents.normalize import NormStats
-from agents.policy import VLAPolicy, save_checkpoint
-from agents.tokenizer import WordTokenizer
-from agents.zoo import build_model
 from experiments.dyq_table import main, run_overrides
-
-
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory) -> Path:
-    """An untrained oft-tiny policy: exercises the plumbing, solves nothing."""
-    torch.manual_seed(0)
-    model = build_model("oft-tiny").eval()
-    langs = [envs.get_task(s, t).language for s in envs.list_suites() for t in envs.list_tasks(s)]
-    tok = WordTokenizer.build(langs, capacity=512)
-    rng = np.random.default_rng(0)
-    stats = NormStats.from_data(
-        rng.uniform(-1, 1, (500, 7)).astype(np.float32),
-        rng.normal(size=(500, 9)).astype(np.float32),
-    )
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "oft", VLAPolicy(model, tok, stats))
 
 
 def test_smoke_writes_markdown_csv_png_json_from_run_dirs(random_checkpoint, tmp_path) -> None:
