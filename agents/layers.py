@@ -206,9 +206,14 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, v: ViTShape, device: torch.device | None = None) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(
-            v.channels, v.hidden, v.patch_size, stride=v.patch_size, device=device
-        )
+        stem: list[nn.Module] = []
+        c_in = v.channels
+        for c in v.conv_stem:
+            stem += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, device=device), nn.GELU()]
+            c_in = c
+        self.stem = nn.Sequential(*stem)
+        k = v.patchify_kernel
+        self.proj = nn.Conv2d(c_in, v.hidden, k, stride=k, device=device)
         self.pos = nn.Parameter(torch.zeros(1, v.num_patches, v.hidden, device=device))
         self.n_prefix = v.cls_tokens + v.register_tokens
         if self.n_prefix:
@@ -216,7 +221,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images [N, C, H, W] (normalised floats) -> tokens [N, prefix + patches, hidden]."""
-        x = self.proj(images).flatten(2).transpose(1, 2) + self.pos
+        x = self.proj(self.stem(images)).flatten(2).transpose(1, 2) + self.pos
         if self.n_prefix:
             x = torch.cat([self.prefix.expand(x.shape[0], -1, -1), x], dim=1)
         return x

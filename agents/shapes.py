@@ -46,6 +46,44 @@ class ViTShape:
     post_norm: bool = True  # ... and applies them to the features handed to the projector
     skip_last: int = 0  # trailing blocks whose output is unused (OpenVLA reads layer -2)
     pixel_shuffle: int = 1  # SmolVLM space-to-depth factor: tokens out = patches / factor**2
+    # Hybrid-ViT stem (Dosovitskiy et al. 2021, sec. 3.1): output channels of 3x3 stride-2
+    # conv + GELU layers run before the patchify conv, whose kernel and stride shrink to
+    # patch_size / 2**len(conv_stem). Empty = the plain linear patch embedding.
+    conv_stem: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.conv_stem and self.patch_size % (2 ** len(self.conv_stem)):
+            raise ValueError(
+                f"ViTShape {self.name!r}: patch_size={self.patch_size} must be divisible by "
+                f"2**len(conv_stem)={2 ** len(self.conv_stem)}"
+            )
+
+    @property
+    def patchify_kernel(self) -> int:
+        """Kernel (= stride) of the final patchify conv, after the stride-2 stem."""
+        return self.patch_size // 2 ** len(self.conv_stem)
+
+    @property
+    def patch_embed_convs(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Per conv of the patch embedding: (in_ch, out_ch, kernel, output side in px)."""
+        convs, c_in, side = [], self.channels, self.image_size
+        for c in self.conv_stem:
+            side = (side + 1) // 2
+            convs.append((c_in, c, 3, side))
+            c_in = c
+        k = self.patchify_kernel
+        convs.append((c_in, self.hidden, k, side // k))
+        return tuple(convs)
+
+    @property
+    def patch_embed_params(self) -> int:
+        """Weights + biases of the patch-embedding convs (positions and prefix tokens excluded)."""
+        return sum(ci * co * k * k + co for ci, co, k, _ in self.patch_embed_convs)
+
+    @property
+    def patch_embed_macs(self) -> int:
+        """Multiply-accumulates of the patch-embedding convs for one image."""
+        return sum(ci * co * k * k * side * side for ci, co, k, side in self.patch_embed_convs)
 
     @property
     def num_patches(self) -> int:

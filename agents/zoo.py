@@ -194,6 +194,10 @@ TINY_IMAGE = 64
 TINY_VOCAB = 512
 TINY_PROMPT = 20  # the longest suite instruction is 18 words + <bos>/<eos>
 TINY_PROPRIO = 9  # eef_pos 3 + eef_quat 4 + gripper_qpos 2
+# Conv stem (hybrid ViT): with a linear 8x8 patchify the tiny towers did not learn to
+# localise 5-8 px objects in ~1.3 h of CPU training (2% success, docs/agents.md); strided
+# convs are what anchors.md's small policy that solved Lift used.
+_TINY_STEM = (32, 64)
 _TINY_DINO = ViTShape(
     "dino",
     TINY_IMAGE,
@@ -206,8 +210,11 @@ _TINY_DINO = ViTShape(
     register_tokens=1,
     layer_scale=True,
     pixel_shuffle=2,
+    conv_stem=_TINY_STEM,
 )
-_TINY_SIGLIP = ViTShape("siglip", TINY_IMAGE, 8, 64, 2, 2, 128, pixel_shuffle=2)
+_TINY_SIGLIP = ViTShape(
+    "siglip", TINY_IMAGE, 8, 64, 2, 2, 128, pixel_shuffle=2, conv_stem=_TINY_STEM
+)
 _TINY_LLM = DecoderShape(
     hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384, vocab_size=TINY_VOCAB
 )

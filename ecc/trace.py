@@ -302,15 +302,15 @@ class _Builder:
                      (*reads, *kv_reads), [*hw, *kv_out], step, layer)  # fmt: skip
 
     def vit(self, v: ViTShape, cameras: int) -> str:
-        H, p = v.hidden, v.patch_size
+        H = v.hidden
         n_prefix = getattr(v, "cls_tokens", 0) + getattr(v, "register_tokens", 0)
         T = v.num_patches + n_prefix
-        pe_params = v.channels * p * p * H + H + v.num_patches * H + n_prefix * H
+        pe_params = v.patch_embed_params + v.num_patches * H + n_prefix * H
         name = f"vision.{v.name}.patch_embed"
         un = self.unit(name, "vision_patch", pe_params)
         out = f"vision.{v.name}.x"
         img_elems = cameras * v.channels * v.image_size**2
-        self.add(name, "vision_patch", f"towers.{v.name}.embed", un, 2 * cameras * v.num_patches * v.channels * p * p * H,
+        self.add(name, "vision_patch", f"towers.{v.name}.embed", un, 2 * cameras * v.patch_embed_macs,
                  2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 7, ("images",),
                  [(out, self.wire(cameras * T * H))])  # fmt: skip
         d = _BlockDims.of_vit(v)

@@ -97,3 +97,22 @@ def test_layerwise_split_moves_hidden_state_per_token_not_kv(openvla_meta) -> No
     assert up[0].nbytes == model.shape.llm_tokens * 4096 * 4
     assert all(m.nbytes == 4096 * 4 for m in up[1:])
     assert [m.key for m in down] == ["llm.token"] * 6  # next token id back to the edge embed
+
+
+def test_conv_stem_counts_and_token_grid() -> None:
+    from agents.layers import PatchEmbed
+    from agents.shapes import ViTShape
+
+    plain = ViTShape("v", 64, 8, 32, 1, 2, 64)
+    stem = ViTShape("v", 64, 8, 32, 1, 2, 64, conv_stem=(16, 24))
+    for v in (plain, stem):
+        embed = PatchEmbed(v)
+        convs = sum(p.numel() for n, p in embed.named_parameters() if n not in ("pos", "prefix"))
+        assert convs == v.patch_embed_params
+        assert embed(torch.zeros(2, 3, 64, 64)).shape == (2, v.num_patches, 32)
+    assert stem.patchify_kernel == 2
+    assert plain.patchify_kernel == 8
+    # Plain patchify: one 8x8 conv over an 8x8 output grid.
+    assert plain.patch_embed_macs == 3 * 32 * 64 * 64
+    with pytest.raises(ValueError, match="patch_size=6 must be divisible by 2\\*\\*len"):
+        ViTShape("v", 48, 6, 32, 1, 2, 64, conv_stem=(8, 8))
