@@ -9,6 +9,8 @@ Published totals and how they were checked are in each shape's ``published_sourc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -221,7 +223,9 @@ _TINY_LLM = DecoderShape(
 _TINY_FUSED = ProjectorShape(in_dim=2 * 64 * 4, hidden=256, out_dim=128, depth=2)
 
 
-def _tiny(name: str, family: str, head: ActionHeadShape, fused: bool = True) -> VLAShape:
+def _tiny(
+    name: str, family: str, head: ActionHeadShape, fused: bool = True, tied: bool = False
+) -> VLAShape:
     towers = (_TINY_DINO, _TINY_SIGLIP) if fused else (_TINY_SIGLIP,)
     proj = _TINY_FUSED if fused else ProjectorShape(in_dim=64 * 4, hidden=256, out_dim=128, depth=2)
     return VLAShape(
@@ -229,7 +233,7 @@ def _tiny(name: str, family: str, head: ActionHeadShape, fused: bool = True) -> 
         family=family,  # type: ignore[arg-type]
         vision=towers,
         projector=proj,
-        llm=_TINY_LLM,
+        llm=replace(_TINY_LLM, tie_embeddings=True) if tied else _TINY_LLM,
         head=head,
         prompt_tokens=TINY_PROMPT,
         cameras=2,
@@ -254,6 +258,7 @@ PI0_TINY = _tiny(
         ),
     ),
     fused=False,
+    tied=True,  # PaliGemma ties its LM head to the embeddings (as pi0-3b does)
 )
 COGACT_TINY = _tiny(
     "cogact-tiny",
