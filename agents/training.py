@@ -35,6 +35,7 @@ from agents.policy import (
     PolicyConfig,
     VLAPolicy,
     load_policy,
+    read_checkpoint_config,
     save_checkpoint,
 )
 from agents.preprocess import images_to_tensor
@@ -243,8 +244,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     )
 
     resume_from = latest_checkpoint(out) if cfg.resume else None
+    seconds_before = 0.0  # compute time of the run this one resumes (s)
     if resume_from is not None:
         policy = load_policy(resume_from, shape_name=shape.name)
+        seconds_before = float(
+            read_checkpoint_config(resume_from)["extra"].get("train_seconds", 0.0)
+        )
         log.info("resuming from %s", resume_from)
     else:
         stats = NormStats.from_data(data.actions, data.proprio)
@@ -310,7 +315,13 @@ def train(cfg: TrainConfig) -> TrainResult:
             if step % cfg.save_every == 0 or step == cfg.steps:
                 ckpt = out / "checkpoints" / f"step_{step:07d}"
                 model.eval()
-                save_checkpoint(ckpt, policy, extra={"step": step, "train_config": asdict(cfg)})
+                extra = {
+                    "step": step,
+                    # wall seconds of training so far, across resumes (checkpoint writes included)
+                    "train_seconds": seconds_before + time.perf_counter() - t_start,
+                    "train_config": asdict(cfg),
+                }
+                save_checkpoint(ckpt, policy, extra=extra)
                 model.train()
                 _save_train_state(ckpt, step, opt, batcher, loss_gen)
                 (out / "checkpoints" / "latest.json").write_text(

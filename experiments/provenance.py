@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -50,6 +51,22 @@ def git_state() -> dict[str, Any]:
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def file_fingerprint(path: str | Path) -> dict[str, Any]:
+    """Path, size (bytes) and sha256 of an input file (e.g. the demonstrations a policy saw).
+
+    A missing file gives ``{"path": ..., "missing": True}`` so the caller's own check
+    reports it with its field name.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return {"path": str(path), "missing": True}
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": p.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def provenance() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from agents.training import TrainConfig, train
+from experiments.provenance import file_fingerprint, provenance
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def main(cfg: Any) -> None:
     job.pop("suite")
     job.pop("defaults", None)
     tc = TrainConfig(shape=policy["shape"], n_action_steps=policy.get("n_action_steps"), **job)
+    # Stored in every checkpoint's config.json (train_config.extra): what made the weights.
+    tc.extra = {**tc.extra, "provenance": provenance(), "demos": file_fingerprint(tc.demos)}
     result = train(tc)
     last = result.losses[-1] if result.losses else float("nan")
     print(

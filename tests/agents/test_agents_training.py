@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import torch
 
 from agents.data import action_chunks, load_demos
 from agents.errors import DatasetError
-from agents.policy import load_policy
+from agents.policy import load_policy, read_checkpoint_config
 from agents.training import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -86,6 +87,14 @@ def test_train_deterministic_and_resumable(tmp_path, shape: str) -> None:
     assert a.steps == b.steps == 4
     assert len(b.losses) == 2
     assert a.losses[2:] == b.losses
+    # Training time accumulates across the resume.
+    seconds = [
+        read_checkpoint_config(tmp_path / "b" / "checkpoints" / f"step_{s:07d}")["extra"][
+            "train_seconds"
+        ]
+        for s in (2, 4)
+    ]
+    assert 0 < seconds[0] < seconds[1]
     pa, pb = load_policy(a.checkpoint), load_policy(b.checkpoint)
     for k, v in pa.model.state_dict().items():
         assert torch.equal(v, pb.model.state_dict()[k]), k
@@ -142,6 +151,9 @@ def test_cli_smoke(tmp_path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     assert (out / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
     assert load_policy(out / "checkpoints" / "step_0000002").shape.name == "pi0-tiny"
+    made_by = read_checkpoint_config(out / "checkpoints" / "step_0000002")["extra"]["train_config"]
+    assert made_by["extra"]["demos"]["sha256"] == hashlib.sha256(demos.read_bytes()).hexdigest()
+    assert made_by["extra"]["provenance"]["versions"]["torch"]
 
 
 def test_policy_actor_acts_from_checkpoint(tmp_path, caplog) -> None:
