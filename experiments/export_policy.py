@@ -1,0 +1,118 @@
+"""Copy a trained checkpoint into the repository (``checkpoints/<name>``) with what made it and how it did.
+
+    python -m experiments.export_policy outputs/train/pi0_tiny_object_conv/checkpoints/step_0006000 \\
+        checkpoints/object/pi0_tiny --eval outputs/eval/pi0_tiny_object_conv
+
+Copies the four files a policy needs (weights, config, normalisation stats, tokenizer; not the
+optimizer state) and writes ``provenance.json``: the source checkpoint, its training config and
+seed, training wall time (from the checkpoint, else summed from the run's ``train_log.jsonl``),
+the exporting git commit and package versions, and, with ``--eval``, the closed-loop success
+pooled over the evaluation's run directories (Wilson 95% interval, per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from agents.policy import load_policy, read_checkpoint_config
+from experiments.provenance import provenance
+from experiments.results import read_episodes, wilson_interval
+
+POLICY_FILES: tuple[str, ...] = ("model.safetensors", "config.json", "stats.json", "tokenizer.json")
+MAX_BYTES = 20 * 2**20  # the repository's limit per committed checkpoint (bytes)
+
+
+def train_seconds(ckpt: Path, config: dict[str, Any]) -> float | None:
+    """Training wall time (s) up to ``ckpt``: recorded by the trainer, else from its log."""
+    recorded = config.get("extra", {}).get("train_seconds")
+    if recorded is not None:
+        return float(recorded)
+    log = ckpt.parent.parent / "train_log.jsonl"
+    step = config.get("extra", {}).get("step")
+    if not log.is_file() or step is None:
+        return None
+    total, last = 0.0, 0
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        if row["step"] > step:
+            break
+        total += (row["step"] - last) / row["it_per_s"]
+        last = row["step"]
+    return total
+
+
+def pooled_success(eval_dir: Path) -> dict[str, Any]:
+    """Success over every ``episodes.jsonl`` below ``eval_dir``: overall and per task."""
+    files = sorted(eval_dir.rglob("episodes.jsonl"))
+    if not files:
+        raise SystemExit(f"--eval {eval_dir}: no episodes.jsonl below it")
+    per_task: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for f in files:
+        for row in read_episodes(f):
+            cell = per_task[f"{row['suite']}/{row['task']}"]
+            cell[0] += int(bool(row["success"]))
+            cell[1] += 1
+    wins, n = sum(c[0] for c in per_task.values()), sum(c[1] for c in per_task.values())
+    lo, hi = wilson_interval(wins, n)
+    return {
+        "runs": [str(f.parent) for f in files],
+        "episodes": n,
+        "successes": wins,
+        "success_rate": wins / n,
+        "success_ci95": [lo, hi],
+        "per_task": {k: {"successes": s, "episodes": e} for k, (s, e) in sorted(per_task.items())},
+    }
+
+
+def export(src: Path, dst: Path, eval_dir: Path | None = None) -> Path:
+    """Copy ``src`` to ``dst`` (replacing it) and write ``dst/provenance.json``; returns ``dst``."""
+    config = read_checkpoint_config(src)
+    load_policy(src)  # refuse to export what would not load (hash, shapes, stats)
+    size = sum((src / f).stat().st_size for f in POLICY_FILES)
+    if size > MAX_BYTES:
+        raise SystemExit(f"{src}: {size} bytes exceeds the {MAX_BYTES}-byte checkpoint limit")
+    record = {
+        "source": str(src),
+        "family": config["family"],
+        "shape": config["shape"]["name"],
+        "step": config.get("extra", {}).get("step"),
+        "train_seconds": train_seconds(src, config),
+        "train_config": config.get("extra", {}).get("train_config"),
+        "exported_by": provenance(),
+    }
+    if eval_dir is not None:
+        record["closed_loop"] = pooled_success(eval_dir)
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for f in POLICY_FILES:
+        shutil.copy2(src / f, dst / f)
+    (dst / "provenance.json").write_text(json.dumps(record, indent=1))
+    return dst
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("src", type=Path, help="checkpoint directory written by experiments.train")
+    ap.add_argument("dst", type=Path, help="destination, e.g. checkpoints/object/pi0_tiny")
+    ap.add_argument("--eval", type=Path, default=None, help="evaluation run dir(s) to summarise")
+    args = ap.parse_args(argv)
+    out = export(args.src, args.dst, args.eval)
+    rec = json.loads((out / "provenance.json").read_text())
+    line = f"exported {rec['shape']} step {rec['step']} -> {out}"
+    if "closed_loop" in rec:
+        c = rec["closed_loop"]
+        line += (
+            f"; success {c['successes']}/{c['episodes']} = {100 * c['success_rate']:.1f}% "
+            f"[{100 * c['success_ci95'][0]:.1f}, {100 * c['success_ci95'][1]:.1f}]"
+        )
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
