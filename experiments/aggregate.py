@@ -61,8 +61,9 @@ KEY_FIELDS: tuple[str, ...] = (
 )
 # Subtrees never treated as swept fields (bookkeeping, not the experiment).
 IGNORED_PREFIXES: tuple[str, ...] = ("logger.", "eval.progress", "eval.video")
-# Fields that are pooled over in the grouped summary (replicates, not conditions).
-REPLICATE_FIELDS: tuple[str, ...] = ("seed", "runtime.seed")
+# Fields pooled over in the grouped summary, not conditions: replicates (seeds) and shards of
+# the task list (a sweep over env.tasks that splits one evaluation across processes).
+REPLICATE_FIELDS: tuple[str, ...] = ("seed", "runtime.seed", "env.tasks")
 # The latency breakdown an inference is split into (ms), in stacking order.
 BREAKDOWN_FIELDS: tuple[str, ...] = ("edge_ms", "uplink_ms", "cloud_ms", "downlink_ms", "queue_ms")
 

@@ -51,10 +51,12 @@ def _episode(i: int, success: bool, *, edge: tuple[float, int] = (10.0, 2), bits
     }
 
 
-def _write_run(run_dir: Path, *, link: str, up_mbps: float, seed: int, episodes: list[dict]):
+def _write_run(
+    run_dir: Path, *, link: str, up_mbps: float, seed: int, episodes: list[dict], tasks=None
+):
     run_dir.mkdir(parents=True)
     config = {
-        "env": {"suite": "object"},
+        "env": {"suite": "object", "tasks": tasks},
         "network": {"link": {"name": link, "up_mbps": up_mbps, "source": f"{link} spec"}},
         "scheduler": {"_target_": "ecc.schedulers.QueueThreshold"},
         "logger": {"name": f"run{seed}"},  # bookkeeping: never a swept field
@@ -156,3 +158,14 @@ def test_flatten_keeps_lists_as_leaves() -> None:
 def test_only_target_fields_are_shortened() -> None:
     assert display_value("scheduler._target_", "ecc.schedulers.QueueThreshold") == "QueueThreshold"
     assert display_value("calibration.demos", "data/object_50.hdf5") == "data/object_50.hdf5"
+
+
+def test_summary_pools_task_shards_of_one_evaluation(tmp_path: Path) -> None:
+    root = tmp_path / "shards"
+    for i, (tasks, wins) in enumerate(((["milk_in_basket"], 4), (["bread_in_basket"], 1))):
+        eps = [_episode(k, k < wins) for k in range(5)]
+        _write_run(root / str(i), link="wifi", up_mbps=100.0, seed=0, episodes=eps, tasks=tasks)
+    result = aggregate(root, plots=False)
+    assert len(result["rows"]) == 2
+    (pooled,) = result["summary"]
+    assert (pooled["runs"], pooled["episodes"], pooled["successes"]) == (2, 10, 5)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Reproduce the committed tiny checkpoints (checkpoints/object/<family>_tiny):
+# scripted-expert demos -> train each family -> evaluate on every task x the 50 fixed init
+# states (LIBERO-style: the world waits) -> export with provenance and the measured success.
+#
+#   bash scripts/train_tiny_policies.sh                 # all four families
+#   FAMILIES="pi0 openvla" bash scripts/train_tiny_policies.sh
+#
+# CPU cost on the 2-core development machine (1 torch thread per run): see docs/agents.md
+# ("Trained tiny policies"); runs of different families can go side by side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FAMILIES=${FAMILIES:-"pi0 openvla cogact oft"}
+DEMOS=${DEMOS:-data/object_50.hdf5}
+declare -A STEPS=([pi0]=6000 [openvla]=5000 [cogact]=4000 [oft]=3000)
+HALF_A="[milk_in_basket,bread_in_basket,can_in_basket,lemon_in_basket,bottle_in_basket]"
+HALF_B="[butter_in_basket,pudding_in_basket,juice_in_basket,sauce_in_basket,soup_in_basket]"
+
+if [ ! -f "$DEMOS" ]; then
+  python -m experiments.collect_demos --suite object --n-per-task 50 --out "$DEMOS" \
+    --image-size 64 --noise 0.1 --workers 2
+fi
+for fam in $FAMILIES; do
+  run=outputs/train/${fam}_tiny_object_conv
+  python -m experiments.train policy=${fam}_tiny demos="$DEMOS" steps=${STEPS[$fam]} \
+    out_dir=$run progress=false
+  ckpt=$run/checkpoints/step_$(printf %07d ${STEPS[$fam]})
+  python -m experiments.run -m hydra/launcher=joblib policy=${fam}_tiny policy.checkpoint=$ckpt \
+    runtime=none logger=none eval.max_tasks=null eval.init_states=50 eval.progress=false \
+    "env.tasks=$HALF_A,$HALF_B" hydra.sweep.dir=outputs/eval/${fam}_tiny_object_conv
+  python -m experiments.export_policy "$ckpt" checkpoints/object/${fam}_tiny \
+    --eval outputs/eval/${fam}_tiny_object_conv
+done
