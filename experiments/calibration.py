@@ -17,9 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from experiments.config_checks import ConfigError
-
-CALIBRATED_METHODS: tuple[str, ...] = ("smoothquant", "qvla")
+from experiments.config_checks import check_calibration
 
 
 def calibration_for(cfg: DictConfig, policy: Any) -> Any | None:
@@ -28,17 +26,11 @@ def calibration_for(cfg: DictConfig, policy: Any) -> Any | None:
     ``policy`` is the ``VLAPolicy`` (shape, tokenizer, stats, camera/proprio keys) whose frames
     are built. None for methods that do not calibrate.
     """
-    qcfg = cfg.quantization
-    if qcfg.get("name") not in CALIBRATED_METHODS:
+    demos_path = check_calibration(cfg)
+    if demos_path is None:
         return None
+    qcfg = cfg.quantization
     node = cfg.get("calibration") or {}
-    demos_path = node.get("demos")
-    if not demos_path:
-        raise ConfigError(
-            f"quantization={qcfg.name} calibrates on demonstration frames: add "
-            "+calibration.demos=<demos.hdf5> (e.g. data/object_50.hdf5); allowed without it: "
-            "quantization=none, bf16, w8a8, w4a16, w4a4, dyq"
-        )
     from agents.data import load_demos
     from quantization.calib_data import demo_calibration
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig
@@ -11,6 +12,7 @@ NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
 RUNTIME_KINDS = ("simulated", "emulated", "none")
 LATENCY_KINDS = ("modeled", "measured", "constant")
 WORLD_TIME_MODES = ("blocking", "realtime")
+CALIBRATED_METHODS = ("smoothquant", "qvla")  # quantization.name values that need demo frames
 
 
 class ConfigError(ValueError):
@@ -63,6 +65,7 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size > 1024:
         raise ConfigError(f"env.image_size={size!r} must be an integer in [8, 1024] (pixels)")
     _check_runtime(cfg)
+    check_calibration(cfg)
     init_states = _init_states(cfg.eval.init_states)
     limit = cfg.eval.max_episode_steps
     if limit is None:
@@ -94,6 +97,28 @@ def _check_runtime(cfg: DictConfig) -> None:
             f"runtime.kind={rt.get('kind')!r}); allowed with runtime.kind={rt.get('kind')!r}: "
             "quantization=none"
         )
+
+
+def check_calibration(cfg: DictConfig) -> str | None:
+    """Demonstrations path of a quantization method that calibrates; None for the others.
+
+    Checked at start-up: a method that calibrates on demonstration frames needs
+    ``+calibration.demos`` pointing at an existing file.
+    """
+    quant = cfg.get("quantization")
+    name = quant.get("name", "none") if quant is not None else "none"
+    if name not in CALIBRATED_METHODS:
+        return None
+    demos = (cfg.get("calibration") or {}).get("demos")
+    if not demos:
+        raise ConfigError(
+            f"quantization={name} calibrates on demonstration frames: add "
+            "+calibration.demos=<demos.hdf5> (e.g. data/object_50.hdf5); allowed without it: "
+            "quantization=none, bf16, w8a8, w4a16, w4a4, dyq"
+        )
+    if not Path(demos).is_file():
+        raise ConfigError(f"calibration.demos={demos!r} is not a file (quantization={name})")
+    return str(demos)
 
 
 def _init_states(value: Any) -> tuple[int, ...]:

@@ -21,3 +21,12 @@ def test_calibrated_method_without_demos_names_the_field(method: str) -> None:
 def test_other_methods_need_no_calibration(method: str) -> None:
     cfg = OmegaConf.create({"quantization": {"name": method}})
     assert calibration_for(cfg, policy=None) is None
+
+
+def test_missing_demos_file_is_refused_before_loading(tmp_path) -> None:
+    missing = tmp_path / "nope.hdf5"
+    cfg = OmegaConf.create(
+        {"quantization": {"name": "qvla"}, "calibration": {"demos": str(missing)}}
+    )
+    with pytest.raises(ConfigError, match=r"calibration\.demos='.*nope\.hdf5' is not a file"):
+        calibration_for(cfg, policy=None)

@@ -55,6 +55,7 @@ def test_main_job_writes_results_episodes_provenance_and_wandb(tmp_path):
         ("env.image_size=0", "env.image_size=0", "[8, 1024]"),
         ("eval.init_states=51", "eval.init_states=51", "[1, 50]"),
         ("runtime.mode=async", "runtime.mode='async'", "blocking, realtime"),
+        ("quantization=smoothquant_w8a8", "+calibration.demos=", "quantization=none, bf16"),
     ],
 )
 def test_bad_config_fails_at_start_up_naming_field_and_allowed_values(
