@@ -22,7 +22,6 @@ combination of the other swept fields), ``aggregate.json`` (provenance, run list
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -33,8 +32,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from experiments import tables
 from experiments.provenance import provenance
 from experiments.results import read_episodes, wilson_interval
+from experiments.tables import columns_of, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -284,23 +285,6 @@ def group_rows(runs: Sequence[Run], fields: Sequence[str]) -> list[dict[str, Any
     return out
 
 
-def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    return cols
-
-
-def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Rows as CSV (union of keys as columns, blank where a row lacks one)."""
-    cols = _columns(rows)
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, restval="")
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
 def write_parquet(path: Path, rows: Sequence[dict[str, Any]]) -> Path | None:
     """Rows as parquet when pyarrow is importable (not a dependency); None otherwise."""
     try:
@@ -309,7 +293,7 @@ def write_parquet(path: Path, rows: Sequence[dict[str, Any]]) -> Path | None:
     except ImportError:
         log.info("pyarrow not installed: runs.parquet skipped (runs.csv has the same table)")
         return None
-    cols = _columns(rows)
+    cols = columns_of(rows)
     table = pa.table({c: [r.get(c) for r in rows] for c in cols})
     pq.write_table(table, path)
     return path
@@ -332,10 +316,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str, notes: Sequence[s
                 f"{100 * r.pop('success_ci95_hi'):.1f}]"
             )
         shown.append(r)
-    cols = _columns(shown)
-    lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in shown]
-    lines += ["", *notes]
+    lines = [f"# {title}", "", tables.markdown_table(shown, cell=_fmt), "", *notes]
     return "\n".join(lines) + "\n"
 
 

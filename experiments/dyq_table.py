@@ -37,10 +37,10 @@ from experiments.aggregate import (
     pooled_latency_means,
     precision_shares,
     success_block,
-    write_csv,
 )
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import REPO_ROOT, provenance
+from experiments.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def table_md(rows: list[dict[str, Any]], paper: bool) -> list[str]:
             "acting MB", "precision mix"]  # fmt: skip
     if paper:
         head += ["paper success %", "paper speedup", "paper GB"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    shown = []
     for r in rows:
         cells = [r["suite"], r["method"], str(r["episodes"]),
                  f"{r['success_pct']:.1f} [{r['ci95_lo_pct']:.1f}, {r['ci95_hi_pct']:.1f}]",
@@ -255,8 +255,8 @@ def table_md(rows: list[dict[str, Any]], paper: bool) -> list[str]:
             ps = r.get("paper_success_pct")
             cells += [f"{ps:.1f}" if ps is not None else "-", _cell(r.get("paper_speedup")),
                       _cell(r.get("paper_memory_gb"))]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        shown.append(dict(zip(head, cells, strict=True)))
+    return markdown_table(shown, head, cell=str).splitlines()
 
 
 def notes(a: argparse.Namespace, precision_ms: dict[str, float]) -> list[str]:

@@ -12,7 +12,6 @@ them (``charge_io=False``), each with the edge holding the prefix of the model.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -23,6 +22,7 @@ from ecc.network.traces import markov, step
 from ecc.planners import RoboECCPlanner, make_context
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import provenance
+from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,6 @@ def adaptive_rows(n_actions: int, gap_ms: float) -> list[dict]:
     return rows
 
 
-def write_table(rows: list[dict], out: Path, stem: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{stem}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    keys = list(rows[0])
-    md = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    md += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    (out / f"{stem}.md").write_text("\n".join(md) + "\n")
-
-
 def plot_speedup(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -164,7 +152,7 @@ def main() -> None:
     bws = [float(x) for x in args.bandwidths.split(",")]
 
     rows = speedup_rows(bws, args.delay_ms, args.granularity, args.max_cloud_load)
-    write_table(rows, out, "speedup")
+    write_table(out, "speedup", rows, digits=None)
     plot_speedup(rows, out / "speedup.png")
     print(f"Speedup over edge-only (one-way delay {args.delay_ms} ms, cloud-load budget {args.max_cloud_load}). "
           "Published RoboECC: "
@@ -185,7 +173,7 @@ def main() -> None:
 
     if not args.skip_adaptive:
         arows = adaptive_rows(args.actions, args.gap_ms)
-        write_table(arows, out, "adaptive")
+        write_table(out, "adaptive", arows, digits=None)
         print("\nAdaptive (RoboECC) vs oracle vs best static cut, mean latency per generation; "
               f"{args.actions} generations, {args.gap_ms} ms chunk playback between them")  # fmt: skip
         print_rows(arows, ["model", "edge", "trace", "predictor", "roboecc_ms", "oracle_ms", "best_static_ms",

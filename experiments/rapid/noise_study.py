@@ -22,9 +22,10 @@ from typing import Any
 from experiments.modes import apply_mode
 from experiments.rapid.arms import LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
-from experiments.rapid.reporting import write_record, write_table
+from experiments.rapid.reporting import write_record
 from experiments.rapid.scheduler_conf import describe
 from experiments.rapid.table3 import PRESETS, add_common_args, prepare, spec_of
+from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             )
     notes.append("per_step_ms = total inference ms charged / control steps; p95 over episodes.")
     title = f"Noise study (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
-    md, _ = write_table(a.out, "noise_study", title, rows, COLUMNS, notes)
+    md, _ = write_table(a.out, "noise_study", rows, COLUMNS, title=title, notes=notes)
     png = plot(rows, a.out / "noise_study.png", title)
     save_episodes(a.out / "episodes.jsonl", episodes)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}

@@ -23,10 +23,11 @@ from experiments.rapid.kinematics import (
     collect_expert_episodes,
     replay_trigger,
 )
-from experiments.rapid.reporting import SETTING_NOTES, write_record, write_table
+from experiments.rapid.reporting import SETTING_NOTES, write_record
 from experiments.rapid.scheduler_conf import default_rapid_conf, describe, scheduler_from_yaml
 from experiments.rapid.timeline import plot_timeline
 from experiments.rapid.trigger_overhead import measure_decide_overhead
+from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         ),
     ]
     md, csv = write_table(
-        a.out, "redundancy", "RAPID redundant steps per task type (%)", rows, COLUMNS, notes
+        a.out,
+        "redundancy",
+        rows,
+        COLUMNS,
+        title="RAPID redundant steps per task type (%)",
+        notes=notes,
     )
     suite, _, task = a.timeline.partition(":")
     pick = [ep for ep in episodes if ep.suite == suite and ep.task == task]

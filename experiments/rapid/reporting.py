@@ -1,8 +1,10 @@
-"""Result files shared by the RAPID commands: markdown + CSV tables and a JSON record with provenance."""
+"""Result files shared by the RAPID commands: setting notes and a JSON record with provenance.
+
+Tables (markdown + CSV) come from :mod:`experiments.tables`.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Sequence
@@ -27,47 +29,6 @@ SETTING_NOTES: dict[str, str] = {
     "(experiments.rapid.calibrate_rapid), see docs/rapid.md.",
     "peg": "Our suites have no peg-insertion task; the paper's peg row has no counterpart.",
 }
-
-
-def fmt(value: Any, digits: int = 1) -> str:
-    """A table cell: floats rounded, NaN/None as an en dash."""
-    if value is None:
-        return "-"
-    if isinstance(value, float | np.floating):
-        return "-" if math.isnan(float(value)) else f"{float(value):.{digits}f}"
-    return str(value)
-
-
-def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 1) -> str:
-    head = "| " + " | ".join(columns) + " |"
-    sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(fmt(r.get(c), digits) for c in columns) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
-
-
-def write_table(
-    out_dir: Path,
-    stem: str,
-    title: str,
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[str],
-    notes: Sequence[str],
-    digits: int = 1,
-) -> tuple[Path, Path]:
-    """Write ``<stem>.md`` (title, table, notes) and ``<stem>.csv`` (all columns, full precision)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / f"{stem}.md"
-    text = [f"## {title}", "", markdown_table(rows, columns, digits), ""]
-    text += [f"- {n}" for n in notes]
-    md.write_text("\n".join(text) + "\n")
-    path = out_dir / f"{stem}.csv"
-    keys = list(columns) + sorted({k for r in rows for k in r} - set(columns))
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k) for k in keys})
-    return md, path
 
 
 def _jsonable(x: Any) -> Any:

@@ -28,8 +28,9 @@ from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms, setup_entropy_
 from experiments.rapid.closed_loop import DeploymentSpec, aggregate, run_arm, save_episodes
 from experiments.rapid.kinematics import check_tasks
 from experiments.rapid.policies import acting_policy
-from experiments.rapid.reporting import SETTING_NOTES, write_record, write_table
+from experiments.rapid.reporting import SETTING_NOTES, write_record
 from experiments.rapid.scheduler_conf import default_rapid_conf, describe
+from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     title = (
         f"RAPID Table III (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
     )
-    md, _ = write_table(a.out, "table3", title, rows, COLUMNS, notes)
+    md, _ = write_table(a.out, "table3", rows, COLUMNS, title=title, notes=notes)
     save_episodes(a.out / "episodes.jsonl", episodes)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
     config.update(policy=label, failure_calibration=calib, rapid_fields=describe(a.rapid_conf))
