@@ -185,13 +185,47 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"RAPID Table III (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
     )
     md, _ = write_table(a.out, "table3", rows, COLUMNS, title=title, notes=notes)
+    png = plot(rows, a.out / "table3.png", title)
     save_episodes(a.out / "episodes.jsonl", episodes)
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
     config.update(policy=label, failure_calibration=calib, rapid_fields=describe(a.rapid_conf))
     write_record(a.out / "table3.json", config, rows, notes)
     print(md.read_text())
-    print(f"wrote {a.out}/table3.md, table3.csv, table3.json, episodes.jsonl")
+    print(f"wrote {a.out}/table3.md, table3.csv, table3.json, {png.name}, episodes.jsonl")
     return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Left: our latency per control step split into edge and cloud (ms). Right: latency per
+    inference (ms), ours beside the paper's totals, which are per inference (edge-only 782.5 ms)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def col(key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows])
+
+    x = np.arange(len(rows))
+    names = [str(r["method"]) for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4))
+    edge = np.nan_to_num(col("edge_per_step_ms"))
+    ax[0].bar(x, edge, 0.6, label="edge")
+    ax[0].bar(x, np.nan_to_num(col("cloud_per_step_ms")), 0.6, bottom=edge, label="cloud")
+    ax[0].set_ylabel("latency per control step (ms)")
+    ax[1].bar(x - 0.2, col("per_inference_ms"), 0.4, label="ours")
+    ax[1].bar(x + 0.2, col("paper_total_ms"), 0.4, color="0.6", label="paper (total)")
+    ax[1].set_ylabel("latency per inference (ms)")
+    for a in ax:
+        a.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
+        a.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def test_table3_smoke(tmp_path) -> None:
     assert rec["config"]["policy"] == "untrained"
     assert any("UNTRAINED" in n for n in rec["notes"])
     assert "untrained" in (tmp_path / "table3.md").read_text()
+    assert (tmp_path / "table3.png").stat().st_size > 0
 
 
 @pytest.mark.slow
