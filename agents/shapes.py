@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.errors import ShapeConfigError
+
 Family = Literal["openvla", "oft", "pi0", "cogact"]
 FAMILIES: tuple[str, ...] = ("openvla", "oft", "pi0", "cogact")
 
@@ -53,7 +55,7 @@ class ViTShape:
 
     def __post_init__(self) -> None:
         if self.conv_stem and self.patch_size % (2 ** len(self.conv_stem)):
-            raise ValueError(
+            raise ShapeConfigError(
                 f"ViTShape {self.name!r}: patch_size={self.patch_size} must be divisible by "
                 f"2**len(conv_stem)={2 ** len(self.conv_stem)}"
             )

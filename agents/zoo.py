@@ -196,9 +196,9 @@ TINY_IMAGE = 64
 TINY_VOCAB = 512
 TINY_PROMPT = 20  # the longest suite instruction is 18 words + <bos>/<eos>
 TINY_PROPRIO = 9  # eef_pos 3 + eef_quat 4 + gripper_qpos 2
-# Conv stem (hybrid ViT): with a linear 8x8 patchify the tiny towers did not learn to
-# localise 5-8 px objects in ~1.3 h of CPU training (2% success, docs/agents.md); strided
-# convs are what anchors.md's small policy that solved Lift used.
+# Conv stem (hybrid ViT), as in anchors.md's small conv policy that solved Lift. On the object
+# suite it did not lift closed-loop success above the linear patchify's ~2% (docs/agents.md):
+# the bottleneck measured there is locating the named object, not the stem.
 _TINY_STEM = (32, 64)
 _TINY_DINO = ViTShape(
     "dino",

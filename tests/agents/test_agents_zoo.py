@@ -114,5 +114,5 @@ def test_conv_stem_counts_and_token_grid() -> None:
     assert plain.patchify_kernel == 8
     # Plain patchify: one 8x8 conv over an 8x8 output grid.
     assert plain.patch_embed_macs == 3 * 32 * 64 * 64
-    with pytest.raises(ValueError, match="patch_size=6 must be divisible by 2\\*\\*len"):
+    with pytest.raises(ShapeConfigError, match="patch_size=6 must be divisible by 2\\*\\*len"):
         ViTShape("v", 48, 6, 32, 1, 2, 64, conv_stem=(8, 8))
