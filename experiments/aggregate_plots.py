@@ -25,6 +25,7 @@ from experiments.aggregate import (
     display_value,
     success_block,
 )
+from experiments.figures import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def success_vs_bandwidth(runs: Sequence[Run], swept: Sequence[str], out: Path) -
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out / "success_vs_bandwidth.png")
+    return save_figure(fig, out / "success_vs_bandwidth.png")
 
 
 def latency_breakdown(
@@ -118,7 +119,7 @@ def latency_breakdown(
     ax.set_xticks(range(len(shown)), labels, rotation=35, ha="right", fontsize=6)
     ax.set_ylabel("mean latency per inference (ms)")
     ax.legend(fontsize=7)
-    return _save(fig, out / "latency_breakdown.png")
+    return save_figure(fig, out / "latency_breakdown.png")
 
 
 def _with_timeline(runs: Sequence[Run], *columns: str) -> list[Run]:
@@ -149,7 +150,7 @@ def precision_timeline(runs: Sequence[Run], swept: Sequence[str], out: Path) -> 
         ax.set_title(_label(run, swept), fontsize=7)
         ax.legend(fontsize=6, loc="lower right")
     axes[-1, 0].set_xlabel("executed action")
-    return _save(fig, out / "precision_timeline.png")
+    return save_figure(fig, out / "precision_timeline.png")
 
 
 def cut_vs_bandwidth(runs: Sequence[Run], swept: Sequence[str], out: Path) -> Path | None:
@@ -178,15 +179,7 @@ def cut_vs_bandwidth(runs: Sequence[Run], swept: Sequence[str], out: Path) -> Pa
         bw_ax.set_ylabel("uplink Mbit/s", color="C1")
         ax.set_title(f"{_label(run, swept)} | {e['task']} #{e['init_state']}", fontsize=7)
     axes[-1, 0].set_xlabel("world time (s)")
-    return _save(fig, out / "cut_vs_bandwidth.png")
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
-    return path
+    return save_figure(fig, out / "cut_vs_bandwidth.png")
 
 
 def draw_all(

@@ -38,6 +38,7 @@ from experiments.aggregate import (
     precision_shares,
     success_block,
 )
+from experiments.figures import save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import REPO_ROOT, provenance
 from experiments.tables import markdown_table, write_csv
@@ -331,10 +332,7 @@ def plot(rows: list[dict[str, Any]], ablation: list[dict[str, Any]], path: Path)
                          [f"{r['method']} ({r['suite']})" for r in ablation], fontsize=7)  # fmt: skip
         ax[2].set_xlabel("success % (Wilson 95%)", fontsize=8)
         ax[2].set_title("ablation", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

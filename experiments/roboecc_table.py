@@ -20,6 +20,7 @@ from ecc.evaluation import adaptive_comparison
 from ecc.network.link import LinkState
 from ecc.network.traces import markov, step
 from ecc.planners import RoboECCPlanner, make_context
+from experiments.figures import save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import provenance
 from experiments.tables import write_table
@@ -116,9 +117,7 @@ def plot_speedup(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("speedup over edge-only (x)")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def print_rows(rows: list[dict], keys: list[str]) -> None:

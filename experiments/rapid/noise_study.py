@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from experiments.figures import save_figure
 from experiments.modes import apply_mode
 from experiments.rapid.arms import LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
@@ -87,12 +88,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
                          ha="right", fontsize=7)  # fmt: skip
         ax[j].set_ylabel(lab)
         ax[j].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

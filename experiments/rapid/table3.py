@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from experiments.figures import save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import DeploymentSpec, aggregate, run_arm, save_episodes
@@ -220,12 +221,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     for a in ax:
         a.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
         a.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 if __name__ == "__main__":

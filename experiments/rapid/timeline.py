@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ecc.schedulers import KinematicSignals
+from experiments.figures import save_figure
 
 
 def plot_timeline(
@@ -52,9 +53,4 @@ def plot_timeline(
         ax[3].scatter(ts, np.full(len(ts), k), s=6, label=reason)
     ax[3].set_yticks(range(len(reasons)), reasons, fontsize=7)
     ax[3].set_xlabel("time (s, 20 Hz control)")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
