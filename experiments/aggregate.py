@@ -32,10 +32,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from experiments import tables
 from experiments.provenance import provenance
 from experiments.results import read_episodes, wilson_interval
 from experiments.tables import columns_of, write_csv
+from experiments.tables import markdown_table as grid_markdown
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], title: str, notes: Sequence[s
                 f"{100 * r.pop('success_ci95_hi'):.1f}]"
             )
         shown.append(r)
-    lines = [f"# {title}", "", tables.markdown_table(shown, cell=_fmt), "", *notes]
+    lines = [f"# {title}", "", grid_markdown(shown, cell=_fmt), "", *notes]
     return "\n".join(lines) + "\n"
 
 

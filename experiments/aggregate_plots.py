@@ -25,22 +25,13 @@ from experiments.aggregate import (
     display_value,
     success_block,
 )
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 
 log = logging.getLogger(__name__)
 
 MAX_BARS = 40  # latency stacks: more runs than this do not read as bars
 MAX_PANELS = 6  # timelines: runs shown
 EPISODES_PER_PANEL = 3
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on servers
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(run: Run, fields: Sequence[str]) -> str:
@@ -77,7 +68,7 @@ def success_vs_bandwidth(runs: Sequence[Run], swept: Sequence[str], out: Path) -
         if bw[id(r)] is None:
             continue
         cells.setdefault(_label(r, series_fields), {}).setdefault(bw[id(r)], []).extend(r.episodes)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, by_bw in sorted(cells.items()):
         xs = sorted(by_bw)
@@ -107,7 +98,7 @@ def latency_breakdown(
         return None
     if len(rows) > MAX_BARS:
         log.info("latency_breakdown: showing the first %d of %d runs", MAX_BARS, len(rows))
-    plt = _plt()
+    plt = pyplot()
     shown = list(zip(runs, rows))[:MAX_BARS]
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(shown) + 3), 4.5))
     bottom = [0.0] * len(shown)
@@ -138,7 +129,7 @@ def precision_timeline(runs: Sequence[Run], swept: Sequence[str], out: Path) -> 
     if not chosen:
         log.info("precision_timeline skipped: no episode recorded extra.timeline.act_bits")
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(chosen), 1, figsize=(8, 1.8 * len(chosen) + 0.6), squeeze=False)
     for ax, run in zip(axes[:, 0], chosen):
         eps = [e for e in run.episodes if "act_bits" in e.get("extra", {}).get("timeline", {})]
@@ -159,7 +150,7 @@ def cut_vs_bandwidth(runs: Sequence[Run], swept: Sequence[str], out: Path) -> Pa
     if not chosen:
         log.info("cut_vs_bandwidth skipped: no episode recorded a cut and uplink bandwidth")
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(chosen), 1, figsize=(9, 2.2 * len(chosen) + 0.6), squeeze=False)
     for ax, run in zip(axes[:, 0], chosen):
         e = next(e for e in run.episodes if "cut" in e.get("extra", {}).get("timeline", {}))

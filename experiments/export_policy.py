@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.policy import load_policy, read_checkpoint_config
+from experiments.aggregate import success_block
 from experiments.provenance import provenance
-from experiments.results import read_episodes, wilson_interval
+from experiments.results import read_episodes
 
 POLICY_FILES: tuple[str, ...] = ("model.safetensors", "config.json", "stats.json", "tokenizer.json")
 MAX_BYTES = 20 * 2**20  # the repository's limit per committed checkpoint (bytes)
@@ -51,21 +52,21 @@ def pooled_success(eval_dir: Path) -> dict[str, Any]:
     files = sorted(eval_dir.rglob("episodes.jsonl"))
     if not files:
         raise SystemExit(f"--eval {eval_dir}: no episodes.jsonl below it")
-    per_task: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for f in files:
-        for row in read_episodes(f):
-            cell = per_task[f"{row['suite']}/{row['task']}"]
-            cell[0] += int(bool(row["success"]))
-            cell[1] += 1
-    wins, n = sum(c[0] for c in per_task.values()), sum(c[1] for c in per_task.values())
-    lo, hi = wilson_interval(wins, n)
+    rows = [row for f in files for row in read_episodes(f)]
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_task[f"{row['suite']}/{row['task']}"].append(row)
+    total = success_block(rows)
     return {
         "runs": [str(f.parent) for f in files],
-        "episodes": n,
-        "successes": wins,
-        "success_rate": wins / n,
-        "success_ci95": [lo, hi],
-        "per_task": {k: {"successes": s, "episodes": e} for k, (s, e) in sorted(per_task.items())},
+        "episodes": total["episodes"],
+        "successes": total["successes"],
+        "success_rate": total["success_rate"],
+        "success_ci95": [total["success_ci95_lo"], total["success_ci95_hi"]],
+        "per_task": {
+            task: {k: success_block(group)[k] for k in ("successes", "episodes")}
+            for task, group in sorted(by_task.items())
+        },
     }
 
 

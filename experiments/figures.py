@@ -6,6 +6,16 @@ from pathlib import Path
 from typing import Any
 
 
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend: files only, no display needed on servers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: Path, title: str | None = None, dpi: int = 110) -> Path:
     """Title (optional), tight layout, write ``path`` (parents created), close ``fig``."""
     import matplotlib.pyplot as plt

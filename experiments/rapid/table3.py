@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.rapid.arms import ARM_NAMES, LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import DeploymentSpec, aggregate, run_arm, save_episodes
@@ -199,11 +199,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Left: our latency per control step split into edge and cloud (ms). Right: latency per
     inference (ms), ours beside the paper's totals, which are per inference (edge-only 782.5 ms)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     def col(key: str) -> np.ndarray:
         return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows])
