@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.errors import ObservationError
 from agents.shapes import DecoderShape, ProjectorShape, ViTShape
 
 
@@ -202,7 +203,8 @@ class MAPHead(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Conv patchify + learned positions + optional CLS/register tokens (prepended)."""
+    """(Optionally FiLM-conditioned) conv stem, conv patchify, learned positions and
+    CLS/register tokens (prepended); optionally the stem's spatial-softmax keypoints."""
 
     def __init__(self, v: ViTShape, device: torch.device | None = None) -> None:
         super().__init__()
@@ -212,6 +214,10 @@ class PatchEmbed(nn.Module):
             stem += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, device=device), nn.GELU()]
             c_in = c
         self.stem = nn.Sequential(*stem)
+        if v.film_vocab:
+            self.film_embed = nn.Embedding(v.film_vocab, c_in, device=device)
+            self.film = nn.Linear(c_in, 2 * sum(v.conv_stem), device=device)
+        self.with_keypoints = v.keypoints
         k = v.patchify_kernel
         self.proj = nn.Conv2d(c_in, v.hidden, k, stride=k, device=device)
         self.pos = nn.Parameter(torch.zeros(1, v.num_patches, v.hidden, device=device))
@@ -219,12 +225,47 @@ class PatchEmbed(nn.Module):
         if self.n_prefix:
             self.prefix = nn.Parameter(torch.zeros(1, self.n_prefix, v.hidden, device=device))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images [N, C, H, W] (normalised floats) -> tokens [N, prefix + patches, hidden]."""
-        x = self.proj(self.stem(images)).flatten(2).transpose(1, 2) + self.pos
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """images [N, C, H, W] (normalised floats), tokens [B, prompt] long with N = B * cams
+        (needed when FiLM-conditioned) -> tokens [N, prefix + patches, hidden]."""
+        return self.embed_and_keypoints(images, tokens)[0]
+
+    def embed_and_keypoints(
+        self, images: torch.Tensor, tokens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(tokens [N, prefix + patches, hidden], keypoints [N, keypoint_dim] or None)."""
+        x = images
+        film = None
+        if hasattr(self, "film"):
+            if tokens is None:
+                raise ObservationError("a FiLM-conditioned vision tower needs input 'tokens'")
+            # Sum / sqrt(length): the one word that names the object keeps unit weight; a mean
+            # would shrink it by the prompt length and the stem would barely see it.
+            words = self.film_embed(tokens).sum(dim=1) / math.sqrt(tokens.shape[1])
+            cond = self.film(words)
+            film = cond.repeat_interleave(images.shape[0] // tokens.shape[0], dim=0)
+        offset = 0
+        for conv, act in zip(self.stem[0::2], self.stem[1::2], strict=True):
+            x = act(conv(x))
+            if film is not None:
+                c = conv.out_channels
+                scale = film[:, offset : offset + c, None, None]
+                shift = film[:, offset + c : offset + 2 * c, None, None]
+                x = x * (1.0 + scale) + shift
+                offset += 2 * c
+        out = self.proj(x).flatten(2).transpose(1, 2) + self.pos
         if self.n_prefix:
-            x = torch.cat([self.prefix.expand(x.shape[0], -1, -1), x], dim=1)
-        return x
+            out = torch.cat([self.prefix.expand(out.shape[0], -1, -1), out], dim=1)
+        return out, (spatial_softmax(x) if self.with_keypoints else None)
+
+
+def spatial_softmax(x: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y) in [-1, 1] of each channel's softmax over the grid: [N, C, H, W] -> [N, 2C]."""
+    n, c, h, w = x.shape
+    p = F.softmax(x.reshape(n, c, h * w), dim=-1).reshape(n, c, h, w)
+    xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype)
+    ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
+    return torch.cat([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], dim=-1)
 
 
 class VisionTower(nn.Module):
@@ -265,6 +306,14 @@ class Projector(nn.Module):
                 if v.final_norm
             }
         )
+        # Keypoints of each tower's stem -> LLM width, added to every vision token of the image.
+        self.keypoints = nn.ModuleDict(
+            {
+                v.name: nn.Linear(v.keypoint_dim, p.dims[-1], device=device)
+                for v in towers
+                if v.keypoint_dim
+            }
+        )
         dims = p.dims
         layers: list[nn.Module] = []
         for i in range(len(dims) - 1):
@@ -273,8 +322,14 @@ class Projector(nn.Module):
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, feats: dict[str, torch.Tensor], cameras: int) -> torch.Tensor:
-        """feats[name]: [B*cams, prefix+patches, hidden] -> [B, cams*tokens_out, out_dim]."""
+    def forward(
+        self,
+        feats: dict[str, torch.Tensor],
+        cameras: int,
+        keypoints: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """feats[name]: [B*cams, prefix+patches, hidden], keypoints[name]: [B*cams, keypoint_dim]
+        (towers with keypoints) -> [B, cams*tokens_out, out_dim]."""
         parts = []
         for v in self.towers:
             x = feats[v.name][:, v.cls_tokens + v.register_tokens :]
@@ -283,6 +338,8 @@ class Projector(nn.Module):
             parts.append(pixel_shuffle_tokens(x, v.pixel_shuffle))
         x = torch.cat(parts, dim=-1)
         x = self.mlp(x)
+        for name, proj in self.keypoints.items():
+            x = x + proj(keypoints[name])[:, None, :]
         n, t, d = x.shape
         return x.reshape(n // cameras, cameras * t, d)
 

@@ -52,12 +52,27 @@ class ViTShape:
     # conv + GELU layers run before the patchify conv, whose kernel and stride shrink to
     # patch_size / 2**len(conv_stem). Empty = the plain linear patch embedding.
     conv_stem: tuple[int, ...] = ()
+    # Language-conditioned stem (FiLM, as RT-1's FiLM-EfficientNet): > 0 gives the tower its own
+    # instruction embedding (this many ids, width conv_stem[-1]); its mean over the prompt sets a
+    # per-channel scale and shift after every stem conv. Tiny towers trained from scratch need
+    # it to single out the named object (docs/agents.md); real-size towers have no stem.
+    film_vocab: int = 0
+    # Spatial-softmax keypoints (Levine et al. 2016) of the last stem feature map: the expected
+    # (x, y) of every channel (``keypoint_dim`` values per image), handed past the ViT blocks to
+    # the projector, which maps them to the LLM width and adds them to every vision token of the
+    # image: where things are reaches the LLM as coordinates, not as a pattern to decode.
+    keypoints: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_stem and self.patch_size % (2 ** len(self.conv_stem)):
             raise ShapeConfigError(
                 f"ViTShape {self.name!r}: patch_size={self.patch_size} must be divisible by "
                 f"2**len(conv_stem)={2 ** len(self.conv_stem)}"
+            )
+        if (self.film_vocab or self.keypoints) and not self.conv_stem:
+            raise ShapeConfigError(
+                f"ViTShape {self.name!r}: film_vocab/keypoints act on the conv stem; "
+                "allowed only with a non-empty conv_stem"
             )
 
     @property
@@ -79,13 +94,32 @@ class ViTShape:
 
     @property
     def patch_embed_params(self) -> int:
-        """Weights + biases of the patch-embedding convs (positions and prefix tokens excluded)."""
-        return sum(ci * co * k * k + co for ci, co, k, _ in self.patch_embed_convs)
+        """Weights + biases of the patch embedding: convs, FiLM generator and instruction
+        embedding (positions and prefix tokens excluded)."""
+        convs = sum(ci * co * k * k + co for ci, co, k, _ in self.patch_embed_convs)
+        return convs + self._conditioning_sizes[0]
 
     @property
     def patch_embed_macs(self) -> int:
-        """Multiply-accumulates of the patch-embedding convs for one image."""
-        return sum(ci * co * k * k * side * side for ci, co, k, side in self.patch_embed_convs)
+        """Multiply-accumulates of the patch embedding for one image (convs and FiLM)."""
+        convs = sum(ci * co * k * k * side * side for ci, co, k, side in self.patch_embed_convs)
+        return convs + self._conditioning_sizes[1]
+
+    @property
+    def _conditioning_sizes(self) -> tuple[int, int]:
+        """(params, MACs per image) of the FiLM generator and its instruction embedding."""
+        params = macs = 0
+        if self.film_vocab:
+            c = self.conv_stem[-1]
+            out = 2 * sum(self.conv_stem)
+            params += self.film_vocab * c + c * out + out
+            macs += c * out
+        return params, macs
+
+    @property
+    def keypoint_dim(self) -> int:
+        """Keypoint values per image (x and y per last-stem channel; 0 without keypoints)."""
+        return 2 * self.conv_stem[-1] if self.keypoints else 0
 
     @property
     def num_patches(self) -> int:

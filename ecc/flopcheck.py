@@ -58,11 +58,11 @@ def example_inputs(shape: Any, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def compare_flops(shape_name: str) -> FlopComparison:
-    """Run the zoo model ``shape_name`` stage by stage under the FLOP counter."""
+def compare_flops(shape_name: Any) -> FlopComparison:
+    """Run the zoo model ``shape_name`` (a name or a VLAShape) stage by stage under the FLOP counter."""
     from agents import zoo
 
-    shape = zoo.get_shape(shape_name)
+    shape = zoo.get_shape(shape_name) if isinstance(shape_name, str) else shape_name
     model = zoo.build_model(shape).eval()
     trace = build_trace(shape, granularity="block")
     analytic = {s.name: s.matmul_flops for s in trace.stages}

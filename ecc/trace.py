@@ -310,9 +310,12 @@ class _Builder:
         un = self.unit(name, "vision_patch", pe_params)
         out = f"vision.{v.name}.x"
         img_elems = cameras * v.channels * v.image_size**2
+        kp_dim = getattr(v, "keypoint_dim", 0)
+        kp_writes = [(f"vision.{v.name}.kp", self.wire(cameras * kp_dim))] if kp_dim else []
         self.add(name, "vision_patch", f"towers.{v.name}.embed", un, 2 * cameras * v.patch_embed_macs,
-                 2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 7, ("images",),
-                 [(out, self.wire(cameras * T * H))])  # fmt: skip
+                 2 * cameras * T * H, pe_params, img_elems, cameras * T * H, 7,
+                 ("images", "tokens") if getattr(v, "film_vocab", 0) else ("images",),
+                 [(out, self.wire(cameras * T * H)), *kp_writes])  # fmt: skip
         d = _BlockDims.of_vit(v)
         for i in range(getattr(v, "blocks_run", v.layers)):
             self.block(f"vision.{v.name}.block{i}", f"vision.{v.name}.block{i}", f"towers.{v.name}.blocks.{i}",
@@ -333,9 +336,14 @@ class _Builder:
         norms = sum(2 * v.hidden for v in shape.vision if getattr(v, "final_norm", True))
         params = sum(a * b + b for a, b in pairs) + norms
         mm = sum(2 * n * a * b for a, b in pairs)
+        # keypoint projections: one vector per image -> LLM width, added to its tokens
+        kps = [(v.name, v.keypoint_dim) for v in shape.vision if getattr(v, "keypoint_dim", 0)]
+        params += sum(k * dims[-1] + dims[-1] for _, k in kps)
+        mm += sum(2 * shape.cameras * k * dims[-1] for _, k in kps)
+        reads = (*towers, *(f"vision.{name}.kp" for name, _ in kps))
         un = self.unit("projector", "projector", params)
         self.add("projector", "projector", "projector", un, mm, 8 * n * sum(dims[1:]), params, n * dims[0],
-                 n * dims[-1], 3 * len(pairs) + 2 * (len(pairs) - 1) + 4 * len(shape.vision), tuple(towers),
+                 n * dims[-1], 3 * len(pairs) + 2 * (len(pairs) - 1) + 4 * len(shape.vision), reads,
                  [("prefix.vision", self.wire(n * dims[-1]))])  # fmt: skip
 
 

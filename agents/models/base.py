@@ -122,14 +122,16 @@ class StagedVLA(nn.Module):
     def vision_forward(self, inputs: dict[str, Any]) -> torch.Tensor:
         """Towers + projector: images [B, cams, C, H, W] -> vision tokens [B, T, D_llm]."""
         images = self._flat_images(inputs["images"])
-        feats = {}
+        feats, keypoints = {}, {}
         for v in self.shape.vision:
             tower = self.towers[v.name]
-            x = tower.embed(images)
+            x, kp = tower.embed.embed_and_keypoints(images, inputs.get("tokens"))
             for i in range(v.blocks_run):
                 x = tower.blocks[i](x)[0]
             feats[v.name] = x
-        return self.projector(feats, self.shape.cameras)
+            if kp is not None:
+                keypoints[v.name] = kp
+        return self.projector(feats, self.shape.cameras, keypoints)
 
     def prefix_forward(
         self, inputs: dict[str, torch.Tensor]
@@ -160,8 +162,8 @@ class StagedVLA(nn.Module):
                     f"vision.{v.name}.patch_embed",
                     "vision_patch",
                     f"towers.{v.name}.embed",
-                    ("images",),
-                    (key,),
+                    ("images", "tokens") if v.film_vocab else ("images",),
+                    (key, f"vision.{v.name}.kp") if v.keypoints else (key,),
                 )
             )
             for i in range(v.blocks_run):
@@ -180,7 +182,8 @@ class StagedVLA(nn.Module):
                 "projector",
                 "projector",
                 "projector",
-                tuple(f"vision.{v.name}.x" for v in self.shape.vision),
+                tuple(f"vision.{v.name}.x" for v in self.shape.vision)
+                + tuple(f"vision.{v.name}.kp" for v in self.shape.vision if v.keypoints),
                 ("prefix.vision",),
             )
         )
@@ -229,13 +232,16 @@ class StagedVLA(nn.Module):
         kind = spec.kind
         if kind == "vision_patch":
             name = spec.name.split(".")[1]
-            return {spec.writes[0]: self.towers[name].embed(self._flat_images(state["images"]))}
+            images = self._flat_images(state["images"])
+            x, kp = self.towers[name].embed.embed_and_keypoints(images, state.get("tokens"))
+            return {spec.writes[0]: x} | ({spec.writes[1]: kp} if kp is not None else {})
         if kind == "vision_block":
             name = spec.name.split(".")[1]
             return {spec.writes[0]: self.towers[name].blocks[spec.layer](state[spec.reads[0]])[0]}
         if kind == "projector":
             feats = {v.name: state[f"vision.{v.name}.x"] for v in self.shape.vision}
-            return {"prefix.vision": self.projector(feats, self.shape.cameras)}
+            kps = {v.name: state[f"vision.{v.name}.kp"] for v in self.shape.vision if v.keypoints}
+            return {"prefix.vision": self.projector(feats, self.shape.cameras, kps)}
         if kind == "embed" and spec.name == "llm.embed":
             return {
                 "llm.h": self._embed_prefix(
