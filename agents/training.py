@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from agents.data import DemoArrays, action_chunks, load_demos, random_shift
 from agents.errors import AgentsError, CheckpointError, bad_value
@@ -72,6 +74,11 @@ class TrainConfig:
     extra_instructions: tuple[str, ...] = ()  # words to add to the vocabulary beyond the demos'
     vocab_from_suites: bool = True  # also add every envs suite instruction (evaluate on any task)
     n_action_steps: int | None = None  # stored in the policy config for evaluation
+    # Training-only auxiliary loss on shapes whose towers have keypoints: an MLP on the keypoints
+    # regresses the mean normalised translation (x, y, z) of the target chunk. Without it the
+    # keypoints stayed uninformative and the first action ignored the images (docs/agents.md).
+    # The head is not part of the policy: checkpoints and inference never see it. 0: off.
+    aux_keypoint_weight: float = 10.0
     resume: bool = True
     progress: bool = True
     wandb_mode: str = "offline"
@@ -87,6 +94,10 @@ class TrainConfig:
                 raise AgentsError(bad_value(name, getattr(self, name), "an integer >= 1"))
         if self.lr <= 0:
             raise AgentsError(bad_value("lr", self.lr, "a float > 0"))
+        if self.aux_keypoint_weight < 0:
+            raise AgentsError(
+                bad_value("aux_keypoint_weight", self.aux_keypoint_weight, "a float >= 0")
+            )
 
 
 @dataclass
@@ -128,6 +139,33 @@ class _Batcher:
         return inputs, actions
 
 
+class KeypointAuxHead(nn.Module):
+    """Training-only readout: every camera's tower keypoints -> mean chunk translation (3,).
+
+    Captures the keypoints the projector receives (a forward pre-hook), so the policy's own
+    forward pass feeds it and nothing is computed twice.
+    """
+
+    def __init__(self, model: nn.Module, hidden: int = 256) -> None:
+        super().__init__()
+        shape = model.shape
+        n_in = shape.cameras * sum(v.keypoint_dim for v in shape.vision)
+        self.mlp = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, 3))
+        self._seen: dict[str, torch.Tensor] = {}
+        model.projector.register_forward_pre_hook(self._capture)
+
+    def _capture(self, _module: nn.Module, args: tuple) -> None:
+        self._seen = dict(args[2]) if len(args) > 2 and args[2] else {}
+
+    def loss(self, actions: torch.Tensor) -> torch.Tensor:
+        """MSE between the prediction and ``actions[:, :, :3].mean(1)`` (normalised units)."""
+        if not self._seen:
+            raise RuntimeError("KeypointAuxHead.loss before a forward pass of the policy")
+        b = actions.shape[0]
+        kp = torch.cat([self._seen[k].reshape(b, -1) for k in sorted(self._seen)], dim=-1)
+        return F.mse_loss(self.mlp(kp), actions[:, :, :3].mean(dim=1))
+
+
 def action_chunks_from(
     actions: np.ndarray, d: DemoArrays, rows: np.ndarray, chunk: int
 ) -> np.ndarray:
@@ -167,12 +205,19 @@ def init_weights(model: torch.nn.Module, seed: int) -> None:
 
 # ----------------------------------------------------------------- train state
 def _save_train_state(
-    path: Path, step: int, opt: torch.optim.Optimizer, batcher: _Batcher, loss_gen: torch.Generator
+    path: Path,
+    step: int,
+    opt: torch.optim.Optimizer,
+    batcher: _Batcher,
+    loss_gen: torch.Generator,
+    aux: KeypointAuxHead | None = None,
 ) -> None:
     sd = opt.state_dict()
     tensors = {
         f"opt.{i}.{k}": v.contiguous() for i, st in sd["state"].items() for k, v in st.items()
     }
+    if aux is not None:
+        tensors |= {f"aux.{k}": v.contiguous() for k, v in aux.state_dict().items()}
     tensors["rng.aug"] = batcher.aug.get_state()
     tensors["rng.loss"] = loss_gen.get_state()
     save_file(tensors, str(path / "train_state.safetensors"))
@@ -186,7 +231,11 @@ def _save_train_state(
 
 
 def _load_train_state(
-    path: Path, opt: torch.optim.Optimizer, batcher: _Batcher, loss_gen: torch.Generator
+    path: Path,
+    opt: torch.optim.Optimizer,
+    batcher: _Batcher,
+    loss_gen: torch.Generator,
+    aux: KeypointAuxHead | None = None,
 ) -> int:
     try:
         meta = json.loads((path / "train_state.json").read_text())
@@ -198,6 +247,14 @@ def _load_train_state(
         if key.startswith("opt."):
             _, idx, name = key.split(".", 2)
             state.setdefault(int(idx), {})[name] = v
+    if aux is not None:
+        aux_sd = {k[4:]: v for k, v in tensors.items() if k.startswith("aux.")}
+        if not aux_sd:
+            raise CheckpointError(
+                f"training state in {path} has no auxiliary keypoint head; resume it with "
+                "aux_keypoint_weight=0 or start a new out_dir"
+            )
+        aux.load_state_dict(aux_sd)
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     batcher.aug.set_state(tensors["rng.aug"])
     loss_gen.set_state(tensors["rng.loss"])
@@ -266,10 +323,19 @@ def train(cfg: TrainConfig) -> TrainResult:
         pcfg = PolicyConfig(tuple(cfg.camera_keys), tuple(cfg.proprio_keys), cfg.n_action_steps)
         policy = VLAPolicy(model, tok, stats, pcfg)
     model = policy.model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    aux = None
+    if cfg.aux_keypoint_weight > 0 and any(v.keypoints for v in shape.vision):
+        torch.manual_seed(cfg.seed + 3)
+        aux = KeypointAuxHead(model)
+    params = [*model.parameters(), *(aux.parameters() if aux is not None else ())]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     batcher = _Batcher(data, policy, cfg)
     loss_gen = torch.Generator().manual_seed(cfg.seed + 2)
-    step = _load_train_state(resume_from, opt, batcher, loss_gen) if resume_from is not None else 0
+    step = (
+        _load_train_state(resume_from, opt, batcher, loss_gen, aux)
+        if resume_from is not None
+        else 0
+    )
 
     run = _wandb(cfg, out)
     losses: list[float] = []
@@ -288,9 +354,13 @@ def train(cfg: TrainConfig) -> TrainResult:
             for g in opt.param_groups:
                 g["lr"] = lr
             loss, metrics = model.loss(inputs, actions, loss_gen)
+            if aux is not None:
+                aux_loss = aux.loss(actions)
+                loss = loss + cfg.aux_keypoint_weight * aux_loss
+                metrics["aux_keypoint_loss"] = float(aux_loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
             step += 1
             n_log += 1
@@ -323,7 +393,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 }
                 save_checkpoint(ckpt, policy, extra=extra)
                 model.train()
-                _save_train_state(ckpt, step, opt, batcher, loss_gen)
+                _save_train_state(ckpt, step, opt, batcher, loss_gen, aux)
                 (out / "checkpoints" / "latest.json").write_text(
                     json.dumps({"step": step, "path": str(ckpt)})
                 )
