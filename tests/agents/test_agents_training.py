@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from agents.data import action_chunks, load_demos
-from agents.errors import DatasetError
+from agents.errors import AgentsError, CheckpointError, DatasetError
 from agents.policy import load_policy, read_checkpoint_config
 from agents.training import TrainConfig, train
 
@@ -199,3 +199,30 @@ def test_relative_checkpoint_paths_fall_back_to_the_repository_root(tmp_path, mo
     assert resolve_checkpoint("no/such/dir") == Path("no/such/dir")  # left for the clear error
     (tmp_path / "agents").mkdir()
     assert resolve_checkpoint("agents") == Path("agents")  # the cwd wins when it has the path
+
+
+def test_keypoint_aux_loss_trains_and_stays_out_of_the_policy(tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    from agents.zoo import build_model
+
+    demos = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=8)
+    kw = {"shape": "pi0-tiny", "batch_size": 8, "lr": 2e-3, "aug_shift_px": 0}
+    on = train(_cfg(tmp_path / "on", demos, steps=30, save_every=30, **kw))
+    rows = [json.loads(x) for x in (tmp_path / "on" / "train_log.jsonl").read_text().splitlines()]
+    aux = [r["aux_keypoint_loss"] for r in rows]
+    assert np.mean(aux[-5:]) < 0.7 * np.mean(aux[:5])
+    # the head lives in the training state, not in the policy's weights
+    assert set(load_policy(on.checkpoint).model.state_dict()) == set(
+        build_model("pi0-tiny").state_dict()
+    )
+    assert any(k.startswith("aux.") for k in load_file(on.checkpoint / "train_state.safetensors"))
+    off = train(_cfg(tmp_path / "off", demos, steps=2, aux_keypoint_weight=0.0, **kw))
+    assert off.steps == 2
+    last = json.loads((tmp_path / "off" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert "aux_keypoint_loss" not in last
+    # a run trained without the head cannot silently resume with a fresh one
+    with pytest.raises(CheckpointError, match="auxiliary keypoint head"):
+        train(_cfg(tmp_path / "off", demos, steps=4, **kw))
+    with pytest.raises(AgentsError, match="aux_keypoint_weight"):
+        _cfg(tmp_path / "x", demos, aux_keypoint_weight=-1.0).validate()
