@@ -1,7 +1,10 @@
 """DyQ-VLA Table I and ablation: success (Wilson 95%), modeled speedup and memory per method and suite.
 
-    python -m experiments.dyq_table --checkpoint DIR --quick   # object, 2 tasks x 5 init states
-    python -m experiments.dyq_table --checkpoint DIR --full    # 4 suites, every task x 50
+    python -m experiments.dyq_table --quick                   # object, 2 tasks x 5 init states
+    python -m experiments.dyq_table --checkpoint DIR --full  # 4 suites, every task x 50
+
+Without ``--checkpoint`` the committed pi0-tiny acts; without a ``--demos`` file SmoothQuant and
+QVLA calibrate on a few scripted-expert demos collected into ``OUT/calibration_demos.hdf5``.
 
 Closed loop: every (suite, method) is one main-job run (``experiments.run.evaluate`` on a config
 composed with Hydra, the same code path as ``python -m experiments.run``) written to
@@ -51,6 +54,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"suites": list(SUITES), "max_tasks": None, "init_states": 50},
 }
 CALIBRATED = ("smoothquant_w4a4", "qvla")  # need +calibration.demos
+# The committed tiny policy (scripts/train_tiny_policies.sh): the default acting checkpoint.
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "object" / "pi0_tiny"
+CALIBRATION_DEMOS_PER_TASK = 2  # collected when --demos is absent (a fresh clone has no data/)
 
 
 @dataclass(frozen=True)
@@ -335,15 +341,48 @@ def plot(rows: list[dict[str, Any]], ablation: list[dict[str, Any]], path: Path)
     return save_figure(fig, path)
 
 
+def collect_calibration_demos(path: Path, image_size: int) -> Path:
+    """Scripted-expert demos of every object task (``CALIBRATION_DEMOS_PER_TASK`` each) for
+    SmoothQuant/QVLA calibration when no demonstrations file is given; reused when present."""
+    from experiments import collect_demos
+
+    if not path.is_file():
+        log.warning(
+            "no calibration demos given: collecting %d scripted-expert demos per object task "
+            "into %s",
+            CALIBRATION_DEMOS_PER_TASK,
+            path,
+        )
+        collect_demos.main(
+            [
+                "--suite", "object", "--n-per-task", str(CALIBRATION_DEMOS_PER_TASK),
+                "--out", str(path), "--image-size", str(image_size), "--workers", "1",
+            ]
+        )  # fmt: skip
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="acting policy checkpoint dir")
-    p.add_argument("--policy", default="oft_tiny", help="policy config group of the checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        default=str(DEFAULT_CHECKPOINT),
+        help="acting policy checkpoint dir (default: the committed pi0-tiny)",
+    )
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="policy config group of the checkpoint (default: <family>_tiny from the checkpoint)",
+    )
     p.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES)
     p.add_argument("--max-tasks", type=int, default=None, help="first N tasks per suite")
     p.add_argument("--init-states", type=int, default=5, help="init states per task (1-50)")
-    p.add_argument("--demos", default="data/object_50.hdf5", help="calibration frames (HDF5)")
+    p.add_argument(
+        "--demos",
+        default="data/object_50.hdf5",
+        help="calibration frames (HDF5); when absent, scripted-expert demos are collected into OUT",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--image-size",
@@ -372,8 +411,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = apply_mode(p.parse_args(argv), p, PRESETS)
     if not Path(a.checkpoint).is_dir():
         p.error(f"--checkpoint={a.checkpoint!r} is not a directory")
-    if set(a.methods) & set(CALIBRATED) and not Path(a.demos).is_file():
-        p.error(f"--demos={a.demos!r} does not exist (SmoothQuant and QVLA calibrate on it)")
+    if a.policy is None:
+        from agents.policy import read_checkpoint_config
+
+        a.policy = f"{read_checkpoint_config(a.checkpoint)['family']}_tiny"
     import torch
 
     torch.set_num_threads(1)  # episodes are sequential; one thread leaves the other core free
@@ -383,6 +424,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         a.image_size = load_policy(a.checkpoint).shape.vision[0].image_size
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
+    if set(a.methods) & set(CALIBRATED) and not Path(a.demos).is_file():
+        a.demos = str(collect_calibration_demos(a.out / "calibration_demos.hdf5", a.image_size))
     ablation_suite = "spatial" if "spatial" in a.suites else a.suites[0]
     methods = [m for m in TABLE_METHODS if m.key == "bf16" or m.key in a.methods]
     in_table = {m.key for m in methods}

@@ -55,3 +55,24 @@ def test_calibrated_methods_get_their_demos_override() -> None:
     assert "+calibration.demos=d.hdf5" in by_key["qvla"]
     assert not any(o.startswith("+calibration") for o in by_key["dyq"])
     assert "quantization=dyq" in by_key["dyq"]
+
+
+def test_missing_demos_collects_calibration_demos_once(monkeypatch, tmp_path) -> None:
+    from experiments import collect_demos
+    from experiments.dyq_table import CALIBRATION_DEMOS_PER_TASK, collect_calibration_demos
+
+    calls = []
+
+    def fake_main(argv):
+        calls.append(argv)
+        (tmp_path / "calib.hdf5").write_bytes(b"x")
+        return 0
+
+    monkeypatch.setattr(collect_demos, "main", fake_main)
+    path = collect_calibration_demos(tmp_path / "calib.hdf5", 64)
+    assert path == tmp_path / "calib.hdf5"
+    (argv,) = calls
+    assert argv[argv.index("--n-per-task") + 1] == str(CALIBRATION_DEMOS_PER_TASK)
+    assert argv[argv.index("--image-size") + 1] == "64"  # the acting policy's frame size
+    collect_calibration_demos(tmp_path / "calib.hdf5", 64)
+    assert len(calls) == 1  # reused, not collected again
