@@ -39,7 +39,9 @@ def test_main_job_writes_results_episodes_provenance_and_wandb(tmp_path):
     assert set(summary["step_latency_ms"]) >= {"policy_ms", "env_ms"}
     rows = (tmp_path / "episodes.jsonl").read_text().splitlines()
     assert len(rows) == 1
-    assert json.loads(rows[0])["extra"]["privileged_state"] is True
+    # the embedded default acts with the committed tiny VLA (images + proprio), not the expert
+    assert results["config"]["policy"]["checkpoint"] == "checkpoints/object/pi0_tiny"
+    assert json.loads(rows[0])["extra"].get("privileged_state") is not True
     assert (tmp_path / "config.yaml").is_file()
     assert list((tmp_path / "wandb").glob("offline-run-*"))
     assert "Results:" in proc.stdout
