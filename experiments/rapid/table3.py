@@ -47,7 +47,8 @@ PAPER_TABLE3: dict[str, dict[str, float | None]] = {
 
 # --quick / --full presets (experiments.modes), shared with the noise study.
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"max_tasks": 2, "episodes": 2, "failure_episodes": 1},
+    # 4 calibration episodes per task: a policy at ~40% success still leaves successful ones
+    "quick": {"max_tasks": 2, "episodes": 2, "failure_episodes": 4},
     "full": {"max_tasks": None, "episodes": 50, "failure_episodes": 5},
 }
 
@@ -108,6 +109,7 @@ def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str 
     tasks = check_tasks(a.suite, a.tasks)[: a.max_tasks]
     policy, label = acting_policy(a.checkpoint, a.shape, a.chunk, a.seed)
     calib = a.failure_calibration
+    fallback_note = None
     if "failure_score" in a.arms and calib is None:
         from experiments.rapid.calibrate_failure_score import (
             calibrate_from_episodes,
@@ -119,8 +121,16 @@ def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str 
             policy, a.suite, tasks, a.failure_episodes, a.seed + 1000, a.image_size,
             a.max_episode_steps, not a.no_progress,
         )  # fmt: skip
+        successes = sum(bool(ok) for _, _, ok, _ in eps)
+        include_failures = label == "untrained" or successes == 0
+        if include_failures and label != "untrained":
+            fallback_note = (
+                f"The failure score was fitted on ALL {len(eps)} calibration episodes: the "
+                "checkpoint succeeded in none of them (raise --failure-episodes)."
+            )
+            log.warning(fallback_note)
         cal = calibrate_from_episodes(
-            eps, include_failures=label == "untrained", percentile=95.0, ridge=0.1
+            eps, include_failures=include_failures, percentile=95.0, ridge=0.1
         )
         calib = str(cal.save(out / "failure_score.npz"))
     notes = [
@@ -132,6 +142,8 @@ def prepare(a: argparse.Namespace, out: Path) -> tuple[Any, str, list[str], str 
             f"under partition {a.trigger_partition!r}."
         ),
     ]
+    if fallback_note:
+        notes.append(fallback_note)
     return policy, label, tasks, calib, notes
 
 

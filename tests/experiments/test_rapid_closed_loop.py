@@ -119,3 +119,23 @@ def test_entropy_arm_uses_each_familys_own_uncertainty(tmp_path) -> None:
     )  # fmt: skip
     assert rows[0]["arm"] == "entropy"
     assert rows[0]["steps_per_ep"] == 12
+
+
+def test_failure_score_falls_back_to_all_episodes_when_a_checkpoint_never_succeeds(
+    tmp_path,
+) -> None:
+    from argparse import Namespace
+
+    from experiments.rapid.table3 import prepare
+
+    a = Namespace(
+        suite="object", tasks=["milk_in_basket"], max_tasks=1, checkpoint="checkpoints/object/pi0_tiny",
+        shape=None, chunk=None, seed=0, failure_calibration=None, arms=["failure_score"],
+        failure_episodes=1, image_size=64, max_episode_steps=20, no_progress=True,
+        network="wifi", trigger_partition="roboecc",
+    )  # fmt: skip
+    _, label, _, calib, notes = prepare(a, tmp_path)
+    assert label != "untrained"
+    assert calib is not None
+    assert (tmp_path / "failure_score.npz").is_file()
+    assert any("fitted on ALL 1 calibration episodes" in n for n in notes)
