@@ -3,6 +3,8 @@
 ``FeaturePolicy`` wraps a ``VLAPolicy`` and adds ``features`` to the info of every inference: the
 final LLM norm output of the prefill (the first ``llm.norm`` call of a forward), averaged over its
 positions, captured with a forward hook. That is the vector SAFE-style failure scores read.
+pi0's action expert reads the prefix's per-layer KV and never runs ``llm.norm``; there the
+prefill's last decoder layer output stands in (same positions, before the norm).
 """
 
 from __future__ import annotations
@@ -26,30 +28,42 @@ class FeaturePolicy:
         self.policy = policy
         self.shape = policy.shape
         self._captured: list[torch.Tensor] = []
-        norm = getattr(getattr(policy.model, "llm", None), "norm", None)
-        if norm is None:
+        self._last_layer: list[torch.Tensor] = []
+        llm = getattr(policy.model, "llm", None)
+        norm = getattr(llm, "norm", None)
+        if norm is None or not len(getattr(llm, "layers", ())):
             raise RapidExperimentError(
-                "policy", type(policy.model).__name__, "a StagedVLA with an llm.norm module"
+                "policy", type(policy.model).__name__, "a StagedVLA with llm.norm and llm.layers"
             )
-        self._handle = norm.register_forward_hook(self._hook)
+        self._handles = [
+            norm.register_forward_hook(self._hook),
+            llm.layers[-1].register_forward_hook(self._layer_hook),
+        ]
 
     def _hook(self, module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
         if not self._captured:  # the prefill's call; later calls are per decoded token
             self._captured.append(output.detach())
+
+    def _layer_hook(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if not self._last_layer:  # Block returns (hidden, k, v)
+            self._last_layer.append(output[0].detach())
 
     def reset(self, language: str | None = None) -> None:
         self.policy.reset(language)
 
     def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         self._captured.clear()
+        self._last_layer.clear()
         chunk, info = self.policy.predict_action_chunk(obs)
-        if self._captured:
-            h = self._captured[0].float()
+        seen = self._captured or self._last_layer
+        if seen:
+            h = seen[0].float()
             info["features"] = h.reshape(-1, h.shape[-1]).mean(0).cpu().numpy()
         return chunk, info
 
     def close(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 def random_tiny_policy(

@@ -54,8 +54,9 @@ def test_calibration_needs_successes_unless_told() -> None:
     assert c.n == 10
 
 
-def test_feature_policy_adds_features_and_keeps_actions() -> None:
-    base = random_tiny_policy("openvla-tiny", chunk=4, seed=0)
+@pytest.mark.parametrize("shape", ["openvla-tiny", "pi0-tiny"])  # pi0 never runs llm.norm
+def test_feature_policy_adds_features_and_keeps_actions(shape: str) -> None:
+    base = random_tiny_policy(shape, chunk=4, seed=0)
     rng = np.random.default_rng(2)
     obs = {
         "agentview_rgb": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
@@ -65,11 +66,12 @@ def test_feature_policy_adds_features_and_keeps_actions() -> None:
     }  # fmt: skip
     plain, _ = base.predict_action_chunk(obs)
     wrapped = FeaturePolicy(base)
+    wrapped.reset()  # pi0 draws its flow noise per call since reset: same call, same noise
     chunk, info = wrapped.predict_action_chunk(obs)
     assert chunk.shape == (4, 7)
     assert np.array_equal(chunk, plain)
     assert info["features"].shape == (base.shape.llm.hidden,)
-    assert "token_entropy" in info
+    assert ("token_entropy" in info) == (shape == "openvla-tiny")
     obs2 = {**obs, "agentview_rgb": 255 - obs["agentview_rgb"]}
     _, info2 = wrapped.predict_action_chunk(obs2)
     assert not np.allclose(info["features"], info2["features"])  # the feature sees the image
