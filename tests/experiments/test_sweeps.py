@@ -19,7 +19,10 @@ from experiments.wandb_offline import find_offline_runs, read_offline_run
 
 ROOT = Path(__file__).resolve().parents[2]
 # Cheapest real job: scripted expert, no cameras, one episode of the first task.
-CHEAP = ("eval.init_states=1", "eval.max_tasks=1", "env.render=false", "eval.progress=false")
+CHEAP = (
+    "policy=scripted_expert", "eval.init_states=1", "eval.max_tasks=1", "env.render=false",
+    "eval.progress=false",
+)  # fmt: skip
 
 
 def _hydra_cfg(mode: RunMode) -> SimpleNamespace:
