@@ -53,8 +53,8 @@ class ViTShape:
     # patch_size / 2**len(conv_stem). Empty = the plain linear patch embedding.
     conv_stem: tuple[int, ...] = ()
     # Language-conditioned stem (FiLM, as RT-1's FiLM-EfficientNet): > 0 gives the tower its own
-    # instruction embedding (this many ids, width conv_stem[-1]); its mean over the prompt sets a
-    # per-channel scale and shift after every stem conv. Tiny towers trained from scratch need
+    # instruction embedding (this many ids, width conv_stem[-1]); its sum over the prompt, scaled
+    # by 1/sqrt(prompt length), sets a per-channel scale and shift after every stem conv. Tiny towers trained from scratch need
     # it to single out the named object (docs/agents.md); real-size towers have no stem.
     film_vocab: int = 0
     # Spatial-softmax keypoints (Levine et al. 2016) of the last stem feature map: the expected
