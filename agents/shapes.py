@@ -97,16 +97,16 @@ class ViTShape:
         """Weights + biases of the patch embedding: convs, FiLM generator and instruction
         embedding (positions and prefix tokens excluded)."""
         convs = sum(ci * co * k * k + co for ci, co, k, _ in self.patch_embed_convs)
-        return convs + self._conditioning_sizes[0]
+        return convs + self._film_sizes[0]
 
     @property
     def patch_embed_macs(self) -> int:
         """Multiply-accumulates of the patch embedding for one image (convs and FiLM)."""
         convs = sum(ci * co * k * k * side * side for ci, co, k, side in self.patch_embed_convs)
-        return convs + self._conditioning_sizes[1]
+        return convs + self._film_sizes[1]
 
     @property
-    def _conditioning_sizes(self) -> tuple[int, int]:
+    def _film_sizes(self) -> tuple[int, int]:
         """(params, MACs per image) of the FiLM generator and its instruction embedding."""
         params = macs = 0
         if self.film_vocab:

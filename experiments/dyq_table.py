@@ -41,7 +41,7 @@ from experiments.aggregate import (
     precision_shares,
     success_block,
 )
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import REPO_ROOT, provenance
 from experiments.tables import markdown_table, write_csv
@@ -300,10 +300,7 @@ def notes(a: argparse.Namespace, precision_ms: dict[str, float]) -> list[str]:
 
 def plot(rows: list[dict[str, Any]], ablation: list[dict[str, Any]], path: Path) -> Path:
     """Success (Wilson 95%) per method and suite, and modeled speedup vs the paper's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     suites = list(dict.fromkeys(r["suite"] for r in rows))
     methods = list(dict.fromkeys(r["key"] for r in rows))

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from experiments.tables import fmt, markdown_table
+
 log = logging.getLogger(__name__)
 
 AXES = ("x", "y", "z")
@@ -107,13 +109,10 @@ def check(checkpoint: str | Path, demos: str | Path, frame: int = 0) -> dict[str
 
 
 def format_table(result: dict[str, dict[str, float]], frame: int) -> str:
-    lines = [
-        f"| images (frame {frame}) | r(x) | r(y) | r(z) |",
-        "|---|---|---|---|",
-    ]
-    for name, r in result.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r[a]:.2f}" for a in AXES) + " |")
-    return "\n".join(lines)
+    """Markdown: one row per image source, Pearson r per axis (2 decimals)."""
+    head = f"images (frame {frame})"
+    rows = [{head: name, **{f"r({a})": r[a] for a in AXES}} for name, r in result.items()]
+    return markdown_table(rows, cell=lambda v: fmt(v, 2))
 
 
 def main(argv: list[str] | None = None) -> None:

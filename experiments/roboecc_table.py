@@ -20,7 +20,7 @@ from ecc.evaluation import adaptive_comparison
 from ecc.network.link import LinkState
 from ecc.network.traces import markov, step
 from ecc.planners import RoboECCPlanner, make_context
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 from experiments.modes import add_mode_flags, apply_mode
 from experiments.provenance import provenance
 from experiments.tables import write_table
@@ -95,10 +95,7 @@ def adaptive_rows(n_actions: int, gap_ms: float) -> list[dict]:
 
 
 def plot_speedup(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, conv in zip(axes, ("charged_io", "roboecc_free_io")):

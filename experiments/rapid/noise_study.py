@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 from experiments.modes import apply_mode
 from experiments.rapid.arms import LABELS, build_arms, setup_entropy_arm
 from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
@@ -67,10 +67,7 @@ def cloud_rate_change(rows: list[dict[str, Any]], arm: str, a: str, b: str) -> f
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     arms = list(dict.fromkeys(r["arm"] for r in rows))

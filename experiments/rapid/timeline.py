@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ecc.schedulers import KinematicSignals
-from experiments.figures import save_figure
+from experiments.figures import pyplot, save_figure
 
 
 def plot_timeline(
@@ -21,10 +21,7 @@ def plot_timeline(
     control_hz: float = 20.0,
 ) -> Path:
     """Write a PNG with four stacked panels over control time (s)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sig = KinematicSignals()
     speed = [sig(i)[2] if "joint_vel_history" in i else 0.0 for i in infos]
