@@ -66,6 +66,52 @@ def cloud_rate_change(rows: list[dict[str, Any]], arm: str, a: str, b: str) -> f
     return float("nan") if x == 0 else 100.0 * (y - x) / x
 
 
+def rapid_vs_baselines(
+    rows: list[dict[str, Any]], perturbation: str = "visual_noise", reference: str = "edge_only"
+) -> dict[str, Any]:
+    """RAPID against every other arm under ``perturbation``: latency per step and success.
+
+    Returns ``per_step_ms`` per arm, ``rapid_lowest`` (RAPID's per-step latency below every other
+    arm's present), and the success difference (points) of RAPID minus ``reference`` (the
+    every-step arm) with both Wilson intervals; empty when RAPID did not run under it.
+    """
+    cell = {r["arm"]: r for r in rows if r["perturbation"] == perturbation}
+    if "rapid" not in cell:
+        return {}
+    out: dict[str, Any] = {
+        "perturbation": perturbation,
+        "per_step_ms": {a: r["per_step_ms"] for a, r in cell.items()},
+        "rapid_lowest": all(
+            cell["rapid"]["per_step_ms"] < r["per_step_ms"] for a, r in cell.items() if a != "rapid"
+        ),
+    }
+    if reference in cell:
+        out["reference"] = reference
+        out["success_diff_points"] = cell["rapid"]["success_pct"] - cell[reference]["success_pct"]
+        out["success_ci_pct"] = {
+            a: [cell[a]["success_ci_lo_pct"], cell[a]["success_ci_hi_pct"]]
+            for a in ("rapid", reference)
+        }
+    return out
+
+
+def describe_comparison(cmp: dict[str, Any]) -> str:
+    """One note line for ``rapid_vs_baselines``' result."""
+    lat = ", ".join(f"{LABELS[a]} {v:.1f}" for a, v in cmp["per_step_ms"].items())
+    line = (
+        f"Under {cmp['perturbation']}, latency per control step (ms): {lat}; RAPID lowest: "
+        f"{'yes' if cmp['rapid_lowest'] else 'NO'}."
+    )
+    if "success_diff_points" in cmp:
+        ci = cmp["success_ci_pct"]
+        line += (
+            f" Success RAPID minus {LABELS[cmp['reference']]}: {cmp['success_diff_points']:+.1f} "
+            f"points (Wilson 95%: RAPID [{ci['rapid'][0]:.1f}, {ci['rapid'][1]:.1f}], "
+            f"{cmp['reference']} [{ci[cmp['reference']][0]:.1f}, {ci[cmp['reference']][1]:.1f}])."
+        )
+    return line
+
+
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     plt = pyplot()
     import numpy as np
@@ -141,6 +187,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 f"{cell[(name, 'standard')]:.2f} -> {cell[(name, 'visual_noise')]:.2f} "
                 f"({change[name]['standard->visual_noise']:+.1f}%; NaN where the standard rate is 0)."
             )
+    comparison = rapid_vs_baselines(rows)
+    if comparison:
+        notes.append(describe_comparison(comparison))
     notes.append("per_step_ms = total inference ms charged / control steps; p95 over episodes.")
     title = f"Noise study (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
     md, _ = write_table(a.out, "noise_study", rows, COLUMNS, title=title, notes=notes)
@@ -149,7 +198,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
     config.update(policy=label, failure_calibration=calib, rapid_fields=describe(a.rapid_conf))
     write_record(
-        a.out / "noise_study.json", config, {"rows": rows, "cloud_rate_change_pct": change}, notes
+        a.out / "noise_study.json",
+        config,
+        {"rows": rows, "cloud_rate_change_pct": change, "rapid_vs_baselines": comparison},
+        notes,
     )
     print(md.read_text())
     print(f"wrote {a.out}/noise_study.md, .csv, .json, {png.name}, episodes.jsonl")

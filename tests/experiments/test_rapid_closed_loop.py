@@ -139,3 +139,23 @@ def test_failure_score_falls_back_to_all_episodes_when_a_checkpoint_never_succee
     assert calib is not None
     assert (tmp_path / "failure_score.npz").is_file()
     assert any("fitted on ALL 1 calibration episodes" in n for n in notes)
+
+
+def test_rapid_vs_baselines_compares_latency_and_success_under_one_perturbation() -> None:
+    from experiments.rapid.noise_study import describe_comparison, rapid_vs_baselines
+
+    def row(arm, pert, ms, succ):
+        return {"arm": arm, "perturbation": pert, "per_step_ms": ms, "success_pct": succ,
+                "success_ci_lo_pct": succ - 9.0, "success_ci_hi_pct": succ + 9.0}  # fmt: skip
+
+    rows = [row("edge_only", "visual_noise", 50.2, 40.0), row("entropy", "visual_noise", 36.0, 35.0),
+            row("rapid", "visual_noise", 34.9, 38.0), row("rapid", "standard", 10.0, 90.0)]  # fmt: skip
+    cmp = rapid_vs_baselines(rows)
+    assert cmp["rapid_lowest"] is True
+    assert cmp["per_step_ms"] == {"edge_only": 50.2, "entropy": 36.0, "rapid": 34.9}
+    assert cmp["success_diff_points"] == pytest.approx(-2.0)
+    assert "-2.0 points" in describe_comparison(cmp)
+    rows[1]["per_step_ms"] = 30.0  # the entropy arm is now faster: RAPID is not the lowest
+    assert rapid_vs_baselines(rows)["rapid_lowest"] is False
+    assert "RAPID lowest: NO" in describe_comparison(rapid_vs_baselines(rows))
+    assert rapid_vs_baselines(rows, perturbation="interference") == {}
