@@ -5,7 +5,8 @@ sees the trace's bandwidth at ``t_k`` for its whole duration (the cut may change
 between generations). After each generation the planner gets one bandwidth sample, as
 its runtime would measure it (``bytes / (RTT - remote compute - base RTT)``), with
 log-normal measurement noise; a generation that moved nothing sends a probe of
-``probe_bytes`` in the background (counted, not charged as latency).
+``probe_bytes`` in the background (counted, not charged as latency). A planner with a deadline
+(``Planner.deadline_ms``, ``ecc.fallback``) has an overrunning generation finished on the edge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ecc.cuts import latency_per_cut_ms
 from ecc.errors import InvalidValueError
+from ecc.fallback import DeadlineFallback, with_deadline
 from ecc.network.config import Network
 from ecc.network.link import LinkState
 from ecc.network.predictors import effective_bandwidth_mbps
@@ -35,6 +37,7 @@ class AdaptiveResult:
     decision_overhead_ms: np.ndarray
     probe_bytes: int = 0
     switches: int = 0
+    aborted: int = 0
     info: dict = field(default_factory=dict)
 
     @property
@@ -72,13 +75,17 @@ def simulate_adaptive(
     costs = ctx.costs
     cut = planner.reset(ctx, link)
     lat, cuts, ts, bws, over = (np.empty(n_actions) for _ in range(5))
-    t, probes, probe_bytes = 0.0, 0, int(getattr(planner, "probe_bytes", 0))
+    t, probes, probe_bytes, aborted = 0.0, 0, int(getattr(planner, "probe_bytes", 0)), 0
     for k in range(n_actions):
         true = _link_at(link, trace, t)
         t0 = time.perf_counter()
         cut = planner.decide(ctx, t, true)
         dt_decide = time.perf_counter() - t0
         lat[k] = costs.latency_ms(true)[cut] if k == 0 else _one(costs, cut, true)
+        deadline = planner.deadline_ms(ctx, cut)
+        if deadline is not None:
+            ms, abort = with_deadline(costs, cut, lat[k], deadline)
+            lat[k], aborted = float(ms), aborted + int(abort)
         cuts[k], ts[k], bws[k] = cut, t, true.up_mbps
         nbytes, nmsgs = float(costs.transfers.bytes_up[cut]), int(costs.transfers.msgs_up[cut])
         if nbytes <= 0:  # nothing went up: a background probe measures the link instead
@@ -92,7 +99,7 @@ def simulate_adaptive(
         over[k] = (dt_decide + time.perf_counter() - t0) * 1e3
         t += (lat[k] + gap_ms) / 1e3
     return AdaptiveResult(lat, cuts.astype(int), ts, bws, over, probes * probe_bytes,
-                          int(getattr(planner, "switches", 0)), {"planner": planner.name})  # fmt: skip
+                          int(getattr(planner, "switches", 0)), aborted, {"planner": planner.name})  # fmt: skip
 
 
 def measured_uplink_mbps(
@@ -134,16 +141,28 @@ def static_cut_means(
     link: LinkState,
     n_actions: int = 200,
     gap_ms: float = 0.0,
+    fallback: DeadlineFallback | None = None,
 ) -> np.ndarray:
-    """Mean latency per generation (ms) of every fixed cut, each on its own timeline."""
+    """Mean latency per generation (ms) of every fixed cut, each on its own timeline.
+
+    ``fallback``: the same deadline rule for every cut, its expectation taken at ``link``'s
+    nominal bandwidth (a static cut has no other belief).
+    """
     costs = ctx.costs
     n = costs.n_cuts
     t = np.zeros(n)
     total = np.zeros(n)
     ratio = link.down_mbps / link.up_mbps
+    cuts = np.arange(n)
+    deadlines = None
+    if fallback is not None:
+        expected = costs.latency_ms(link) - costs.edge_ms
+        deadlines = np.array([fallback.deadline_ms(r) or np.inf for r in expected])
     for _ in range(n_actions):
         bw = np.maximum(np.asarray(trace.at(t), dtype=float), 1e-3)
         lat = latency_per_cut_ms(costs, bw, bw * ratio, link)
+        if deadlines is not None:
+            lat = with_deadline(costs, cuts, lat, deadlines)[0]
         total += lat
         t += (lat + gap_ms) / 1e3
     return total / n_actions

@@ -5,7 +5,9 @@ reports), ``network_ms`` (round trips minus server compute: serialisation, link 
 plus bytes each way and the number of round trips. If the server cannot be reached (timeout, refused,
 killed mid-episode) and the edge holds the weights, the remaining stages run locally (``fallback``) and
 the cloud is retried only after ``reconnect_interval_s``; without weights ``CloudUnavailable`` is raised
-so the caller can hold the robot still.
+so the caller can hold the robot still. A generation run with ``deadline_ms`` (``ecc.fallback``) stops
+waiting for the cloud once its remote part has taken that long and finishes on the edge (``aborted``);
+the cloud is tried again at the next generation.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class SplitTiming:
     bytes_down: int = 0
     round_trips: int = 0
     fallback: bool = False
+    aborted: bool = False  # the deadline expired (the cloud was slow, not gone)
     notes: list[str] = field(default_factory=list)
 
     def breakdown_ms(self) -> dict[str, float]:
@@ -132,8 +135,16 @@ class SplitExecutor:
             )
         return self._plans[key]
 
-    def run(self, inputs: dict[str, Any]) -> tuple[dict[str, torch.Tensor], SplitTiming]:
-        """One action generation under the current placement."""
+    def run(
+        self, inputs: dict[str, Any], deadline_ms: float | None = None
+    ) -> tuple[dict[str, torch.Tensor], SplitTiming]:
+        """One action generation under the current placement.
+
+        ``deadline_ms``: the most the remote segments may take together (ms) before the edge
+        abandons them and runs the rest itself (needs ``edge_has_weights``); None: wait.
+        """
+        if deadline_ms is not None and not self.edge_has_weights:
+            raise ValueError("deadline_ms needs edge_has_weights (the edge finishes aborted runs)")
         if self.output_keys is None:
             self.output_keys = probe_output_keys(self.model, inputs)
         timing = SplitTiming()
@@ -146,9 +157,21 @@ class SplitExecutor:
         with torch.no_grad():
             for i, seg in enumerate(segments):
                 if seg.device == "cloud" and use_cloud:
+                    left_s = None
+                    if deadline_ms is not None:
+                        left_s = (deadline_ms - timing.cloud_ms - timing.network_ms) / 1e3
+                    t_req = time.perf_counter()
                     try:
-                        self._run_remote(seg, state, timing, close=i == last_cloud)
+                        self._run_remote(
+                            seg, state, timing, close=i == last_cloud, timeout_s=left_s
+                        )
                         continue
+                    except wire_errors.TransportTimeout as e:
+                        use_cloud = False
+                        if left_s is None:
+                            self._cloud_failed(e, timing)
+                        else:
+                            self._deadline_expired(seg, state, timing, t_req)
                     except (
                         wire_errors.TransportError,
                         wire_errors.ProtocolError,
@@ -169,7 +192,12 @@ class SplitExecutor:
         return out, timing
 
     def _run_remote(
-        self, seg: Segment, state: dict[str, torch.Tensor], timing: SplitTiming, close: bool
+        self,
+        seg: Segment,
+        state: dict[str, torch.Tensor],
+        timing: SplitTiming,
+        close: bool,
+        timeout_s: float | None = None,
     ) -> None:
         assert self.client is not None
         msg = Message(
@@ -185,7 +213,7 @@ class SplitExecutor:
             },
         )
         t0 = time.perf_counter()
-        reply = self.client.request(msg)
+        reply = self.client.request(msg, timeout_s=timeout_s)
         rtt_ms = (time.perf_counter() - t0) * 1e3
         if reply.type != "result":
             raise CloudUnavailable(f"cloud replied {reply.type}: {reply.meta.get('error', '')}")
@@ -196,6 +224,19 @@ class SplitExecutor:
         timing.round_trips += 1
         timing.bytes_up += sum(state[k].numel() * state[k].element_size() for k in seg.send_keys)
         timing.bytes_down += sum(v.nbytes for v in reply.tensors.values())
+
+    def _deadline_expired(
+        self, seg: Segment, state: dict[str, torch.Tensor], timing: SplitTiming, t_req: float
+    ) -> None:
+        # The wait and the bytes offered count as network time and uplink bytes, so the bandwidth
+        # sample of this generation (bytes / time) is an upper bound that still shows the drop.
+        timing.network_ms += (time.perf_counter() - t_req) * 1e3
+        timing.bytes_up += sum(state[k].numel() * state[k].element_size() for k in seg.send_keys)
+        timing.fallback = timing.aborted = True
+        timing.notes.append("deadline expired: remote part abandoned, finished on the edge")
+        # The reply may still arrive on this connection: drop it so the next request starts clean.
+        if self.client is not None:
+            self.client.close()
 
     def _cloud_failed(self, err: Exception, timing: SplitTiming) -> None:
         self.failures += 1

@@ -206,12 +206,15 @@ class EmulatedDeployment:
     # -------------------------------------------------------------- forward
     def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
         assert self.executor is not None
+        deadline_ms = None
         if self.fixed_cut is None:
             cut = self.planner.decide(self.ctx, time.monotonic() - self._t0, None)
             if not self.cuts or cut != self.cuts[-1]:
                 self.executor.set_cut(cut, self.ctx.direction)
             self.cuts.append(cut)
-        out, timing = self.executor.run(inputs)
+            if self.edge_has_weights:
+                deadline_ms = self.planner.deadline_ms(self.ctx, cut)
+        out, timing = self.executor.run(inputs, deadline_ms)
         self.last = timing
         if self.fixed_cut is None:
             self.planner.observe(self._bandwidth_sample(timing))
@@ -242,6 +245,7 @@ class EmulatedDeployment:
                 **t.breakdown_ms(),
                 "round_trips": float(t.round_trips),
                 "fallback": float(t.fallback),
+                "aborted": float(t.aborted),
             },
             bytes_up=t.bytes_up,
             bytes_down=t.bytes_down,

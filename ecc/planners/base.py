@@ -153,6 +153,10 @@ class Planner(ABC):
     def observe(self, sample_mbps: float | None) -> None:  # noqa: B027 (static planners ignore it)
         """Bandwidth sample (Mbit/s) from the last generation's transfers, if any."""
 
+    def deadline_ms(self, ctx: PlanContext, cut: int) -> float | None:
+        """When to give up on the remote part of ``cut`` and finish on the edge (ms); None: never."""
+        return None
+
 
 def make_planner(name: str, **kwargs: Any) -> Planner:
     """Planner by registered name."""

@@ -20,6 +20,9 @@ Adjustment, once per action generation (never mid-inference):
    somewhere on a bandwidth grid (the far-apart optima of a VLA, e.g. cloud-only vs
    edge-only, are not neighbours). Units between the pool's extreme cuts are resident on
    both devices; their bytes are the pool's memory cost (``pool_memory_bytes``).
+5. optional deadline fallback (``fallback_factor``, not in the paper; ``ecc.fallback``): a
+   generation whose remote part overruns ``fallback_factor`` x what the planner expected at its
+   bandwidth belief is finished on the edge, when the edge owns the prefix and can hold the model.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecc.errors import InvalidValueError, check_choice
+from ecc.fallback import DeadlineFallback, fallback_available, remote_ms
 from ecc.network.link import LinkState
 from ecc.network.predictors import make_predictor
 from ecc.planners.base import Plan, PlanContext, Planner, best_cut
@@ -63,6 +67,8 @@ class RoboECCPlanner(Planner):
         probe_bytes: int = 16_384,
         conservative: bool = True,
         min_gain: float = 0.1,
+        fallback_factor: float | None = None,
+        fallback_slack_ms: float = 20.0,
     ) -> None:
         check_choice("pool_mode", pool_mode, ("radius", "optima"))
         check_choice("rule", rule, ("reoptimize", "paper"))
@@ -87,6 +93,11 @@ class RoboECCPlanner(Planner):
             raise InvalidValueError(
                 "min_gain", min_gain, "[0, 1) (relative latency gain to switch)"
             )
+        self.fallback = (
+            None
+            if fallback_factor is None
+            else DeadlineFallback(fallback_factor, fallback_slack_ms)
+        )
         self.overhead_s: list[float] = []
         self.switches = 0
 
@@ -131,8 +142,11 @@ class RoboECCPlanner(Planner):
         self._plan = self.plan(ctx, link)
         self.cut = int(self._plan.partition.cut)
         self.pool = self.build_pool(ctx, link, self.cut)
-        self.ref_mbps = link.up_mbps
+        self.ref_mbps = self.belief_mbps = link.up_mbps
         self.link = link
+        self.fallback_ok = self.fallback is not None and fallback_available(
+            ctx.direction == "edge_prefix", bool(ctx.feasible()[-1])
+        )
         self.predictor = make_predictor(self.predictor_name, **dict(self.predictor_kwargs))
         self.last_sample: float | None = None
         self.overhead_s, self.switches = [], 0
@@ -151,6 +165,7 @@ class RoboECCPlanner(Planner):
         if pred is not None and self.conservative and self.last_sample is not None:
             pred = min(pred, self.last_sample)  # drops count at once, rises are smoothed
         if pred is not None:
+            self.belief_mbps = pred
             delta = pred / self.ref_mbps - 1.0
             if delta > self.high or delta < self.low:
                 new = self._move(ctx, pred, delta)
@@ -161,6 +176,15 @@ class RoboECCPlanner(Planner):
         else:
             self.overhead_s.append(time.perf_counter() - t0)
         return self.cut
+
+    def deadline_ms(self, ctx: PlanContext, cut: int) -> float | None:
+        """Abort deadline (ms after the edge part) of the remote part of ``cut``; None: wait."""
+        if not self.fallback_ok:
+            return None
+        assert self.fallback is not None
+        return self.fallback.deadline_ms(
+            remote_ms(ctx.costs, cut, self.link.with_bandwidth(self.belief_mbps))
+        )
 
     def _move(self, ctx: PlanContext, pred_mbps: float, delta: float) -> int:
         cuts = self.pool.cuts

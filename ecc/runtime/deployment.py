@@ -3,7 +3,9 @@
 Each inference is priced by the reference cost model (``ecc.cost.latency_breakdown``) at the link
 state of its world time, under the cut the partition planner chooses for that generation. The planner
 then sees one bandwidth sample, as a real runtime would measure it (bytes / (RTT - remote compute)),
-so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``.
+so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``. A planner with a
+deadline (``ecc.fallback``) has an overrunning remote part abandoned and the generation finished on
+the edge: the breakdown then charges the wait as ``uplink_ms`` and sets ``fallback`` to 1.
 """
 
 from __future__ import annotations
@@ -78,14 +80,28 @@ class ModeledDeployment:
             self.cuts.append(cut)
             partition = self.ctx.partition(cut)
         planner_ms = (time.perf_counter() - t0) * 1e3
+        precision = self.precision_fn() if self.precision_fn is not None else self.ctx.precision
         bd = latency_breakdown(
-            trace, partition, self.ctx.edge, self.ctx.cloud, link,
-            self.precision_fn() if self.precision_fn is not None else self.ctx.precision,
+            trace, partition, self.ctx.edge, self.ctx.cloud, link, precision,
             charge_io=self.ctx.charge_io,
         )  # fmt: skip
         if self.jitter:
             bd = sample_breakdown(bd, link, self.rng)
+        times = {"edge_ms": bd.edge_ms, "uplink_ms": bd.uplink_ms, "cloud_ms": bd.cloud_ms,
+                 "downlink_ms": bd.downlink_ms}  # fmt: skip
+        fallback = False
         if target == "default":
+            deadline = self.planner.deadline_ms(self.ctx, int(partition.cut))
+            remote = bd.uplink_ms + bd.cloud_ms + bd.downlink_ms
+            if deadline is not None and remote > deadline:
+                fallback = True
+                edge_only = latency_breakdown(
+                    trace, Partition.edge_only(trace), self.ctx.edge, self.ctx.cloud, link,
+                    precision, charge_io=self.ctx.charge_io,
+                )  # fmt: skip
+                # the edge's prefix work is reused; waiting until the deadline is charged as uplink
+                times = {"edge_ms": edge_only.edge_ms, "uplink_ms": deadline, "cloud_ms": 0.0,
+                         "downlink_ms": 0.0}  # fmt: skip
             t1 = time.perf_counter()
             nbytes, nmsgs = bd.bytes_up, bd.msgs_up
             if nbytes <= 0:  # nothing went up (edge-only): a background probe measures the link
@@ -95,14 +111,12 @@ class ModeledDeployment:
             self.planner.observe(sample)
             planner_ms += (time.perf_counter() - t1) * 1e3
         return InferenceTiming(
-            total_ms=bd.total_ms,
+            total_ms=sum(times.values()),
             breakdown_ms={
-                "edge_ms": bd.edge_ms,
-                "uplink_ms": bd.uplink_ms,
-                "cloud_ms": bd.cloud_ms,
-                "downlink_ms": bd.downlink_ms,
+                **times,
                 "planner_ms": planner_ms,
                 "uplink_mbps": link.up_mbps,
+                "fallback": float(fallback),
             },
             bytes_up=bd.bytes_up,
             bytes_down=bd.bytes_down,

@@ -209,9 +209,17 @@ class Client:
         return self._conn
 
     def request(
-        self, msg: Message, compress: Mapping[str, str] | None = None, idempotent: bool = False
+        self,
+        msg: Message,
+        compress: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+        timeout_s: float | None = None,
     ) -> Message:
-        """Send ``msg`` (a request id is assigned if it has none) and return the reply."""
+        """Send ``msg`` (a request id is assigned if it has none) and return the reply.
+
+        ``timeout_s``: limit on each socket operation of this request instead of the configured
+        read timeout (a deadline, in s); on expiry ``TransportTimeout`` and the connection is dropped.
+        """
         if msg.request_id == 0:
             msg.request_id = self._next_id
             self._next_id += 1
@@ -219,8 +227,12 @@ class Client:
         for attempt in range(attempts):
             conn = self._connection()
             try:
+                if timeout_s is not None:
+                    conn.sock.settimeout(max(timeout_s, 1e-4))
                 conn.send(msg, compress)
                 reply = conn.recv()
+                if timeout_s is not None:
+                    conn.sock.settimeout(self.config.read_timeout_s)
             except (E.TransportError, E.ProtocolError):
                 self.close()
                 if attempt + 1 >= attempts:

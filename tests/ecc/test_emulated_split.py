@@ -98,6 +98,30 @@ def test_server_killed_mid_episode_falls_back_to_the_edge_and_recovers():
         revived.stop()
 
 
+def test_an_expired_deadline_finishes_on_the_edge_and_the_next_generation_uses_the_cloud():
+    model = _model("pi0-tiny")
+    inputs = _inputs(model)
+    ref = reference_outputs(model, inputs)
+    with StageServer(model, Codec(SECRET)) as server:
+        ex = SplitExecutor(model, _client(server), reconnect_interval_s=60.0)
+        ex.set_cut(2)
+        # 0.01 ms: no real round trip over TCP can make it
+        out, timing = ex.run(inputs, deadline_ms=0.01)
+        assert timing.aborted
+        assert timing.fallback
+        assert timing.round_trips == 0
+        assert timing.bytes_up > 0  # the offered bytes make the planner's sample show the drop
+        assert timing.network_ms > 0
+        torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
+        assert ex.failures == 0  # slow, not gone: no reconnect back-off
+        out, timing = ex.run(inputs, deadline_ms=60_000.0)
+        assert not timing.aborted
+        assert timing.round_trips >= 1
+        torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="edge_has_weights"):
+        SplitExecutor(model, None, edge_has_weights=False).run(inputs, deadline_ms=1.0)
+
+
 def test_bad_frames_are_rejected_and_other_clients_keep_being_served():
     model = _model("oft-tiny")
     with StageServer(model, Codec(SECRET)) as server:
