@@ -25,6 +25,7 @@ from typing import Any
 
 from ecc.emulated.client import SplitExecutor
 from ecc.emulated.server import model_fingerprint
+from ecc.emulated.split_plan import module_order
 from ecc.errors import InvalidValueError
 from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.runtime.latency import InferenceTiming
@@ -130,7 +131,7 @@ class EmulatedDeployment:
             self.executor.set_cut(self.fixed_cut, self.direction)
         else:
             cut = self.planner.reset(self.ctx, self.network.link_at(0.0))
-            self.executor.set_cut(cut, self.ctx.direction)
+            self.executor.set_cut(self._module_cut(cut), self.ctx.direction)
         self.policy.forward_fn = self._forward
         self.label = f"emulated:{self.link_description.get('kind', 'none')}"
         self._t0 = time.monotonic()
@@ -210,7 +211,7 @@ class EmulatedDeployment:
         if self.fixed_cut is None:
             cut = self.planner.decide(self.ctx, time.monotonic() - self._t0, None)
             if not self.cuts or cut != self.cuts[-1]:
-                self.executor.set_cut(cut, self.ctx.direction)
+                self.executor.set_cut(self._module_cut(cut), self.ctx.direction)
             self.cuts.append(cut)
             if self.edge_has_weights:
                 deadline_ms = self.planner.deadline_ms(self.ctx, cut)
@@ -219,6 +220,23 @@ class EmulatedDeployment:
         if self.fixed_cut is None:
             self.planner.observe(self._bandwidth_sample(timing))
         return out
+
+    def _module_cut(self, trace_cut: int) -> int:
+        """Modules before the planner's cut (which counts trace units, in module order).
+
+        A trace unit need not be a module the forward runs (pi0's prefix never applies the final
+        LLM norm), so the two counts differ past such a unit.
+        """
+        assert self.executor is not None
+        unit_of = {st.module: st.unit for st in self.ctx.trace.stages}
+        modules = module_order(self.executor.specs)
+        missing = [m for m in modules if m not in unit_of]
+        if missing:
+            raise InvalidValueError(
+                "runtime.architecture", self.ctx.trace.shape_name,
+                f"the acting model's trace (modules {missing} are not in it)",
+            )  # fmt: skip
+        return sum(unit_of[m] < trace_cut for m in modules)
 
     @staticmethod
     def _bandwidth_sample(timing: Any) -> float | None:

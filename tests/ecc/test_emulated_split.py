@@ -152,3 +152,23 @@ def test_bad_frames_are_rejected_and_other_clients_keep_being_served():
         health = good.request(Message("health"))
         assert health.meta["fingerprint"] == server.service.fingerprint
         good.close()
+
+
+def test_planner_cuts_count_trace_units_and_map_onto_the_models_modules():
+    """pi0's trace has an ``llm.norm`` unit its forward never runs: unit and module counts differ."""
+    from ecc.emulated.deployment import EmulatedDeployment
+    from ecc.planners import RoboECCPlanner, make_context
+
+    model = _model("pi0-tiny")
+    ctx = make_context("pi0-tiny", "local_cpu", "local_cpu", precision="fp32", granularity="block")
+    dep = EmulatedDeployment(model, checkpoint=None, network=None, wire=None, start_local=False,
+                             planner=RoboECCPlanner(), ctx=ctx)  # fmt: skip
+    dep.executor = SplitExecutor(model, None)
+    names = [u.name for u in ctx.trace.units]
+    n_modules = len(module_order(model.stages()))
+    norm = names.index("llm.norm")
+    assert ctx.trace.n_units == n_modules + 1
+    assert dep._module_cut(0) == 0
+    assert dep._module_cut(norm) == norm  # every unit before the norm is a module
+    assert dep._module_cut(norm + 1) == norm  # the norm adds no module
+    assert dep._module_cut(ctx.trace.n_units) == n_modules  # edge-only
