@@ -47,11 +47,6 @@ def remote_ms(costs: CutCosts, cut: int, link: LinkState) -> float:
     return float(costs.latency_ms(link)[cut] - costs.edge_ms[cut])
 
 
-def fallback_available(edge_prefix: bool, edge_holds_model: bool) -> bool:
-    """Whether the edge can finish an aborted generation itself."""
-    return edge_prefix and edge_holds_model
-
-
 def with_deadline(
     costs: CutCosts,
     cut: int | np.ndarray,

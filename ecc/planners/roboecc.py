@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecc.errors import InvalidValueError, check_choice
-from ecc.fallback import DeadlineFallback, fallback_available, remote_ms
+from ecc.fallback import DeadlineFallback, remote_ms
 from ecc.network.link import LinkState
 from ecc.network.predictors import make_predictor
 from ecc.planners.base import Plan, PlanContext, Planner, best_cut
@@ -144,8 +144,11 @@ class RoboECCPlanner(Planner):
         self.pool = self.build_pool(ctx, link, self.cut)
         self.ref_mbps = self.belief_mbps = link.up_mbps
         self.link = link
-        self.fallback_ok = self.fallback is not None and fallback_available(
-            ctx.direction == "edge_prefix", bool(ctx.feasible()[-1])
+        # the edge must own the prefix and be able to hold the whole model (the edge-only cut)
+        self.fallback_ok = (
+            self.fallback is not None
+            and ctx.direction == "edge_prefix"
+            and bool(ctx.feasible()[-1])
         )
         self.predictor = make_predictor(self.predictor_name, **dict(self.predictor_kwargs))
         self.last_sample: float | None = None
