@@ -15,6 +15,8 @@ simulated world advances 1 / control_hz per step. Results record both.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import logging
 import os
 import subprocess
@@ -222,7 +224,12 @@ class EmulatedDeployment:
         return out
 
     def _module_cut(self, trace_cut: int) -> int:
-        """Modules before the planner's cut (which counts trace units, in module order).
+        """Modules before the planner's cut (which counts trace units, in module order)."""
+        return self._module_cuts[trace_cut]
+
+    @functools.cached_property
+    def _module_cuts(self) -> list[int]:
+        """Module cut of every trace cut 0..n_units, computed once per run.
 
         A trace unit need not be a module the forward runs (pi0's prefix never applies the final
         LLM norm), so the two counts differ past such a unit.
@@ -236,7 +243,8 @@ class EmulatedDeployment:
                 "runtime.architecture", self.ctx.trace.shape_name,
                 f"the acting model's trace (modules {missing} are not in it)",
             )  # fmt: skip
-        return sum(unit_of[m] < trace_cut for m in modules)
+        units = sorted(unit_of[m] for m in modules)
+        return [bisect.bisect_left(units, cut) for cut in range(self.ctx.trace.n_units + 1)]
 
     @staticmethod
     def _bandwidth_sample(timing: Any) -> float | None:
