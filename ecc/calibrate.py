@@ -1,6 +1,8 @@
 """Measure stage latencies on this machine and fit a hardware profile to them.
 
     python -m ecc.calibrate --name local_cpu [--threads 1] [--out path.yaml]
+    python -m ecc.calibrate --device cuda --shapes real --base h200 --validate h200 \
+        --name h200_measured --role cloud --out conf/hardware/h200_measured.yaml --report r.json
 
 1. Microbenchmarks give the peaks: a large matmul per precision (FLOP/s) and a large copy
    (memory bytes/s).
@@ -14,6 +16,13 @@
 4. The profile is written as YAML to the user profile directory (or ``--out``), where
    ``ecc.hardware.load_profile(name)`` finds it. The same command works on a Jetson or a
    GPU (``--device cuda``; bf16 there).
+
+On a GPU, ``--shapes real`` measures the published-size models instead (OpenVLA-7B, OFT-7B,
+CogACT, pi0, SmolVLA; random weights, built directly on the device), ``--base`` starts the fit
+from a datasheet profile (its peaks and bandwidth are kept; only the efficiencies and overheads
+are fitted, so int8/int4 keep their own peaks), ``--validate`` scores named profiles against
+the measured stages before any fitting, and ``--report`` writes every measured stage, the
+scores and provenance as JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import numpy as np
 import torch
 
 from ecc.cost import stage_times_ms
-from ecc.errors import InvalidValueError
+from ecc.errors import InvalidValueError, check_choice
 from ecc.hardware import HardwareProfile, save_profile
 from ecc.trace import ExecutionTrace, build_trace
 
@@ -44,9 +53,16 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_peaks(
-    device: torch.device, dtype: torch.dtype, n: int = 1024, mb: int = 256
+    device: torch.device, dtype: torch.dtype, n: int | None = None, mb: int | None = None
 ) -> tuple[float, float]:
-    """(matmul FLOP/s at ``dtype``, copy bytes/s) by microbenchmark."""
+    """(matmul FLOP/s at ``dtype``, copy bytes/s) by microbenchmark.
+
+    Defaults: an n=1024 matmul and a 256 MB copy on a CPU; 8192 and 2048 MB on a GPU, where
+    smaller problems measure launch latency rather than the peak.
+    """
+    gpu = device.type != "cpu"
+    n = n or (8192 if gpu else 1024)
+    mb = mb or (2048 if gpu else 256)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
@@ -73,10 +89,17 @@ def measure_peaks(
     return flops, bw
 
 
-def calibration_shapes() -> list[Any]:
-    """The zoo's tiny models and 4x-wider variants of two of them."""
+SHAPE_SETS = ("tiny", "real")
+
+
+def calibration_shapes(which: str = "tiny") -> list[Any]:
+    """``tiny``: the zoo's tiny models and 4x-wider variants of two of them; ``real``: the
+    published-size shapes (a GPU's worth of memory: 15 GB of bf16 weights for the 7B ones)."""
     from agents import zoo
 
+    check_choice("shapes", which, SHAPE_SETS)
+    if which == "real":
+        return [zoo.get_shape(n) for n in zoo.REAL_SHAPES]
     shapes = [zoo.get_shape(n) for n in TINY]
     for base in ("openvla-tiny", "cogact-tiny"):
         s = zoo.get_shape(base)
@@ -91,25 +114,37 @@ def calibration_shapes() -> list[Any]:
 
 @dataclass
 class StageMeasurements:
-    """Measured median stage latencies (ms) for one model, aligned with its trace."""
+    """Measured median stage latencies (ms) for one model, aligned with its trace.
+
+    ``whole_ms``: median of the same stages run back to back with one synchronisation at the
+    end (what a device that runs the whole model spends; on a GPU it hides launch latency
+    that the per-stage figures include).
+    """
 
     trace: ExecutionTrace
     measured_ms: np.ndarray
+    whole_ms: float = float("nan")
 
 
 @torch.no_grad()
 def measure_model(
     shape: Any, device: torch.device, dtype: torch.dtype, repeats: int = 7
 ) -> StageMeasurements:
-    """Run ``shape``'s zoo model stage by stage; median wall time per stage (ms)."""
+    """Run ``shape``'s zoo model stage by stage; median wall time per stage (ms).
+
+    The model is built on ``device`` itself (a 7B model never passes through host memory) with
+    the layers' own random initialisation; weights do not change the time of dense kernels.
+    """
     from agents import zoo
     from ecc.flopcheck import example_inputs
 
-    model = zoo.build_model(shape).to(device=device, dtype=dtype).eval()
+    # Stray buffers made on the host during construction follow in the .to().
+    model = zoo.build_model(shape, device=device).to(device=device, dtype=dtype).eval()
     inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
               for k, v in example_inputs(shape).items()}  # fmt: skip
     specs = model.stages()
     times: list[list[float]] = [[] for _ in specs]
+    whole: list[float] = []
     for r in range(repeats + 2):
         state = model.init_state(inputs)
         for i, spec in enumerate(specs):
@@ -119,9 +154,22 @@ def measure_model(
             _sync(device)
             if r >= 2:  # two warm-up runs
                 times[i].append((time.perf_counter() - t0) * 1e3)
+        if r >= 2:
+            state = model.init_state(inputs)
+            _sync(device)
+            t0 = time.perf_counter()
+            for spec in specs:
+                state.update(model.run_stage(spec, state))
+            _sync(device)
+            whole.append((time.perf_counter() - t0) * 1e3)
+    del model, state
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     act_bytes = 4.0 if dtype == torch.float32 else 2.0
     trace = build_trace(shape, granularity="block", act_bytes=act_bytes)
-    return StageMeasurements(trace, np.array([statistics.median(t) for t in times]))
+    return StageMeasurements(
+        trace, np.array([statistics.median(t) for t in times]), statistics.median(whole)
+    )
 
 
 def _rel_errors(
@@ -170,6 +218,64 @@ def fit_profile(
     return prof, err
 
 
+def validate_profile(
+    profile: HardwareProfile, measurements: list[StageMeasurements], precision: str
+) -> dict[str, Any]:
+    """Score ``profile``'s predictions against measured stages (no fitting).
+
+    Per model: median |relative error| over its stages, and the predicted whole-model time
+    (sum of stage predictions, ms) against the measured sum of stages and the back-to-back run.
+    """
+    models = {}
+    for m in measurements:
+        pred = stage_times_ms(m.trace, profile, precision)
+        total = float(pred.sum())
+        models[m.trace.shape_name] = {
+            "stages": len(pred),
+            "median_abs_rel_err": float(np.median(np.abs(pred / m.measured_ms - 1))),
+            "predicted_total_ms": total,
+            "measured_stage_sum_ms": float(m.measured_ms.sum()),
+            "measured_whole_ms": m.whole_ms,
+            "total_rel_err": total / float(m.measured_ms.sum()) - 1,
+        }
+    return {
+        "profile": profile.name,
+        "median_abs_rel_err": float(np.median(_rel_errors(profile, measurements, precision))),
+        "models": models,
+    }
+
+
+@dataclass
+class Calibration:
+    """What ``calibrate`` measured and fitted.
+
+    ``report``: scalar figures (also stored in ``profile.calibrated``); ``validation``: the
+    ``validate_profile`` score of each profile named in ``validate``.
+    """
+
+    profile: HardwareProfile
+    report: dict[str, float]
+    measurements: list[StageMeasurements]
+    validation: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """Every measured stage with the fitted profile's prediction, scores and the fit."""
+        precision = "fp32" if self.measurements[0].trace.act_bytes == 4.0 else "bf16"
+        models = []
+        for m in self.measurements:
+            pred = stage_times_ms(m.trace, self.profile, precision)
+            a = m.trace.arrays
+            models.append({
+                "shape": m.trace.shape_name, "whole_ms": m.whole_ms,
+                "stages": [{"name": st.name, "measured_ms": float(ms), "fitted_ms": float(p),
+                            "flops": float(f), "weight_elems": float(w), "kernels": float(k)}
+                           for st, ms, p, f, w, k in zip(m.trace.stages, m.measured_ms, pred, a["flops"],
+                                                         a["weight_elems"], a["kernels"], strict=True)],
+            })  # fmt: skip
+        return {"precision": precision, "fit": self.report, "profile": self.profile.to_dict(),
+                "validation": self.validation, "models": models}  # fmt: skip
+
+
 def calibrate(
     name: str = "local_cpu",
     device: str = "cpu",
@@ -177,34 +283,57 @@ def calibrate(
     repeats: int = 7,
     role: str = "edge",
     mem_capacity_gb: float | None = None,
-) -> tuple[HardwareProfile, dict[str, float]]:
-    """Measure, fit and return (profile, report) for this machine."""
+    shapes: str = "tiny",
+    base: str | None = None,
+    validate: tuple[str, ...] = (),
+) -> Calibration:
+    """Measure, fit and return the profile of this machine with the measurements behind it."""
+    from ecc.hardware import load_profile
+
     if threads < 1:
         raise InvalidValueError("threads", threads, ">= 1")
     torch.set_num_threads(threads)
     dev = torch.device(device)
     dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
     precision = "fp32" if dtype == torch.float32 else "bf16"
+    shape_list = calibration_shapes(shapes)
+    checked = [load_profile(v) for v in validate]  # bad names fail before minutes of measuring
+    base_prof = load_profile(base) if base else None
     peak_flops, bw = measure_peaks(dev, dtype)
-    if mem_capacity_gb is None:
-        if dev.type == "cuda":
-            mem_capacity_gb = torch.cuda.get_device_properties(dev).total_memory / 1e9
-        else:
-            import os
+    log.info("peaks: %.1f TFLOP/s %s, %.0f GB/s copy", peak_flops / 1e12, precision, bw / 1e9)
+    if base_prof is not None:
+        # Datasheet peaks per precision; the fit then says what fraction real kernels reach.
+        base_prof = replace(base_prof, name=name, role=role, calibrated={},
+                            source=f"{base_prof.source}; fitted by ecc.calibrate on {device} ({shapes} shapes)")  # fmt: skip
+        if mem_capacity_gb is not None:
+            base_prof = replace(base_prof, mem_capacity_gb=mem_capacity_gb)
+    else:
+        if mem_capacity_gb is None:
+            if dev.type == "cuda":
+                mem_capacity_gb = torch.cuda.get_device_properties(dev).total_memory / 1e9
+            else:
+                import os
 
-            mem_capacity_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    peaks = {p: peak_flops / 1e12 for p in ("fp32", "bf16", "int8", "int4")}
-    base = HardwareProfile(name, role, peaks, bw / 1e9, mem_capacity_gb, 1.0, 1.0, 0.0,
-                           source=f"measured by ecc.calibrate ({device}, {threads} threads)",
-                           notes="peaks of non-calibrated precisions copied from the calibrated one")  # fmt: skip
-    measurements = [measure_model(s, dev, dtype, repeats) for s in calibration_shapes()]
+                mem_capacity_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+        peaks = {p: peak_flops / 1e12 for p in ("fp32", "bf16", "int8", "int4")}
+        base_prof = HardwareProfile(name, role, peaks, bw / 1e9, mem_capacity_gb, 1.0, 1.0, 0.0,
+                                    source=f"measured by ecc.calibrate ({device}, {threads} threads)",
+                                    notes="peaks of non-calibrated precisions copied from the calibrated one")  # fmt: skip
+    measurements = []
+    for s in shape_list:
+        t0 = time.perf_counter()
+        measurements.append(measure_model(s, dev, dtype, repeats))
+        m = measurements[-1]
+        log.info("%s: %d stages, sum %.2f ms, whole %.2f ms (measured in %.0f s)", s.name,
+                 len(m.measured_ms), m.measured_ms.sum(), m.whole_ms, time.perf_counter() - t0)  # fmt: skip
+    validation = {p.name: validate_profile(p, measurements, precision) for p in checked}
     # Held-out check: fit on half the models, score the other half; the saved profile is
     # then fitted on all of them.
-    half, _ = fit_profile(base, measurements[::2], precision)
+    half, _ = fit_profile(base_prof, measurements[::2], precision)
     held_err = float(np.median(_rel_errors(half, measurements[1::2], precision)))
-    prof, fit_err = fit_profile(base, measurements, precision)
+    prof, fit_err = fit_profile(base_prof, measurements, precision)
     all_err = float(np.median(_rel_errors(prof, measurements, precision)))
-    tiny = [m for m in measurements if m.trace.shape_name in TINY]
+    tiny = [m for m in measurements if m.trace.shape_name in TINY] or measurements
     tiny_err = float(np.median(_rel_errors(prof, tiny, precision)))
     report = {
         "peak_tflops": peak_flops / 1e12, "mem_bandwidth_gbps": bw / 1e9, "stages": float(sum(len(m.measured_ms) for m in measurements)),
@@ -213,7 +342,15 @@ def calibrate(
         "stage_overhead_us": prof.stage_overhead_us,
     }  # fmt: skip
     prof.calibrated = {k: round(float(v), 6) for k, v in report.items()}
-    return prof, report
+    return Calibration(prof, report, measurements, validation)
+
+
+def _device_label(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -225,12 +362,40 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--role", default="edge", choices=("edge", "cloud"))
+    ap.add_argument("--shapes", default="tiny", choices=SHAPE_SETS)
+    ap.add_argument("--base", default=None, help="profile whose peaks the fit starts from")
+    ap.add_argument("--validate", action="append", default=[],
+                    help="profile to score against the measurements (repeatable)")  # fmt: skip
     ap.add_argument("--out", default=None, help="YAML path (default: the user profile directory)")
+    ap.add_argument("--report", default=None, help="JSON path for every measured stage")
     args = ap.parse_args()
-    prof, rep = calibrate(args.name, args.device, args.threads, args.repeats, args.role)
-    path = save_profile(prof, args.out)
-    for k, v in rep.items():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cal = calibrate(args.name, args.device, args.threads, args.repeats, args.role,
+                    shapes=args.shapes, base=args.base, validate=tuple(args.validate))  # fmt: skip
+    path = save_profile(cal.profile, args.out)
+    for k, v in cal.report.items():
         print(f"{k:28s} {v:.4g}")
+    for pname, v in cal.validation.items():
+        print(
+            f"\nprofile {pname} before fitting: median |stage error| {v['median_abs_rel_err']:.1%}"
+        )
+        print(
+            f"{'model':16s} {'stages':>6s} {'stage err':>9s} {'pred ms':>9s} {'meas ms':>9s} {'whole ms':>9s} {'total err':>9s}"
+        )
+        for mname, r in v["models"].items():
+            print(f"{mname:16s} {r['stages']:6d} {r['median_abs_rel_err']:9.1%} {r['predicted_total_ms']:9.2f} "
+                  f"{r['measured_stage_sum_ms']:9.2f} {r['measured_whole_ms']:9.2f} {r['total_rel_err']:+9.1%}")  # fmt: skip
+    if args.report:
+        import json
+        from pathlib import Path
+
+        from experiments.provenance import provenance
+
+        doc = {"device": _device_label(args.device), "command": vars(args), "provenance": provenance(),
+               "torch": torch.__version__, **cal.to_json()}  # fmt: skip
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(doc, indent=1))
+        print(f"wrote {args.report}")
     print(f"wrote {path} (load with ecc.hardware.load_profile({args.name!r}))")
 
 

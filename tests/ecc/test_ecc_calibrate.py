@@ -10,7 +10,8 @@ from ecc.hardware import load_profile, save_profile
 
 def test_calibrated_profile_predicts_stage_latency_within_25_percent(tmp_path, monkeypatch):
     monkeypatch.setenv("VLA_ECC_PROFILE_DIR", str(tmp_path))
-    prof, rep = calibrate("calib_test", threads=1, repeats=3)
+    cal = calibrate("calib_test", threads=1, repeats=3)
+    prof, rep = cal.profile, cal.report
     assert rep["all_median_abs_rel_err"] <= 0.25
     assert rep["tiny_median_abs_rel_err"] <= 0.25  # acceptance: the tiny models
     assert 0 < prof.eff("fp32") <= 1
@@ -32,3 +33,38 @@ def test_measurements_align_with_trace():
     assert pred.shape == m.measured_ms.shape
     # How close prediction and measurement are is a timing question for `python -m ecc.calibrate`
     # (it prints the median error), not for a unit test on a shared 2-core machine.
+
+
+def test_validate_profile_scores_a_named_profile_against_measured_stages():
+    from agents import zoo
+    from ecc.calibrate import Calibration, validate_profile
+
+    torch.set_num_threads(1)
+    m = measure_model(zoo.get_shape("pi0-tiny"), torch.device("cpu"), torch.float32, repeats=2)
+    assert m.whole_ms > 0
+    prof = load_profile("local_cpu")
+    v = validate_profile(prof, [m], "fp32")
+    row = v["models"]["pi0-tiny"]
+    pred = stage_times_ms(m.trace, prof, "fp32")
+    assert row["stages"] == len(m.trace.stages)
+    assert np.isclose(row["predicted_total_ms"], pred.sum())
+    assert np.isclose(row["total_rel_err"], pred.sum() / m.measured_ms.sum() - 1)
+    doc = Calibration(prof, {}, [m], {"local_cpu": v}).to_json()
+    assert doc["precision"] == "fp32"
+    assert [s["name"] for s in doc["models"][0]["stages"]] == [s.name for s in m.trace.stages]
+
+
+def test_real_shape_set_is_the_published_models_and_bad_names_are_refused():
+    import pytest
+
+    from agents import zoo
+    from ecc.calibrate import calibration_shapes
+    from ecc.errors import UnknownNameError
+
+    assert [s.name for s in calibration_shapes("real")] == list(zoo.REAL_SHAPES)
+    with pytest.raises(UnknownNameError, match=r"shapes='huge'.*allowed: tiny, real"):
+        calibration_shapes("huge")
+    from ecc.calibrate import calibrate
+
+    with pytest.raises(UnknownNameError, match="no_such_profile"):
+        calibrate("x", validate=("no_such_profile",))
