@@ -53,10 +53,14 @@ def rope_cos_sin(
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` [B, H, S, D] by the position tables [S, D]."""
+    """Rotate ``x`` [B, H, S, D] by the position tables [S, D].
+
+    The tables are computed in fp32 (angles lose precision in bf16) and applied in ``x``'s
+    dtype, so q and k stay in the dtype of v (attention kernels require one dtype).
+    """
     half = x.shape[-1] // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -377,7 +381,7 @@ class MLPResNet(nn.Module):
 
 
 def sinusoidal(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of scalar times ``t`` [B] -> [B, dim]."""
+    """Sinusoidal embedding of scalar times ``t`` [B] -> [B, dim], in fp32 (callers cast)."""
     half = dim // 2
     freqs = torch.exp(
         -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half

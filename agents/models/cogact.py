@@ -63,7 +63,7 @@ class DiTHead(nn.Module):
         self.out = nn.Linear(w, a, device=device)
 
     def embed(self, x: torch.Tensor, t: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
-        tt = self.time(sinusoidal(t, TIME_FREQ_DIM))[:, None]
+        tt = self.time(sinusoidal(t, TIME_FREQ_DIM).to(x.dtype))[:, None]
         cc = self.cond(feature)[:, None]
         return torch.cat([tt, cc, self.x_in(x)], dim=1) + self.pos
 

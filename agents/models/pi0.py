@@ -52,7 +52,7 @@ class FlowExpert(nn.Module):
         """x [B, chunk, A] at flow time t [B] -> suffix tokens [B, state? + chunk, W]."""
         w = self.time_out.out_features
         a = self.action_in(x)
-        te = sinusoidal(t * 1000.0, w)[:, None, :].expand(-1, a.shape[1], -1)
+        te = sinusoidal(t * 1000.0, w).to(a.dtype)[:, None, :].expand(-1, a.shape[1], -1)
         a = self.time_out(F.silu(self.time_in(torch.cat([a, te], dim=-1))))
         if hasattr(self, "state_in"):
             a = torch.cat([self.state_in(proprio)[:, None, :], a], dim=1)
