@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ecc.cost import stage_times_ms
-from ecc.errors import InvalidValueError, check_choice
+from ecc.errors import EccError, InvalidValueError, check_choice
 from ecc.hardware import HardwareProfile, save_profile
 from ecc.trace import ExecutionTrace, build_trace
 
@@ -128,7 +128,7 @@ class StageMeasurements:
 
 @torch.no_grad()
 def measure_model(
-    shape: Any, device: torch.device, dtype: torch.dtype, repeats: int = 7
+    shape: Any, device: torch.device, dtype: torch.dtype, repeats: int = 7, warmup: int = 2
 ) -> StageMeasurements:
     """Run ``shape``'s zoo model stage by stage; median wall time per stage (ms).
 
@@ -145,16 +145,16 @@ def measure_model(
     specs = model.stages()
     times: list[list[float]] = [[] for _ in specs]
     whole: list[float] = []
-    for r in range(repeats + 2):
+    for r in range(repeats + warmup):
         state = model.init_state(inputs)
         for i, spec in enumerate(specs):
             _sync(device)
             t0 = time.perf_counter()
             state.update(model.run_stage(spec, state))
             _sync(device)
-            if r >= 2:  # two warm-up runs
+            if r >= warmup:
                 times[i].append((time.perf_counter() - t0) * 1e3)
-        if r >= 2:
+        if r >= warmup:
             state = model.init_state(inputs)
             _sync(device)
             t0 = time.perf_counter()
@@ -286,17 +286,28 @@ def calibrate(
     shapes: str = "tiny",
     base: str | None = None,
     validate: tuple[str, ...] = (),
+    warmup: int = 2,
+    models: tuple[str, ...] = (),
 ) -> Calibration:
     """Measure, fit and return the profile of this machine with the measurements behind it."""
     from ecc.hardware import load_profile
 
     if threads < 1:
         raise InvalidValueError("threads", threads, ">= 1")
+    if repeats < 1:
+        raise InvalidValueError("repeats", repeats, ">= 1")
+    if warmup < 0:
+        raise InvalidValueError("warmup", warmup, ">= 0")
     torch.set_num_threads(threads)
     dev = torch.device(device)
     dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
     precision = "fp32" if dtype == torch.float32 else "bf16"
     shape_list = calibration_shapes(shapes)
+    if models:  # a subset, in the order given (the order the GPU warms up in shows)
+        by_name = {s.name: s for s in shape_list}
+        for m in models:
+            check_choice("models", m, list(by_name))
+        shape_list = [by_name[m] for m in models]
     checked = [load_profile(v) for v in validate]  # bad names fail before minutes of measuring
     base_prof = load_profile(base) if base else None
     peak_flops, bw = measure_peaks(dev, dtype)
@@ -322,7 +333,7 @@ def calibrate(
     measurements = []
     for s in shape_list:
         t0 = time.perf_counter()
-        measurements.append(measure_model(s, dev, dtype, repeats))
+        measurements.append(measure_model(s, dev, dtype, repeats, warmup))
         m = measurements[-1]
         log.info("%s: %d stages, sum %.2f ms, whole %.2f ms (measured in %.0f s)", s.name,
                  len(m.measured_ms), m.measured_ms.sum(), m.whole_ms, time.perf_counter() - t0)  # fmt: skip
@@ -361,6 +372,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed runs of each model first")
+    ap.add_argument(
+        "--models", default="", help="comma-separated subset of the shape set, in order"
+    )
     ap.add_argument("--role", default="edge", choices=("edge", "cloud"))
     ap.add_argument("--shapes", default="tiny", choices=SHAPE_SETS)
     ap.add_argument("--base", default=None, help="profile whose peaks the fit starts from")
@@ -370,8 +385,12 @@ def main() -> None:
     ap.add_argument("--report", default=None, help="JSON path for every measured stage")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cal = calibrate(args.name, args.device, args.threads, args.repeats, args.role,
-                    shapes=args.shapes, base=args.base, validate=tuple(args.validate))  # fmt: skip
+    try:
+        cal = calibrate(args.name, args.device, args.threads, args.repeats, args.role,
+                        shapes=args.shapes, base=args.base, validate=tuple(args.validate), warmup=args.warmup,
+                        models=tuple(m for m in args.models.split(",") if m))  # fmt: skip
+    except EccError as e:  # bad names and values: one line, not a traceback
+        raise SystemExit(f"ecc.calibrate: {e}") from None
     path = save_profile(cal.profile, args.out)
     for k, v in cal.report.items():
         print(f"{k:28s} {v:.4g}")
