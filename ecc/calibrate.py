@@ -119,19 +119,50 @@ class StageMeasurements:
 
     ``whole_ms``: median of the same stages run back to back with one synchronisation at the
     end (what a device that runs the whole model spends; on a GPU it hides launch latency
-    that the per-stage figures include).
+    that the per-stage figures include). ``graph_ms``: the same run captured once as a CUDA
+    graph and replayed (GPU time with no host dispatch); NaN where not measured.
     """
 
     trace: ExecutionTrace
     measured_ms: np.ndarray
     whole_ms: float = float("nan")
+    graph_ms: float = float("nan")
+
+
+def _graph_replay_ms(run_all: Any, repeats: int) -> float:
+    """Median ms of replaying ``run_all`` captured as one CUDA graph."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the capture stream, as capture requires
+        for _ in range(2):
+            run_all()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run_all()
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        graph.replay()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
 
 
 @torch.no_grad()
 def measure_model(
-    shape: Any, device: torch.device, dtype: torch.dtype, repeats: int = 7, warmup: int = 2
+    shape: Any,
+    device: torch.device,
+    dtype: torch.dtype,
+    repeats: int = 7,
+    warmup: int = 2,
+    graphs: bool = False,
 ) -> StageMeasurements:
     """Run ``shape``'s zoo model stage by stage; median wall time per stage (ms).
+
+    ``graphs`` (CUDA only): also time the whole run captured as one CUDA graph.
 
     The model is built on ``device`` itself (a 7B model never passes through host memory) with
     the layers' own random initialisation; weights do not change the time of dense kernels.
@@ -163,13 +194,26 @@ def measure_model(
                 state.update(model.run_stage(spec, state))
             _sync(device)
             whole.append((time.perf_counter() - t0) * 1e3)
+    graph_ms = float("nan")
+    if graphs and device.type == "cuda":
+
+        def run_all(m: Any = model) -> None:
+            st = m.init_state(inputs)
+            for spec in specs:
+                st.update(m.run_stage(spec, st))
+
+        try:
+            graph_ms = _graph_replay_ms(run_all, repeats)
+        except RuntimeError as e:  # a stage that syncs with the host cannot be captured
+            log.warning("%s: CUDA graph capture failed: %s", shape.name, str(e)[:200])
+        del run_all
     del model, state
     if device.type == "cuda":
         torch.cuda.empty_cache()
     act_bytes = 4.0 if dtype == torch.float32 else 2.0
     trace = build_trace(shape, granularity="block", act_bytes=act_bytes)
     return StageMeasurements(
-        trace, np.array([statistics.median(t) for t in times]), statistics.median(whole)
+        trace, np.array([statistics.median(t) for t in times]), statistics.median(whole), graph_ms
     )
 
 
@@ -237,6 +281,7 @@ def validate_profile(
             "predicted_total_ms": total,
             "measured_stage_sum_ms": float(m.measured_ms.sum()),
             "measured_whole_ms": m.whole_ms,
+            "measured_graph_ms": m.graph_ms,
             "total_rel_err": total / float(m.measured_ms.sum()) - 1,
         }
     return {
@@ -264,7 +309,12 @@ def load_report(path: str | Path) -> list[StageMeasurements]:
             raise InvalidValueError(f"{path}: models[{m['shape']}].stages", f"{len(names)} stages",
                                     f"the {len(trace.stages)} stages of today's {m['shape']} trace")  # fmt: skip
         ms = np.array([s["measured_ms"] for s in m["stages"]])
-        out.append(StageMeasurements(trace, ms, float(m.get("whole_ms", float("nan")))))
+        nan = float("nan")
+        out.append(
+            StageMeasurements(
+                trace, ms, float(m.get("whole_ms", nan)), float(m.get("graph_ms", nan))
+            )
+        )
     return out
 
 
@@ -289,7 +339,7 @@ class Calibration:
             pred = stage_times_ms(m.trace, self.profile, precision)
             a = m.trace.arrays
             models.append({
-                "shape": m.trace.shape_name, "whole_ms": m.whole_ms,
+                "shape": m.trace.shape_name, "whole_ms": m.whole_ms, "graph_ms": m.graph_ms,
                 "stages": [{"name": st.name, "measured_ms": float(ms), "fitted_ms": float(p),
                             "flops": float(f), "weight_elems": float(w), "kernels": float(k)}
                            for st, ms, p, f, w, k in zip(m.trace.stages, m.measured_ms, pred, a["flops"],
@@ -311,6 +361,7 @@ def calibrate(
     validate: tuple[str, ...] = (),
     warmup: int = 2,
     models: tuple[str, ...] = (),
+    graphs: bool = False,
 ) -> Calibration:
     """Measure, fit and return the profile of this machine with the measurements behind it."""
     from ecc.hardware import load_profile
@@ -356,10 +407,10 @@ def calibrate(
     measurements = []
     for s in shape_list:
         t0 = time.perf_counter()
-        measurements.append(measure_model(s, dev, dtype, repeats, warmup))
+        measurements.append(measure_model(s, dev, dtype, repeats, warmup, graphs))
         m = measurements[-1]
-        log.info("%s: %d stages, sum %.2f ms, whole %.2f ms (measured in %.0f s)", s.name,
-                 len(m.measured_ms), m.measured_ms.sum(), m.whole_ms, time.perf_counter() - t0)  # fmt: skip
+        log.info("%s: %d stages, sum %.2f ms, whole %.2f ms, graph %.2f ms (measured in %.0f s)", s.name,
+                 len(m.measured_ms), m.measured_ms.sum(), m.whole_ms, m.graph_ms, time.perf_counter() - t0)  # fmt: skip
     validation = {p.name: validate_profile(p, measurements, precision) for p in checked}
     # Held-out check: fit on half the models, score the other half; the saved profile is
     # then fitted on all of them.
@@ -383,15 +434,13 @@ def calibrate(
 def print_validation(validation: dict[str, dict[str, Any]]) -> None:
     """One table per scored profile: stage error and whole-model time (ms) per model."""
     for pname, v in validation.items():
+        print(f"\nprofile {pname}: median |stage error| {v['median_abs_rel_err']:.1%}")
         print(
-            f"\nprofile {pname}: median |stage error| {v['median_abs_rel_err']:.1%}"
-        )
-        print(
-            f"{'model':16s} {'stages':>6s} {'stage err':>9s} {'pred ms':>9s} {'meas ms':>9s} {'whole ms':>9s} {'total err':>9s}"
+            f"{'model':16s} {'stages':>6s} {'stage err':>9s} {'pred ms':>9s} {'meas ms':>9s} {'whole ms':>9s} {'graph ms':>9s} {'total err':>9s}"
         )
         for mname, r in v["models"].items():
             print(f"{mname:16s} {r['stages']:6d} {r['median_abs_rel_err']:9.1%} {r['predicted_total_ms']:9.2f} "
-                  f"{r['measured_stage_sum_ms']:9.2f} {r['measured_whole_ms']:9.2f} {r['total_rel_err']:+9.1%}")  # fmt: skip
+                  f"{r['measured_stage_sum_ms']:9.2f} {r['measured_whole_ms']:9.2f} {r['measured_graph_ms']:9.2f} {r['total_rel_err']:+9.1%}")  # fmt: skip
 
 
 def _device_label(device: str) -> str:
@@ -415,6 +464,8 @@ def main() -> None:
         "--models", default="", help="comma-separated subset of the shape set, in order"
     )
     ap.add_argument("--role", default="edge", choices=("edge", "cloud"))
+    ap.add_argument("--graphs", action="store_true",
+                    help="CUDA: also time each model replayed as one captured CUDA graph")  # fmt: skip
     ap.add_argument("--shapes", default="tiny", choices=SHAPE_SETS)
     ap.add_argument("--base", default=None, help="profile whose peaks the fit starts from")
     ap.add_argument("--validate", action="append", default=[],
@@ -439,7 +490,7 @@ def main() -> None:
     try:
         cal = calibrate(args.name, args.device, args.threads, args.repeats, args.role,
                         shapes=args.shapes, base=args.base, validate=tuple(args.validate), warmup=args.warmup,
-                        models=tuple(m for m in args.models.split(",") if m))  # fmt: skip
+                        models=tuple(m for m in args.models.split(",") if m), graphs=args.graphs)  # fmt: skip
     except EccError as e:  # bad names and values: one line, not a traceback
         raise SystemExit(f"ecc.calibrate: {e}") from None
     path = save_profile(cal.profile, args.out)
