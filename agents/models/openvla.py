@@ -24,9 +24,9 @@ from agents.models.base import StagedVLA
 from agents.staged import BoundaryState, StageSpec
 
 
-def bin_centers(bins: int) -> torch.Tensor:
+def bin_centers(bins: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Centres of ``bins`` uniform bins over [-1, 1]."""
-    return -1.0 + (torch.arange(bins, dtype=torch.float32) + 0.5) * (2.0 / bins)
+    return -1.0 + (torch.arange(bins, dtype=torch.float32, device=device) + 0.5) * (2.0 / bins)
 
 
 def discretize(actions: torch.Tensor, bins: int) -> torch.Tensor:
@@ -94,7 +94,9 @@ class OpenVLAModel(StagedVLA):
         return out
 
     def _decode_position(self, t: int, device: torch.device) -> torch.Tensor:
-        return torch.tensor([self.shape.llm_tokens + t - 1], device=device)
+        # A fill on the device, not a host tensor copied over: a pageable host-to-device copy
+        # per decode layer stalls the host and cannot be captured in a CUDA graph.
+        return torch.full((1,), self.shape.llm_tokens + t - 1, dtype=torch.long, device=device)
 
     def _head(self, x_normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._action_logits(self.lm_logits(x_normed[:, -1]))
@@ -120,7 +122,7 @@ class OpenVLAModel(StagedVLA):
     def _finish(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """logits [B, n, bins] -> actions, logits and per-token entropy (nats)."""
         s = self.shape
-        centers = bin_centers(s.head.bins).to(logits.device)
+        centers = bin_centers(s.head.bins, logits.device)
         actions = centers[logits.argmax(-1)].view(logits.shape[0], s.head.chunk, s.head.action_dim)
         logp = F.log_softmax(logits, dim=-1)
         entropy = -(logp.exp() * logp).sum(-1)
