@@ -70,9 +70,9 @@ def test_real_shape_set_is_the_published_models_and_bad_names_are_refused():
         calibrate("x", validate=("no_such_profile",))
 
 
-def test_committed_h200_measurement_validates_the_measured_profile_not_the_datasheet(tmp_path):
-    """The H200 stages committed in docs/measurements still align with today's traces, and the
-    profile fitted to them predicts each model's time where the datasheet profile does not."""
+def test_committed_h200_measurement_validates_the_datasheet_on_graphs_and_the_eager_fit(tmp_path):
+    """The H200 stages committed in docs/measurements still align with today's traces; the
+    datasheet profile predicts the CUDA-graph replay of every model, the eager fit the eager run."""
     import json
     from pathlib import Path
 
@@ -86,13 +86,12 @@ def test_committed_h200_measurement_validates_the_measured_profile_not_the_datas
     assert [m.trace.shape_name for m in ms] == [
         "openvla-7b", "openvla-oft-7b", "cogact-base", "pi0-3b", "smolvla-450m"
     ]  # fmt: skip
-    fitted = validate_profile(load_profile("h200_measured"), ms, "bf16")
     sheet = validate_profile(load_profile("h200"), ms, "bf16")
-    for name, row in fitted["models"].items():
-        assert abs(row["total_rel_err"]) < 0.2, name
-        assert sheet["models"][name]["total_rel_err"] < -0.5, (
-            name
-        )  # dispatch-bound: under-predicted
+    eager = validate_profile(load_profile("h200_eager"), ms, "bf16")
+    for name, row in sheet["models"].items():
+        assert abs(row["graph_rel_err"]) < 0.25, name  # GPU time: the roofline holds
+        assert row["total_rel_err"] < -0.5, name  # eager stages: host dispatch dominates
+        assert abs(eager["models"][name]["total_rel_err"]) < 0.3, name
     doc = json.loads(report.read_text())
     doc["models"][0]["stages"].pop()
     bad = tmp_path / "bad.json"
