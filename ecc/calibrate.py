@@ -301,6 +301,10 @@ def load_report(path: str | Path) -> list[StageMeasurements]:
     """
     import json
 
+    if not Path(path).is_file():
+        raise InvalidValueError(
+            "from_report", str(path), "the path of a report JSON written by --report"
+        )
     doc = json.loads(Path(path).read_text())
     act_bytes = 4.0 if doc.get("precision") == "fp32" else 2.0
     out = []
@@ -379,7 +383,7 @@ def calibrate(
     dtype = torch.float32 if dev.type == "cpu" else torch.bfloat16
     precision = "fp32" if dtype == torch.float32 else "bf16"
     shape_list = calibration_shapes(shapes)
-    if models:  # a subset, in the order given (the order the GPU warms up in shows)
+    if models:  # a subset, in the order given: the first model measured also warms the host up
         by_name = {s.name: s for s in shape_list}
         for m in models:
             check_choice("models", m, list(by_name))
