@@ -9,8 +9,8 @@
 # CPU cost on the 2-core development machine: see docs/agents.md ("Trained tiny policies").
 # Step counts and learning rates: pi0 and oft are the runs measured on 2026-11-27 with the FiLM +
 # keypoint towers and the keypoint auxiliary loss (docs/agents.md); oft's committed checkpoint is
-# step 8000 of a 10000-step cosine schedule (EXPORT), cut there for CPU time. openvla and cogact
-# have not been trained with the new towers yet: their numbers are first guesses.
+# step 8000 of a 10000-step cosine schedule (EXPORT), cut there for CPU time. openvla and cogact:
+# the runs measured on 2026-11-27 (session 6), 10000 steps each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
