@@ -120,7 +120,9 @@ class CogACTModel(StagedVLA):
         ab_prev = (
             self.abar[self.timesteps[s + 1]] if s + 1 < len(self.timesteps) else torch.ones(())
         )
-        x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+        # Clip the x0 estimate to the normalised action range (diffusers' clip_sample): at the
+        # first step sqrt(abar) is ~5e-4, so an unclipped estimate amplifies eps error ~2000x.
+        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1.0, 1.0)
         return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
 
     def _run_head_stage(self, spec: StageSpec, state: BoundaryState) -> BoundaryState:
