@@ -40,12 +40,21 @@ import torch
 
 from ecc.cost import stage_times_ms
 from ecc.errors import EccError, InvalidValueError, check_choice
-from ecc.hardware import HardwareProfile, save_profile
+from ecc.hardware import HardwareProfile, load_profile, save_profile
 from ecc.trace import ExecutionTrace, build_trace
 
 log = logging.getLogger(__name__)
 
 TINY = ("openvla-tiny", "oft-tiny", "pi0-tiny", "cogact-tiny")
+
+
+def _precision(trace: ExecutionTrace) -> str:
+    """The precision a measured trace was run at (fp32 on a CPU, bf16 on a GPU)."""
+    return "fp32" if trace.act_bytes == 4.0 else "bf16"
+
+
+def _act_bytes(precision: str) -> float:
+    return 4.0 if precision == "fp32" else 2.0
 
 
 def _sync(device: torch.device) -> None:
@@ -129,8 +138,18 @@ class StageMeasurements:
     graph_ms: float = float("nan")
 
 
-def _graph_replay_ms(run_all: Any, repeats: int) -> float:
-    """Median ms of replaying ``run_all`` captured as one CUDA graph."""
+def _run_stages(model: Any, specs: list[Any], state: Any) -> None:
+    """Every stage of ``model`` in order, updating ``state`` in place."""
+    for spec in specs:
+        state.update(model.run_stage(spec, state))
+
+
+def _graph_replay_ms(model: Any, specs: list[Any], inputs: dict[str, Any], repeats: int) -> float:
+    """Median ms of replaying the whole stage sequence captured as one CUDA graph."""
+
+    def run_all() -> None:
+        _run_stages(model, specs, model.init_state(inputs))
+
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up off the capture stream, as capture requires
@@ -190,27 +209,19 @@ def measure_model(
             state = model.init_state(inputs)
             _sync(device)
             t0 = time.perf_counter()
-            for spec in specs:
-                state.update(model.run_stage(spec, state))
+            _run_stages(model, specs, state)
             _sync(device)
             whole.append((time.perf_counter() - t0) * 1e3)
     graph_ms = float("nan")
     if graphs and device.type == "cuda":
-
-        def run_all(m: Any = model) -> None:
-            st = m.init_state(inputs)
-            for spec in specs:
-                st.update(m.run_stage(spec, st))
-
         try:
-            graph_ms = _graph_replay_ms(run_all, repeats)
+            graph_ms = _graph_replay_ms(model, specs, inputs, repeats)
         except RuntimeError as e:  # a stage that syncs with the host cannot be captured
             log.warning("%s: CUDA graph capture failed: %s", shape.name, str(e)[:200])
-        del run_all
     del model, state
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    act_bytes = 4.0 if dtype == torch.float32 else 2.0
+    act_bytes = _act_bytes("fp32" if dtype == torch.float32 else "bf16")
     trace = build_trace(shape, granularity="block", act_bytes=act_bytes)
     return StageMeasurements(
         trace, np.array([statistics.median(t) for t in times]), statistics.median(whole), graph_ms
@@ -272,13 +283,14 @@ def validate_profile(
     (sum of stage predictions, ms) against the measured sum of stages (``total_rel_err``) and
     against the CUDA-graph replay (``graph_rel_err``: GPU time without host dispatch).
     """
-    models = {}
+    models, errors = {}, []
     for m in measurements:
         pred = stage_times_ms(m.trace, profile, precision)
         total = float(pred.sum())
+        errors.append(np.abs(pred / m.measured_ms - 1))
         models[m.trace.shape_name] = {
             "stages": len(pred),
-            "median_abs_rel_err": float(np.median(np.abs(pred / m.measured_ms - 1))),
+            "median_abs_rel_err": float(np.median(errors[-1])),
             "predicted_total_ms": total,
             "measured_stage_sum_ms": float(m.measured_ms.sum()),
             "measured_whole_ms": m.whole_ms,
@@ -288,7 +300,7 @@ def validate_profile(
         }
     return {
         "profile": profile.name,
-        "median_abs_rel_err": float(np.median(_rel_errors(profile, measurements, precision))),
+        "median_abs_rel_err": float(np.median(np.concatenate(errors))),
         "models": models,
     }
 
@@ -306,7 +318,7 @@ def load_report(path: str | Path) -> list[StageMeasurements]:
             "from_report", str(path), "the path of a report JSON written by --report"
         )
     doc = json.loads(Path(path).read_text())
-    act_bytes = 4.0 if doc.get("precision") == "fp32" else 2.0
+    act_bytes = _act_bytes(doc.get("precision", "bf16"))
     out = []
     for m in doc["models"]:
         trace = build_trace(m["shape"], granularity="block", act_bytes=act_bytes)
@@ -339,7 +351,7 @@ class Calibration:
 
     def to_json(self) -> dict[str, Any]:
         """Every measured stage with the fitted profile's prediction, scores and the fit."""
-        precision = "fp32" if self.measurements[0].trace.act_bytes == 4.0 else "bf16"
+        precision = _precision(self.measurements[0].trace)
         models = []
         for m in self.measurements:
             pred = stage_times_ms(m.trace, self.profile, precision)
@@ -370,8 +382,6 @@ def calibrate(
     graphs: bool = False,
 ) -> Calibration:
     """Measure, fit and return the profile of this machine with the measurements behind it."""
-    from ecc.hardware import load_profile
-
     if threads < 1:
         raise InvalidValueError("threads", threads, ">= 1")
     if repeats < 1:
@@ -483,11 +493,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.from_report:
-        from ecc.hardware import load_profile
-
         try:
             ms = load_report(args.from_report)
-            precision = "fp32" if ms[0].trace.act_bytes == 4.0 else "bf16"
+            precision = _precision(ms[0].trace)
             profiles = [load_profile(v) for v in args.validate or ["local_cpu"]]
         except EccError as e:
             raise SystemExit(f"ecc.calibrate: {e}") from None
