@@ -24,7 +24,13 @@ from quantization.config import QuantMethodConfig, method_config
 from quantization.errors import CalibrationError
 from quantization.linear import QuantLinear
 from quantization.quantizers import WeightQuantSpec
-from quantization.selection import module_group, selected_linears, set_submodule
+from quantization.selection import (
+    module_group,
+    selected_linears,
+    selected_weight_only,
+    set_submodule,
+)
+from quantization.weight_only import QuantConv2d, QuantEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +158,26 @@ def quantize_model(
             "layout": q.layout,
             "kernel": q.kernel_for(),
         }
-    log.info("quantization %s: replaced %d Linear layers", cfg.name, report.num_layers)
+    n_linear = report.num_layers
+    for name, (mod, b) in selected_weight_only(model, cfg).items():
+        spec = WeightQuantSpec(b, None, cfg.weight_symmetric, cfg.torch_scale_dtype)
+        wrapped = (
+            QuantEmbedding(mod, spec) if isinstance(mod, nn.Embedding) else QuantConv2d(mod, spec)
+        )
+        set_submodule(model, name, wrapped)
+        report.layers[name] = {
+            "group": module_group(name, cfg),
+            "weight_bits": b,
+            "group_size": None,
+            "layout": "rowmajor",
+            "kernel": "weight_only",
+        }
+    log.info(
+        "quantization %s: replaced %d Linear layers and %d embedding/conv weights",
+        cfg.name,
+        n_linear,
+        report.num_layers - n_linear,
+    )
     return report
 
 

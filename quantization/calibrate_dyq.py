@@ -3,8 +3,9 @@
 Two entry points:
 
 1. From a policy checkpoint and successful demonstrations (robomimic HDF5, e.g. the
-   scripted expert's): the policy is DyQ-quantized (INT4 weights), every ``--stride``-th
-   frame is run at BF16 and at 8/4/2-bit activations, the error is the mean absolute
+   scripted expert's): the policy is quantized as conf/quantization/dyq.yaml stores it
+   (INT4 weights, INT8 tables), every ``--stride``-th frame is run at BF16 and at
+   8/4/2-bit activations, the error is the mean absolute
    difference of the first predicted action (normalised units), and proxy scores are
    replayed from the demos' executed actions::
 
@@ -44,6 +45,17 @@ from quantization.errors import CalibrationError
 from quantization.linear import set_act_bits
 
 log = logging.getLogger(__name__)
+DYQ_CONF = Path(__file__).resolve().parents[1] / "conf" / "quantization" / "dyq.yaml"
+
+
+def dyq_weight_config(path: Path = DYQ_CONF, **overrides: Any) -> dict[str, Any]:
+    """The weight side of the ``dyq`` method config (what the deployed policy stores)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text())
+    data.pop("dyq", None)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return data
 
 
 @torch.no_grad()
@@ -156,12 +168,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--demos", type=Path, help="successful trajectories (robomimic HDF5)")
     p.add_argument("--stride", type=int, default=1, help="evaluate every n-th frame")
     p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--group-size", type=int, default=128, help="INT4 weight group size")
+    p.add_argument(
+        "--group-size",
+        type=int,
+        default=None,
+        help="INT4 weight group size (default: dyq config's)",
+    )
     p.add_argument(
         "--groups",
         nargs="+",
         default=None,
-        help="module groups to quantize (default: the dyq config's; e.g. add action_head)",
+        help="module groups to quantize (default: the dyq config's; e.g. drop action_expert)",
     )
     p.add_argument("--save-data", type=Path, default=None, help="write the collected arrays")
     p.add_argument("--out", type=Path, default=None, help="write a yaml with dyq.thresholds")
@@ -189,12 +206,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = collect_from_policy(
             policy,
             demos,
-            {
-                "name": "dyq",
-                "weight_bits": 4,
-                "group_size": args.group_size,
-                **({"groups": list(args.groups)} if args.groups else {}),
-            },
+            dyq_weight_config(
+                group_size=args.group_size, groups=list(args.groups) if args.groups else None
+            ),
             args.stride,
             args.max_frames,
         )

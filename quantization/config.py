@@ -17,12 +17,15 @@ import torch
 from quantization.errors import QuantConfigError, check_choice, check_range
 
 METHODS = ("none", "w8a8", "w4a16", "w4a4", "smoothquant", "qvla", "dyq")
-MODULE_GROUPS = ("vision", "projector", "llm", "action_head", "other")
+MODULE_GROUPS = ("vision", "projector", "llm", "action_expert", "action_head", "other")
 HIGH_BITS = (32, 16)
 SCALE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 # Regexes on dotted module names; first group whose pattern matches wins, in this order.
 DEFAULT_GROUP_PATTERNS: dict[str, list[str]] = {
+    # The transformer layers of a flow-matching action expert (pi0) or a DiT head (CogACT);
+    # their action/time/state projections and output layer stay in ``action_head``.
+    "action_expert": [r"(^|\.)(expert|action_expert|dit)\.(layers|blocks)(\.|$)"],
     "action_head": [r"(^|\.)(action_head|head|expert|action_expert|dit|action_out)(\.|$)"],
     "projector": [r"(^|\.)(projector|mm_projector|proj_mlp|multi_modal_projector)(\.|$)"],
     "vision": [
@@ -106,6 +109,10 @@ class QuantMethodConfig:
     backend: ``auto`` (real kernels where this CPU has them) or ``fake``.
     group_fallback: what a layer whose ``in_features`` ``group_size`` does not divide gets:
     ``per_channel`` scales (logged) or ``error``.
+    embedding_bits / conv_bits: weight-only integer storage (8/4/2, one scale per row / per
+    output channel, dequantized on use) of the ``nn.Embedding`` tables / ``nn.Conv2d``
+    kernels in the selected ``groups``; null keeps them at high precision (the papers' 7B
+    models keep their embeddings in BF16; at tiny size these tensors are 11% of the model).
     """
 
     name: str = "none"
@@ -123,6 +130,8 @@ class QuantMethodConfig:
     skip_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_SKIP_PATTERNS))
     high_bits: int = 16
     group_fallback: str = "per_channel"
+    embedding_bits: int | None = None
+    conv_bits: int | None = None
     smoothquant: SmoothQuantConfig = field(default_factory=SmoothQuantConfig)
     qvla: QVLAConfig = field(default_factory=QVLAConfig)
     dyq: DyQConfig = field(default_factory=DyQConfig)
@@ -157,6 +166,8 @@ class QuantMethodConfig:
         check_choice("quantization.backend", self.backend, ("auto", "fake"))
         check_choice("quantization.high_bits", self.high_bits, HIGH_BITS)
         check_choice("quantization.group_fallback", self.group_fallback, ("per_channel", "error"))
+        check_choice("quantization.embedding_bits", self.embedding_bits, (None, 8, 4, 2))
+        check_choice("quantization.conv_bits", self.conv_bits, (None, 8, 4, 2))
         if self.group_size is not None and (
             not isinstance(self.group_size, int) or self.group_size <= 0
         ):

@@ -79,6 +79,10 @@ class QuantLinear(nn.Module):
             CPU kernel accepts the shape and ``backend`` is ``auto``, else ``rowmajor``.
     """
 
+    # True for weight holders inside weight-only modules (quantization.weight_only) that
+    # are never run as a layer: activation-bit switches leave them alone.
+    storage_only = False
+
     def __init__(
         self,
         in_features: int,
@@ -357,8 +361,8 @@ class QuantLinear(nn.Module):
 
 
 def quant_linears(model: nn.Module) -> list[QuantLinear]:
-    """All :class:`QuantLinear` modules in ``model``."""
-    return [m for m in model.modules() if isinstance(m, QuantLinear)]
+    """All :class:`QuantLinear` layers in ``model`` (weight-only storage holders excluded)."""
+    return [m for m in model.modules() if isinstance(m, QuantLinear) and not m.storage_only]
 
 
 def set_act_bits(model: nn.Module, bits: int) -> int:

@@ -8,8 +8,8 @@ parameter at ``high_bits``, buffers at their own dtype. Already-quantized
 ``QuantLinear`` layers report their actual buffers. For a real model quantized with
 ``high_bits=32`` the total equals the bytes of its tensors exactly (tested).
 
-:func:`shape_memory_bytes` does the same from an ``agents.shapes.VLAShape`` analytically
-(see :mod:`quantization.shape_params` for the assumed layer list).
+Embedding tables and conv kernels selected by ``embedding_bits`` / ``conv_bits`` count
+at their per-row integer size (:mod:`quantization.weight_only`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 from quantization import packing
 from quantization.config import QuantMethodConfig, method_config
 from quantization.linear import QuantLinear, StorageBytes
-from quantization.selection import is_skipped, module_group
+from quantization.selection import is_skipped, module_group, selected_weight_only
 
 
 @dataclass
@@ -125,6 +125,7 @@ def model_memory_bytes(
     scale_bytes = {"float16": 2, "bfloat16": 2, "float32": 4}[cfg.scale_dtype]
     out = MemoryBreakdown()
     seen: set[int] = set()  # tied weights (shared Parameters) count once
+    weight_only = selected_weight_only(model, cfg) if cfg.quantizes_weights else {}
     for name, mod in model.named_modules():
         gb = out.group(module_group(name, cfg))
         if isinstance(mod, QuantLinear):
@@ -151,6 +152,7 @@ def model_memory_bytes(
                 continue
             seen.add(id(p))
             gb.params += p.numel()
+            sb = None
             if quantize and pname == "weight":
                 sb = quantized_linear_bytes(
                     mod.out_features,
@@ -161,6 +163,18 @@ def model_memory_bytes(
                     scale_bytes,
                     layout,
                 )
+            elif name in weight_only and pname == "weight":
+                rows = p.shape[0]
+                sb = quantized_linear_bytes(
+                    rows,
+                    p.numel() // rows,
+                    weight_only[name][1],
+                    None,
+                    cfg.weight_symmetric,
+                    scale_bytes,
+                    "rowmajor",
+                )
+            if sb is not None:
                 gb.weight += sb.weight
                 gb.scale += sb.scale
                 gb.zero += sb.zero

@@ -130,12 +130,15 @@ class StagePrecision:
     compute: str
 
 
-def stage_group(name: str) -> str:
-    """Module group of an execution stage from its name (``vision.dino.block0`` -> vision)."""
+def stage_group(name: str, kind: str = "") -> str:
+    """Module group of an execution stage from its name (``vision.dino.block0`` -> vision).
+
+    Transformer layers of a flow expert / DiT (kind ``expert_layer``) are ``action_expert``.
+    """
     head = name.split(".", 1)[0]
     if head not in _PREFIX_GROUP:
         raise QuantConfigError("stage.name prefix", head, sorted(_PREFIX_GROUP))
-    return _PREFIX_GROUP[head]
+    return "action_expert" if kind == "expert_layer" else _PREFIX_GROUP[head]
 
 
 def stage_precisions(
@@ -150,7 +153,7 @@ def stage_precisions(
         pmap = pmap.with_act_bits(act_bits)
     out = {}
     for st in stages:
-        group = stage_group(st.name)
+        group = stage_group(st.name, st.kind)
         p = pmap.high if st.kind in HIGH_KINDS else pmap.for_group(group)
         out[st.name] = StagePrecision(
             group, p.weight_bits, p.act_bits, p.bytes_per_weight(), p.compute
@@ -178,7 +181,7 @@ def ecc_precision_map(
         pmap = pmap.with_act_bits(act_bits)
     out = {"default": ecc_precision_name(pmap.high)}
     for st in stages:
-        group = stage_group(st.name)
+        group = stage_group(st.name, st.kind)
         p = pmap.high if st.kind in HIGH_KINDS else pmap.for_group(group)
         out[st.name] = ecc_precision_name(p)
     return out

@@ -1,4 +1,4 @@
-"""Which module group (vision, projector, llm, action_head, other) a layer belongs to,
+"""Which module group (vision, projector, llm, action_expert, action_head, other) a layer belongs to,
 and whether a method quantizes it."""
 
 from __future__ import annotations
@@ -40,6 +40,23 @@ def selected_linears(model: nn.Module, cfg: QuantMethodConfig) -> dict[str, nn.L
         and module_group(name, cfg) in cfg.groups
         and not is_skipped(name, cfg)
     }
+
+
+def selected_weight_only(
+    model: nn.Module, cfg: QuantMethodConfig
+) -> dict[str, tuple[nn.Module, int]]:
+    """``nn.Embedding`` / ``nn.Conv2d`` modules stored weight-only, with their bits.
+
+    Selected by ``cfg.embedding_bits`` / ``cfg.conv_bits`` and ``cfg.groups``; skip patterns
+    (written for Linear layers: "embed" would match every table) do not apply.
+    """
+    bits_for = {nn.Embedding: cfg.embedding_bits, nn.Conv2d: cfg.conv_bits}
+    out: dict[str, tuple[nn.Module, int]] = {}
+    for name, mod in model.named_modules():
+        bits = bits_for.get(type(mod))
+        if bits is not None and module_group(name, cfg) in cfg.groups:
+            out[name] = (mod, bits)
+    return out
 
 
 def set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
