@@ -70,8 +70,12 @@ def pooled_success(eval_dir: Path) -> dict[str, Any]:
     }
 
 
-def export(src: Path, dst: Path, eval_dir: Path | None = None) -> Path:
-    """Copy ``src`` to ``dst`` (replacing it) and write ``dst/provenance.json``; returns ``dst``."""
+def export(src: Path, dst: Path, eval_dir: Path | None = None, note: str | None = None) -> Path:
+    """Copy ``src`` to ``dst`` (replacing it) and write ``dst/provenance.json``; returns ``dst``.
+
+    ``note``: free text kept in the record, e.g. how a resumed run changed its schedule
+    (the checkpoint keeps only the last command's training config).
+    """
     config = read_checkpoint_config(src)
     load_policy(src)  # refuse to export what would not load (hash, shapes, stats)
     size = sum((src / f).stat().st_size for f in POLICY_FILES)
@@ -86,6 +90,8 @@ def export(src: Path, dst: Path, eval_dir: Path | None = None) -> Path:
         "train_config": config.get("extra", {}).get("train_config"),
         "exported_by": provenance(),
     }
+    if note:
+        record["note"] = note
     if eval_dir is not None:
         record["closed_loop"] = pooled_success(eval_dir)
     if dst.exists():
@@ -102,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("src", type=Path, help="checkpoint directory written by experiments.train")
     ap.add_argument("dst", type=Path, help="destination, e.g. checkpoints/object/pi0_tiny")
     ap.add_argument("--eval", type=Path, default=None, help="evaluation run dir(s) to summarise")
+    ap.add_argument("--note", default=None, help="free text stored in provenance.json")
     args = ap.parse_args(argv)
-    out = export(args.src, args.dst, args.eval)
+    out = export(args.src, args.dst, args.eval, args.note)
     rec = json.loads((out / "provenance.json").read_text())
     line = f"exported {rec['shape']} step {rec['step']} -> {out}"
     if "closed_loop" in rec:
