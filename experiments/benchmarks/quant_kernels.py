@@ -25,6 +25,7 @@ from torch import nn
 
 from agents.zoo import build_model, get_shape, random_inputs
 from quantization.apply import quantize_model
+from quantization.calibrate_dyq import dyq_weight_config
 from quantization.config import DyQConfig
 from quantization.dyq import DyQController
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
@@ -223,19 +224,23 @@ def memory_table(names: list[str]) -> None:
         "fp32": {"name": "none"},
         "bf16": {"name": "none", "weight_bits": 16, "act_bits": 16},
         "w8a8": METHODS["w8a8"],
-        "w4 g128 (dyq)": {"name": "dyq", "weight_bits": 4, "group_size": 128},
+        "w4 g128": {"name": "dyq", "weight_bits": 4, "group_size": 128},
+        "dyq.yaml": dyq_weight_config(),  # + expert layers, INT8 tables and conv kernels
     }
     print(f"{'model':>14} " + " ".join(f"{c:>14}" for c in cfgs))
-    for name in [*names, "openvla-7b"]:
+    for name in [*names, "pi0-tiny", "openvla-7b"]:
         meta = build_model(get_shape(name), "meta")
         vals = [model_memory_bytes(meta, c).total for c in cfgs.values()]
         unit, div = ("GB", GB) if name == "openvla-7b" else ("MB", 1e6)
         print(f"{name:>14} " + " ".join(f"{v / div:11.3f} {unit}" for v in vals))
-    bf = model_memory_bytes(build_model(get_shape("openvla-7b"), "meta"), cfgs["bf16"]).total
-    w4 = model_memory_bytes(
-        build_model(get_shape("openvla-7b"), "meta"), cfgs["w4 g128 (dyq)"]
-    ).total
-    print(f"OpenVLA-7B W4 / BF16 = {w4 / bf:.3f} (paper DyQ-VLA: 4.7 / 15.2 GB = 0.309)")
+    for name, paper in (
+        ("openvla-7b", " (paper DyQ-VLA: 4.7 / 15.2 GB = 0.309)"),
+        ("pi0-tiny", ""),
+    ):
+        meta = build_model(get_shape(name), "meta")
+        bf = model_memory_bytes(meta, cfgs["bf16"]).total
+        w4, dyq = (model_memory_bytes(meta, cfgs[c]).total for c in ("w4 g128", "dyq.yaml"))
+        print(f"{name}: W4 g128 / BF16 = {w4 / bf:.3f}, dyq.yaml / BF16 = {dyq / bf:.3f}{paper}")
     print("\nmeasured in a fresh process (oft-tiny, MB): accounted = exact bytes; resident = RSS")
     print("with the model minus RSS after deleting it (libc trimmed both times); peak = RSS rise")
     print("while building + quantizing + one forward, after a warm-up forward of another copy:")
