@@ -79,12 +79,16 @@ class ProxyScores:
 
 
 def lookup_bits(score: float, thresholds: Sequence[float], theta_fp: float) -> int:
-    """``Phi(S)``: 16 above ``theta_fp``; else 2 on [0, th_2|4], 4 up to th_4|8, then 8."""
+    """``Phi(S)``: 16 above ``theta_fp``; else 2 on [0, th_2|4], 4 up to th_4|8, then 8.
+
+    A threshold of 0 leaves its band empty: calibration returns 0 when even the lowest-score
+    bin violates the error bound, and a motionless step (S = 0) must not then get that width.
+    """
     if score > theta_fp:
         return 16
-    if score <= thresholds[0]:
+    if thresholds[0] > 0 and score <= thresholds[0]:
         return 2
-    if score <= thresholds[1]:
+    if thresholds[1] > 0 and score <= thresholds[1]:
         return 4
     return 8
 

@@ -39,6 +39,9 @@ def test_lookup_table_edges():
     assert lookup_bits(0.2, [0.1, 0.3], 0.5) == 4
     assert lookup_bits(0.5, [0.1, 0.3], 0.5) == 8
     assert lookup_bits(0.51, [0.1, 0.3], 0.5) == 16
+    # calibrated 0 = empty band (the 500-episode run of 2026-11-27 put S = 0 steps at 2 bits)
+    assert lookup_bits(0.0, [0.0, 0.3], 0.5) == 4
+    assert lookup_bits(0.0, [0.0, 0.0], 0.5) == 8
 
 
 def test_hysteresis_up_at_once_down_after_k():
