@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from quantization.errors import QuantConfigError
 from quantization.linear import QuantLinear, StorageBytes
 from quantization.quantizers import WeightQuantSpec
 
@@ -69,9 +70,7 @@ class QuantConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d, spec: WeightQuantSpec) -> None:
         super().__init__()
         if conv.padding_mode != "zeros":
-            raise ValueError(
-                f"padding_mode={conv.padding_mode!r} is not supported by QuantConv2d; allowed: 'zeros'"
-            )
+            raise QuantConfigError("conv.padding_mode", conv.padding_mode, ("zeros",))
         self.in_channels = conv.in_channels
         self.out_channels = conv.out_channels
         self.kernel_size = conv.kernel_size

@@ -88,6 +88,8 @@ def test_stage_kind_expert_layer_prices_as_action_expert():
 
 
 def test_bad_weight_only_bits_name_the_field():
+    with pytest.raises(QuantConfigError, match="padding_mode"):
+        QuantConv2d(nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), WeightQuantSpec(8))
     with pytest.raises(QuantConfigError, match="embedding_bits"):
         method_config({"name": "dyq", "weight_bits": 4, "embedding_bits": 3})
     with pytest.raises(QuantConfigError, match="conv_bits"):
