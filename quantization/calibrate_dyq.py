@@ -39,23 +39,12 @@ import torch
 from torch import nn
 
 from quantization.apply import RunFn, default_run
-from quantization.config import DyQConfig
+from quantization.config import DyQConfig, dyq_weight_config
 from quantization.dyq import calibrate_thresholds, replay_scores
 from quantization.errors import CalibrationError
 from quantization.linear import set_act_bits
 
 log = logging.getLogger(__name__)
-DYQ_CONF = Path(__file__).resolve().parents[1] / "conf" / "quantization" / "dyq.yaml"
-
-
-def dyq_weight_config(path: Path = DYQ_CONF, **overrides: Any) -> dict[str, Any]:
-    """The weight side of the ``dyq`` method config (what the deployed policy stores)."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text())
-    data.pop("dyq", None)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return data
 
 
 @torch.no_grad()

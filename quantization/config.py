@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +20,8 @@ from quantization.errors import QuantConfigError, check_choice, check_range
 METHODS = ("none", "w8a8", "w4a16", "w4a4", "smoothquant", "qvla", "dyq")
 MODULE_GROUPS = ("vision", "projector", "llm", "action_expert", "action_head", "other")
 HIGH_BITS = (32, 16)
+# The Hydra group's yaml files (conf/quantization/<method>.yaml).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "quantization"
 SCALE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 # Regexes on dotted module names; first group whose pattern matches wins, in this order.
@@ -246,3 +249,17 @@ def method_config(cfg: Any = None) -> QuantMethodConfig:
             "quantization", type(cfg).__name__, "dict, DictConfig or QuantMethodConfig"
         )
     return _build(QuantMethodConfig, cfg, "quantization.").validate()
+
+
+def dyq_weight_config(path: Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """The weight side of the ``dyq`` method yaml (what a deployed DyQ policy stores).
+
+    ``overrides`` replace fields (None values are ignored); the ``dyq`` controller block is
+    dropped: calibration and memory accounting need the stored weights, not the thresholds.
+    """
+    import yaml
+
+    data = yaml.safe_load(Path(path or CONF_DIR / "dyq.yaml").read_text())
+    data.pop("dyq", None)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return data

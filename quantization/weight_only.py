@@ -4,8 +4,8 @@ Small policies keep a large share of their bytes outside ``nn.Linear``: pi0-tiny
 table, FiLM table and conv stem are 11% of its parameters (OpenVLA-7B's embeddings and
 LM head: 3.5%). These modules store such weights as integer codes with one scale per row
 (embedding: per token; conv: per output channel), reusing :class:`QuantLinear`'s packed
-row-major storage, and dequantize on use. There is no integer conv or gather kernel in
-this path: the saving is memory, not time.
+row-major storage, and dequantize on use; ``model_memory_bytes`` counts them through that
+storage. There is no integer conv or gather kernel in this path: the saving is memory, not time.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quantization.errors import QuantConfigError
-from quantization.linear import QuantLinear, StorageBytes
+from quantization.linear import QuantLinear
 from quantization.quantizers import WeightQuantSpec
 
 
@@ -56,10 +56,6 @@ class QuantEmbedding(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return F.embedding(ids, self.weight, self.padding_idx)
 
-    def storage_bytes(self) -> StorageBytes:
-        """Exact resident bytes of the codes and scales."""
-        return self.packed.storage_bytes()
-
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, w_bits={self.spec.bits}, per_row"
 
@@ -95,12 +91,6 @@ class QuantConv2d(nn.Module):
             x.float(), self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
         return out.to(x.dtype)
-
-    def storage_bytes(self) -> StorageBytes:
-        """Exact resident bytes of the codes, scales and fp32 bias."""
-        sb = self.packed.storage_bytes()
-        bias = 0 if self.bias is None else self.bias.numel() * self.bias.element_size()
-        return StorageBytes(sb.weight, sb.scale, sb.zero, bias)
 
     def extra_repr(self) -> str:
         return (

@@ -25,8 +25,7 @@ from torch import nn
 
 from agents.zoo import build_model, get_shape, random_inputs
 from quantization.apply import quantize_model
-from quantization.calibrate_dyq import dyq_weight_config
-from quantization.config import DyQConfig
+from quantization.config import DyQConfig, dyq_weight_config
 from quantization.dyq import DyQController
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
 from quantization.memory import measure_peak_rss, model_memory_bytes
