@@ -1,6 +1,7 @@
 """Calibration profiler: measures this CPU, fits a profile, writes it, loads it by name."""
 
 import numpy as np
+import pytest
 import torch
 
 from ecc.calibrate import calibrate, measure_model
@@ -55,8 +56,6 @@ def test_validate_profile_scores_a_named_profile_against_measured_stages():
 
 
 def test_real_shape_set_is_the_published_models_and_bad_names_are_refused():
-    import pytest
-
     from agents import zoo
     from ecc.calibrate import calibration_shapes
     from ecc.errors import UnknownNameError
@@ -70,24 +69,28 @@ def test_real_shape_set_is_the_published_models_and_bad_names_are_refused():
         calibrate("x", validate=("no_such_profile",))
 
 
-def test_committed_h200_measurement_validates_the_datasheet_on_graphs_and_the_eager_fit(tmp_path):
-    """The H200 stages committed in docs/measurements still align with today's traces; the
-    datasheet profile predicts the CUDA-graph replay of every model, the eager fit the eager run."""
+@pytest.mark.parametrize(
+    ("gpu", "datasheet"), [("h200", "h200"), ("h100", "h100_sxm")]
+)  # fmt: skip
+def test_committed_gpu_measurement_validates_the_datasheet_on_graphs_and_the_eager_fit(
+    tmp_path, gpu, datasheet
+):
+    """The stages measured on a lent GPU (docs/measurements) still align with today's traces;
+    the datasheet profile predicts the CUDA-graph replay of every model, the eager fit made on
+    that GPU the eager run."""
     import json
     from pathlib import Path
-
-    import pytest
 
     from ecc.calibrate import load_report, validate_profile
     from ecc.errors import InvalidValueError
 
-    report = Path(__file__).resolve().parents[2] / "docs/measurements/h200_real_stages.json"
+    report = Path(__file__).resolve().parents[2] / f"docs/measurements/{gpu}_real_stages.json"
     ms = load_report(report)
     assert [m.trace.shape_name for m in ms] == [
         "openvla-7b", "openvla-oft-7b", "cogact-base", "pi0-3b", "smolvla-450m"
     ]  # fmt: skip
-    sheet = validate_profile(load_profile("h200"), ms, "bf16")
-    eager = validate_profile(load_profile("h200_eager"), ms, "bf16")
+    sheet = validate_profile(load_profile(datasheet), ms, "bf16")
+    eager = validate_profile(load_profile(f"{gpu}_eager"), ms, "bf16")
     for name, row in sheet["models"].items():
         assert abs(row["graph_rel_err"]) < 0.25, name  # GPU time: the roofline holds
         assert row["total_rel_err"] < -0.5, name  # eager stages: host dispatch dominates
