@@ -82,6 +82,7 @@ def _spec(cfg: QuantMethodConfig, in_features: int, bits: int | None = None) -> 
         cfg.group_for(in_features),
         cfg.weight_symmetric,
         cfg.torch_scale_dtype,
+        cfg.weight_clip_search,
     )
 
 
@@ -160,7 +161,9 @@ def quantize_model(
         }
     n_linear = report.num_layers
     for name, (mod, b) in selected_weight_only(model, cfg).items():
-        spec = WeightQuantSpec(b, None, cfg.weight_symmetric, cfg.torch_scale_dtype)
+        spec = WeightQuantSpec(
+            b, None, cfg.weight_symmetric, cfg.torch_scale_dtype, cfg.weight_clip_search
+        )
         wrapped = (
             QuantEmbedding(mod, spec) if isinstance(mod, nn.Embedding) else QuantConv2d(mod, spec)
         )

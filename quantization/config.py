@@ -116,6 +116,8 @@ class QuantMethodConfig:
     output channel, dequantized on use) of the ``nn.Embedding`` tables / ``nn.Conv2d``
     kernels in the selected ``groups``; null keeps them at high precision (the papers' 7B
     models keep their embeddings in BF16; at tiny size these tensors are 11% of the model).
+    weight_clip_search: shrunken weight ranges tried per group (ratios 1 down to 0.5), the
+    one with the least squared error kept; 0 = each group's full range (round to nearest).
     """
 
     name: str = "none"
@@ -123,6 +125,7 @@ class QuantMethodConfig:
     act_bits: int = 32
     group_size: int | None = None
     weight_symmetric: bool = True
+    weight_clip_search: int = 0
     act_symmetric: bool = True
     scale_dtype: str = "float16"
     backend: str = "auto"
@@ -176,6 +179,14 @@ class QuantMethodConfig:
         ):
             raise QuantConfigError(
                 "quantization.group_size", self.group_size, "positive int or null"
+            )
+        if (
+            not isinstance(self.weight_clip_search, int)
+            or isinstance(self.weight_clip_search, bool)
+            or self.weight_clip_search < 0
+        ):
+            raise QuantConfigError(
+                "quantization.weight_clip_search", self.weight_clip_search, "an int >= 0"
             )
         for g in self.groups:
             check_choice("quantization.groups[]", g, MODULE_GROUPS)

@@ -27,7 +27,7 @@ anything else           fake: dequantize weight to fp32, quantize-dequantize
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -194,7 +194,7 @@ class QuantLinear(nn.Module):
         spec = self.spec
         if self.layout == "int4pack_cpu":
             # The kernel wants bf16 scales; quantize against them so the bound holds.
-            kspec = WeightQuantSpec(4, self.kernel_group, spec.symmetric, torch.bfloat16)
+            kspec = replace(spec, bits=4, group_size=self.kernel_group, scale_dtype=torch.bfloat16)
             q = quantize_weight(weight, kspec)
             scale = q.scale.float()  # [n, g, 1]
             if spec.symmetric:

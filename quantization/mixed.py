@@ -7,6 +7,8 @@ index. Used by the channel-wise QVLA allocation.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -45,7 +47,7 @@ class MixedQuantLinear(nn.Module):
                 sub.weight.copy_(w[idx])
                 if b is not None:
                     sub.bias.copy_(b[idx])
-            part_spec = WeightQuantSpec(bits, spec.group_size, spec.symmetric, spec.scale_dtype)
+            part_spec = replace(spec, bits=bits)
             self.parts[f"w{bits}"] = QuantLinear.from_linear(
                 sub, part_spec, act_bits=act_bits, act_symmetric=act_symmetric, backend=backend
             )

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 
 def _spec(cfg: QuantMethodConfig, lin: nn.Linear, bits: int) -> WeightQuantSpec:
     return WeightQuantSpec(
-        bits, cfg.group_for(lin.in_features), cfg.weight_symmetric, cfg.torch_scale_dtype
+        bits,
+        cfg.group_for(lin.in_features),
+        cfg.weight_symmetric,
+        cfg.torch_scale_dtype,
+        cfg.weight_clip_search,
     )
 
 

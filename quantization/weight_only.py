@@ -10,6 +10,8 @@ storage. There is no integer conv or gather kernel in this path: the saving is m
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +30,7 @@ class PackedRows(QuantLinear):
 
 def _packed_rows(weight: torch.Tensor, spec: WeightQuantSpec) -> PackedRows:
     rows, cols = weight.shape
-    per_row = WeightQuantSpec(spec.bits, None, spec.symmetric, spec.scale_dtype)
+    per_row = replace(spec, group_size=None)
     packed = PackedRows(cols, rows, per_row, bias=False, backend="fake", layout="rowmajor")
     packed.load_weight(weight.detach().float())
     return packed.to(weight.device)

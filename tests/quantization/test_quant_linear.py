@@ -40,10 +40,12 @@ def test_w8a8_real_kernel_matches_fake(lin):
         assert float((yr - lin(x)).abs().max()) < 0.05
 
 
+@pytest.mark.parametrize("clip_search", [0, 10])
 @pytest.mark.parametrize("symmetric", [True, False])
 @pytest.mark.parametrize("act_bits", [16, 8, 4, 2])
-def test_w4_real_kernel_matches_fake(lin, symmetric, act_bits):
-    real, fake = _pair(lin, WeightQuantSpec(4, 128, symmetric), act_bits)
+def test_w4_real_kernel_matches_fake(lin, symmetric, act_bits, clip_search):
+    spec = WeightQuantSpec(4, 128, symmetric, clip_search=clip_search)
+    real, fake = _pair(lin, spec, act_bits)
     assert real.layout == "int4pack_cpu"
     assert real.kernel_for().startswith("int4pack")
     x = torch.randn(3, 256)
