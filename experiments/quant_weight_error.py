@@ -32,16 +32,32 @@ log = logging.getLogger(__name__)
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """``name=field=value,field=value`` -> (name, overrides); ``name=`` means no override."""
+    """``name=field=value,field=value`` -> (name, overrides); ``name=`` means no override.
+
+    Values are YAML (``false``, ``64``, ``null``, ``[vision,llm]``); commas inside brackets
+    belong to the value.
+    """
+    usage = "NAME=[field=value[,field=value...]]"
     name, sep, rest = text.partition("=")
     if not sep or not name:
-        raise QuantConfigError("variant", text, "NAME=[field=value[,field=value...]]")
+        raise QuantConfigError("variant", text, usage)
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(rest + ","):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(rest[start:i])
+            start = i + 1
+    if depth:
+        raise QuantConfigError(f"variant {name}", rest, "values with balanced [ ]")
     overrides: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, items):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise QuantConfigError("variant", text, "NAME=[field=value[,field=value...]]")
-        overrides[key] = yaml.safe_load(value)
+            raise QuantConfigError("variant", text, usage)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise QuantConfigError(f"variant {name}: {key}", value, "a YAML value") from None
     return name, overrides
 
 

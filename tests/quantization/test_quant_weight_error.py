@@ -15,6 +15,14 @@ def test_parse_variant_reads_yaml_values_and_names_bad_ones():
         "a",
         {"weight_symmetric": False, "group_size": 64, "embedding_bits": None},
     )
+    assert parse_variant("e=groups=[vision,llm],conv_bits=8") == (
+        "e",
+        {"groups": ["vision", "llm"], "conv_bits": 8},
+    )
+    with pytest.raises(QuantConfigError, match="balanced"):
+        parse_variant("a=groups=[vision")
+    with pytest.raises(QuantConfigError, match="a YAML value"):
+        parse_variant("a=groups={x")
     for bad in ("noequals", "=x", "a=group_size"):
         with pytest.raises(QuantConfigError, match="NAME="):
             parse_variant(bad)
