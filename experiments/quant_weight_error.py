@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     """``name=field=value,field=value`` -> (name, overrides); ``name=`` means no override.
 
-    Values are YAML (``false``, ``64``, ``null``, ``[vision,llm]``); commas inside brackets
-    belong to the value.
+    Values are YAML (``false``, ``64``, ``null``, ``[vision,llm]``, ``{llm: 8}``); commas
+    inside brackets or braces belong to the value.
     """
     usage = "NAME=[field=value[,field=value...]]"
     name, sep, rest = text.partition("=")
@@ -43,12 +43,12 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
         raise QuantConfigError("variant", text, usage)
     items, depth, start = [], 0, 0
     for i, ch in enumerate(rest + ","):
-        depth += {"[": 1, "]": -1}.get(ch, 0)
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(ch, 0)
         if ch == "," and depth == 0:
             items.append(rest[start:i])
             start = i + 1
     if depth:
-        raise QuantConfigError(f"variant {name}", rest, "values with balanced [ ]")
+        raise QuantConfigError(f"variant {name}", rest, "values with balanced [ ] and { }")
     overrides: dict[str, Any] = {}
     for item in filter(None, items):
         key, sep, value = item.partition("=")

@@ -122,7 +122,7 @@ def quantize_model(
 
         bits = allocate_bits(model, targets, calibration, cfg)
     for name, lin in targets.items():
-        b = bits.get(name, cfg.weight_bits)
+        b = bits.get(name, cfg.weight_bits_for(module_group(name, cfg)))
         if isinstance(b, torch.Tensor):  # channel-wise QVLA: bits per output channel
             from quantization.mixed import MixedQuantLinear
 

@@ -118,6 +118,8 @@ class QuantMethodConfig:
     models keep their embeddings in BF16; at tiny size these tensors are 11% of the model).
     weight_clip_search: shrunken weight ranges tried per group (ratios 1 down to 0.5), the
     one with the least squared error kept; 0 = each group's full range (round to nearest).
+    group_weight_bits: per module group overrides of ``weight_bits`` (8/4/2), e.g.
+    ``{action_expert: 8}``; groups not listed (or null) use ``weight_bits``.
     """
 
     name: str = "none"
@@ -126,6 +128,7 @@ class QuantMethodConfig:
     group_size: int | None = None
     weight_symmetric: bool = True
     weight_clip_search: int = 0
+    group_weight_bits: dict[str, int] | None = None
     act_symmetric: bool = True
     scale_dtype: str = "float16"
     backend: str = "auto"
@@ -145,6 +148,10 @@ class QuantMethodConfig:
     @property
     def quantizes_weights(self) -> bool:
         return self.weight_bits in (2, 4, 8)
+
+    def weight_bits_for(self, group: str) -> int:
+        """Weight bits of a quantized layer in module ``group``."""
+        return int((self.group_weight_bits or {}).get(group, self.weight_bits))
 
     def group_for(self, in_features: int) -> int | None:
         """Group size a layer with ``in_features`` inputs gets (None = per channel)."""
@@ -190,6 +197,13 @@ class QuantMethodConfig:
             )
         for g in self.groups:
             check_choice("quantization.groups[]", g, MODULE_GROUPS)
+        if not isinstance(self.group_weight_bits, dict | None):
+            raise QuantConfigError(
+                "quantization.group_weight_bits", self.group_weight_bits, "a {group: bits} map"
+            )
+        for g, b in (self.group_weight_bits or {}).items():
+            check_choice("quantization.group_weight_bits key", g, MODULE_GROUPS)
+            check_choice(f"quantization.group_weight_bits.{g}", b, (8, 4, 2))
         for g in self.group_patterns:
             check_choice("quantization.group_patterns key", g, MODULE_GROUPS)
         check_range("quantization.smoothquant.alpha", self.smoothquant.alpha, 0.0, 1.0)

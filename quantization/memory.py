@@ -157,7 +157,7 @@ def model_memory_bytes(
                 sb = quantized_linear_bytes(
                     mod.out_features,
                     mod.in_features,
-                    cfg.weight_bits,
+                    cfg.weight_bits_for(module_group(name, cfg)),
                     cfg.group_for(mod.in_features),
                     cfg.weight_symmetric,
                     scale_bytes,

@@ -93,7 +93,7 @@ def precision_map(cfg: QuantMethodConfig | dict | None = None) -> PrecisionMap:
     scale_bytes = {"float16": 2, "bfloat16": 2, "float32": 4}[cfg.scale_dtype]
     groups = {
         g: GroupPrecision(
-            cfg.weight_bits, cfg.act_bits, cfg.group_size, cfg.weight_symmetric, scale_bytes
+            cfg.weight_bits_for(g), cfg.act_bits, cfg.group_size, cfg.weight_symmetric, scale_bytes
         )
         for g in cfg.groups
     }

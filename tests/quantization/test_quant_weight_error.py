@@ -22,7 +22,7 @@ def test_parse_variant_reads_yaml_values_and_names_bad_ones():
     with pytest.raises(QuantConfigError, match="balanced"):
         parse_variant("a=groups=[vision")
     with pytest.raises(QuantConfigError, match="a YAML value"):
-        parse_variant("a=groups={x")
+        parse_variant("a=groups=x: y: z")
     for bad in ("noequals", "=x", "a=group_size"):
         with pytest.raises(QuantConfigError, match="NAME="):
             parse_variant(bad)

@@ -13,7 +13,7 @@ from quantization.config import method_config
 from quantization.errors import QuantConfigError
 from quantization.linear import quant_linears, set_act_bits
 from quantization.memory import model_memory_bytes
-from quantization.precision import stage_group
+from quantization.precision import precision_map, stage_group
 from quantization.quantizers import WeightQuantSpec
 from quantization.selection import module_group
 from quantization.weight_only import QuantConv2d, QuantEmbedding
@@ -94,3 +94,38 @@ def test_bad_weight_only_bits_name_the_field():
         method_config({"name": "dyq", "weight_bits": 4, "embedding_bits": 3})
     with pytest.raises(QuantConfigError, match="conv_bits"):
         method_config({"name": "dyq", "weight_bits": 4, "conv_bits": 16})
+
+
+def test_group_weight_bits_store_the_expert_at_int8_and_price_it_exactly():
+    torch.manual_seed(0)
+    model = build_model(get_shape("pi0-tiny"))
+    cfg = {
+        "name": "dyq",
+        "weight_bits": 4,
+        "act_bits": 16,
+        "group_size": 128,
+        "groups": ["vision", "projector", "llm", "action_expert", "other"],
+        "group_weight_bits": {"action_expert": 8},
+        "embedding_bits": 4,
+        "conv_bits": 4,
+        "weight_symmetric": False,
+        "high_bits": 32,
+    }
+    predicted = model_memory_bytes(model, cfg)
+    all4 = model_memory_bytes(model, {**cfg, "group_weight_bits": None})
+    # 8-bit codes take twice the bytes of 4-bit ones; other groups unchanged.
+    assert predicted.groups["action_expert"].weight == 2 * all4.groups["action_expert"].weight
+    assert predicted.groups["llm"].total == all4.groups["llm"].total
+    rep = quantize_model(model, cfg)
+    bits = {n: v["weight_bits"] for n, v in rep.layers.items() if v["kernel"] != "weight_only"}
+    assert {b for n, b in bits.items() if n.startswith("expert.layers.")} == {8}
+    assert {b for n, b in bits.items() if n.startswith("llm.")} == {4}
+    tensors = [*model.parameters(), *model.buffers()]
+    assert predicted.total == sum(t.numel() * t.element_size() for t in tensors)
+    pmap = precision_map(cfg)
+    assert pmap.groups["action_expert"].weight_bits == 8
+    assert pmap.groups["llm"].weight_bits == 4
+    with pytest.raises(QuantConfigError, match=r"group_weight_bits\.llm=16"):
+        method_config({**cfg, "group_weight_bits": {"llm": 16}})
+    with pytest.raises(QuantConfigError, match="group_weight_bits key='decoder'"):
+        method_config({**cfg, "group_weight_bits": {"decoder": 8}})
