@@ -4,9 +4,9 @@ Two entry points:
 
 1. From a policy checkpoint and successful demonstrations (robomimic HDF5, e.g. the
    scripted expert's): the policy is quantized as conf/quantization/dyq.yaml stores it
-   (INT4 weights, INT8 tables), every ``--stride``-th frame is run at BF16 and at
-   8/4/2-bit activations, the error is the mean absolute
-   difference of the first predicted action (normalised units), and proxy scores are
+   (INT4 weights, the action expert's INT8, INT4 tables), every ``--stride``-th frame is run
+   at BF16 and at 8/4/2-bit activations, the error is the mean absolute difference of the
+   first predicted action (normalised units), and proxy scores are
    replayed from the demos' executed actions::
 
        python -m quantization.calibrate_dyq --checkpoint ckpt/ --demos demos.hdf5 \

@@ -224,7 +224,7 @@ def memory_table(names: list[str]) -> None:
         "bf16": {"name": "none", "weight_bits": 16, "act_bits": 16},
         "w8a8": METHODS["w8a8"],
         "w4 g128": {"name": "dyq", "weight_bits": 4, "group_size": 128},
-        "dyq.yaml": dyq_weight_config(),  # + expert layers, INT8 tables and conv kernels
+        "dyq.yaml": dyq_weight_config(),  # + asym clip-searched INT4, INT8 expert, INT4 tables
     }
     print(f"{'model':>14} " + " ".join(f"{c:>14}" for c in cfgs))
     for name in [*names, "pi0-tiny", "openvla-7b"]:
