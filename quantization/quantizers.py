@@ -81,7 +81,7 @@ def quantize_groups(
         return _quantize_range(xf, bits, symmetric, scale_dtype, None)
     best_err = best_ratio = None
     for ratio in torch.linspace(1.0, 0.5, clip_search + 1).tolist():
-        r = torch.full((*xf.shape[:-1], 1), ratio)
+        r = torch.full((*xf.shape[:-1], 1), ratio, device=xf.device)
         err = dequantize_groups(_quantize_range(xf, bits, symmetric, scale_dtype, r)) - xf
         err = err.square().sum(-1, keepdim=True)
         if best_err is None:
