@@ -185,7 +185,7 @@ def quantize_weight(weight: torch.Tensor, spec: WeightQuantSpec) -> IntQuant:
 
 
 def weight_error_bound(q: IntQuant) -> torch.Tensor:
-    """Elementwise worst-case round-trip error, ``scale / 2`` broadcast per group."""
+    """Elementwise worst-case round-trip error, ``scale / 2`` per group (no clip search)."""
     return q.scale.float() / 2
 
 
