@@ -7,13 +7,12 @@
 #   FAMILIES="pi0 openvla" bash scripts/train_tiny_policies.sh
 #
 # CPU cost on the 2-core development machine: see docs/agents.md ("Trained tiny policies").
-# Step counts and learning rates: pi0 and oft are the runs measured on 2026-11-27 with the FiLM +
-# keypoint towers and the keypoint auxiliary loss (docs/agents.md); oft's committed checkpoint is
-# step 8000 of a 10000-step cosine schedule (EXPORT), cut there for CPU time. openvla and cogact:
-# the runs measured on 2026-11-27 (session 6), 10000 steps each. pi0 (session 7) and cogact
-# (session 8): for each step count in EXTEND the same command is rerun with steps=<count> in the
-# same out_dir, which resumes where the last one stopped with the cosine recomputed for <count>
-# steps (a warm restart); that is how the committed 20000-step pi0 and 15000-step cogact were made.
+# Step counts and learning rates: the runs measured on 2026-11-27 with the FiLM + keypoint towers
+# and the keypoint auxiliary loss (docs/agents.md), 10000 steps each. pi0 (session 7), cogact and
+# oft (session 8): for each step count in EXTEND the same command is rerun with steps=<count> in
+# the same out_dir, which resumes where the last one stopped with the cosine recomputed for
+# <count> steps (a warm restart); that is how the committed 20000-step pi0 and 15000-step cogact
+# and oft were made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +20,8 @@ FAMILIES=${FAMILIES:-"pi0 openvla cogact oft"}
 DEMOS=${DEMOS:-data/object_50.hdf5}
 declare -A STEPS=([pi0]=10000 [openvla]=10000 [cogact]=10000 [oft]=10000)
 declare -A LR=([pi0]=1e-3 [openvla]=1e-3 [cogact]=1e-3 [oft]=1e-3)
-declare -A EXTEND=([pi0]="20000" [cogact]="15000")  # space-separated step counts, in order
-declare -A EXPORT=([pi0]=20000 [openvla]=10000 [cogact]=15000 [oft]=8000)  # checkpoint step committed
+declare -A EXTEND=([pi0]="20000" [cogact]="15000" [oft]="15000")  # space-separated step counts, in order
+declare -A EXPORT=([pi0]=20000 [openvla]=10000 [cogact]=15000 [oft]=15000)  # checkpoint step committed
 HALF_A="[milk_in_basket,bread_in_basket,can_in_basket,lemon_in_basket,bottle_in_basket]"
 HALF_B="[butter_in_basket,pudding_in_basket,juice_in_basket,sauce_in_basket,soup_in_basket]"
 
