@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         variants = dict(parse_variant(v) for v in args.variant or ["dyq.yaml="])
-        cfgs = {name: method_config({**dyq_weight_config(), **ov}) for name, ov in variants.items()}
+        cfgs = {name: method_config(dyq_weight_config(**ov)) for name, ov in variants.items()}
     except QuantConfigError as e:
         raise SystemExit(f"experiments.quant_weight_error: {e}") from None
     torch.set_num_threads(1)

@@ -192,15 +192,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             policy.config.proprio_keys,
             policy.shape.vision[0].image_size,
         )
-        data = collect_from_policy(
-            policy,
-            demos,
-            dyq_weight_config(
-                group_size=args.group_size, groups=list(args.groups) if args.groups else None
-            ),
-            args.stride,
-            args.max_frames,
-        )
+        given = {"group_size": args.group_size, "groups": args.groups}  # None = not on the CLI
+        weight_cfg = dyq_weight_config(**{k: v for k, v in given.items() if v is not None})
+        data = collect_from_policy(policy, demos, weight_cfg, args.stride, args.max_frames)
         if args.save_data is not None:
             np.savez(args.save_data, **data)
             print(f"wrote {args.save_data}")

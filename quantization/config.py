@@ -279,12 +279,13 @@ def method_config(cfg: Any = None) -> QuantMethodConfig:
 def dyq_weight_config(path: Path | None = None, **overrides: Any) -> dict[str, Any]:
     """The weight side of the ``dyq`` method yaml (what a deployed DyQ policy stores).
 
-    ``overrides`` replace fields (None values are ignored); the ``dyq`` controller block is
-    dropped: calibration and memory accounting need the stored weights, not the thresholds.
+    ``overrides`` replace fields as given (None = null, e.g. ``embedding_bits=None``); the ``dyq``
+    controller block is dropped: calibration and memory accounting need the stored weights, not
+    the thresholds.
     """
     import yaml
 
     data = yaml.safe_load(Path(path or CONF_DIR / "dyq.yaml").read_text())
     data.pop("dyq", None)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update(overrides)
     return data

@@ -227,19 +227,21 @@ def memory_table(names: list[str]) -> None:
         "dyq.yaml": dyq_weight_config(),  # + asym clip-searched INT4, INT8 expert, INT4 tables
     }
     print(f"{'model':>14} " + " ".join(f"{c:>14}" for c in cfgs))
+    totals: dict[str, dict[str, int]] = {}
     for name in [*names, "pi0-tiny", "openvla-7b"]:
         meta = build_model(get_shape(name), "meta")
-        vals = [model_memory_bytes(meta, c).total for c in cfgs.values()]
+        totals[name] = {c: model_memory_bytes(meta, cfg).total for c, cfg in cfgs.items()}
         unit, div = ("GB", GB) if name == "openvla-7b" else ("MB", 1e6)
-        print(f"{name:>14} " + " ".join(f"{v / div:11.3f} {unit}" for v in vals))
+        print(f"{name:>14} " + " ".join(f"{v / div:11.3f} {unit}" for v in totals[name].values()))
     for name, paper in (
         ("openvla-7b", " (paper DyQ-VLA: 4.7 / 15.2 GB = 0.309)"),
         ("pi0-tiny", ""),
     ):
-        meta = build_model(get_shape(name), "meta")
-        bf = model_memory_bytes(meta, cfgs["bf16"]).total
-        w4, dyq = (model_memory_bytes(meta, cfgs[c]).total for c in ("w4 g128", "dyq.yaml"))
-        print(f"{name}: W4 g128 / BF16 = {w4 / bf:.3f}, dyq.yaml / BF16 = {dyq / bf:.3f}{paper}")
+        t = totals[name]
+        print(
+            f"{name}: W4 g128 / BF16 = {t['w4 g128'] / t['bf16']:.3f}, "
+            f"dyq.yaml / BF16 = {t['dyq.yaml'] / t['bf16']:.3f}{paper}"
+        )
     print("\nmeasured in a fresh process (oft-tiny, MB): accounted = exact bytes; resident = RSS")
     print("with the model minus RSS after deleting it (libc trimmed both times); peak = RSS rise")
     print("while building + quantizing + one forward, after a warm-up forward of another copy:")

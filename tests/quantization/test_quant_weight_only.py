@@ -18,6 +18,17 @@ from quantization.quantizers import WeightQuantSpec
 from quantization.selection import module_group
 from quantization.weight_only import QuantConv2d, QuantEmbedding
 
+# pi0-tiny as DyQ stores it: INT4 Linear layers of every group but the action head, fp32 rest
+# (high_bits 32, so the accounted bytes equal the tensors' own).
+PI0_W4_CFG = {
+    "name": "dyq",
+    "weight_bits": 4,
+    "act_bits": 16,
+    "group_size": 128,
+    "groups": ["vision", "projector", "llm", "action_expert", "other"],
+    "high_bits": 32,
+}
+
 
 @pytest.mark.parametrize("bits", [8, 4, 2])
 def test_embedding_rows_round_trip_within_half_a_step(bits):
@@ -53,16 +64,7 @@ def test_pi0_tiny_groups_and_exact_bytes_with_weight_only_tables():
     assert module_group("expert.layers.2.mlp.up", method_config()) == "action_expert"
     assert module_group("expert.out", method_config()) == "action_head"
     assert module_group("dit.layers.0.attn.q", method_config()) == "action_expert"
-    cfg = {
-        "name": "dyq",
-        "weight_bits": 4,
-        "act_bits": 16,
-        "group_size": 128,
-        "groups": ["vision", "projector", "llm", "action_expert", "other"],
-        "embedding_bits": 8,
-        "conv_bits": 8,
-        "high_bits": 32,
-    }
+    cfg = {**PI0_W4_CFG, "embedding_bits": 8, "conv_bits": 8}
     predicted = model_memory_bytes(model, cfg).total
     ref = copy.deepcopy(model)
     rep = quantize_model(model, cfg)
@@ -100,16 +102,11 @@ def test_group_weight_bits_store_the_expert_at_int8_and_price_it_exactly():
     torch.manual_seed(0)
     model = build_model(get_shape("pi0-tiny"))
     cfg = {
-        "name": "dyq",
-        "weight_bits": 4,
-        "act_bits": 16,
-        "group_size": 128,
-        "groups": ["vision", "projector", "llm", "action_expert", "other"],
+        **PI0_W4_CFG,
         "group_weight_bits": {"action_expert": 8},
         "embedding_bits": 4,
         "conv_bits": 4,
         "weight_symmetric": False,
-        "high_bits": 32,
     }
     predicted = model_memory_bytes(model, cfg)
     all4 = model_memory_bytes(model, {**cfg, "group_weight_bits": None})
