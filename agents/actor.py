@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.errors import CheckpointError
+from agents.errors import AgentsError, CheckpointError, bad_value
 from agents.policy import load_policy
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class PolicyActor:
         shape: str | None = None,
         n_action_steps: int | None = None,
         noise_seed: int = 0,
+        noise_scale: float = 1.0,
         device: str = "cpu",
         num_threads: int | None = 1,
         spread_samples: int = 0,
@@ -53,6 +55,15 @@ class PolicyActor:
                 "policy.checkpoint=None is not allowed; allowed: a directory written by "
                 "`python -m experiments.train` (e.g. outputs/train/<run>/checkpoints/step_0002000)"
             )
+        noise_scale = float(noise_scale)
+        if not (math.isfinite(noise_scale) and noise_scale >= 0):
+            raise AgentsError(bad_value("policy.noise_scale", noise_scale, "a finite float >= 0"))
+        if noise_scale == 0 and spread_samples >= 2:
+            raise AgentsError(
+                "policy.noise_scale=0 with policy.spread_samples="
+                f"{spread_samples} is not allowed: every sample would be the same chunk "
+                "(spread 0); allowed: noise_scale > 0, or spread_samples < 2"
+            )
         if num_threads is not None:
             # Process-wide on purpose: with 2+ intra-op threads on a loaded 2-core box one
             # tiny forward took 300-2000 ms instead of ~20 ms (OpenMP oversubscription).
@@ -61,6 +72,7 @@ class PolicyActor:
         if n_action_steps is not None:
             self.policy.config.n_action_steps = int(n_action_steps)
         self.policy.config.noise_seed = int(noise_seed)
+        self.policy.config.noise_scale = noise_scale
         self.policy.config.spread_samples = int(spread_samples)
         self.last_latency_ms: dict[str, float] = {}
         self._size_checked = False

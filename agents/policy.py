@@ -58,6 +58,10 @@ class PolicyConfig:
     proprio_keys: tuple[str, ...] = DEFAULT_PROPRIO
     n_action_steps: int | None = None  # actions executed per chunk; None: the whole chunk
     noise_seed: int = 0  # flow/diffusion noise seed of the first call after reset
+    # Flow/diffusion families: the initial noise is drawn as noise_scale * N(0, I). 1 samples
+    # the trained distribution; < 1 moves toward its mode (0: deterministic, every call starts
+    # from zeros), the "temperature" knob of flow and diffusion policies.
+    noise_scale: float = 1.0
     # Flow/diffusion families: noise samples per inference (the acted one included) whose
     # spread is reported as ``sample_spread``, their uncertainty signal; < 2 = off (each extra
     # sample costs one more batched forward).
@@ -122,7 +126,8 @@ class VLAPolicy:
             inputs["proprio"] = torch.from_numpy(self.stats.normalize_proprio(p))[None]
         if s.family in ("pi0", "cogact"):
             gen = torch.Generator().manual_seed(self.config.noise_seed + self._calls)
-            inputs["noise"] = torch.randn(1, s.head.chunk, s.head.action_dim, generator=gen)
+            noise = torch.randn(1, s.head.chunk, s.head.action_dim, generator=gen)
+            inputs["noise"] = noise * self.config.noise_scale
         return inputs
 
     @torch.no_grad()
@@ -162,7 +167,8 @@ class VLAPolicy:
         batch = {
             key: v.expand(k, *v.shape[1:]) if torch.is_tensor(v) else v for key, v in inputs.items()
         }
-        batch["noise"] = torch.randn(k, *inputs["noise"].shape[1:], generator=gen)
+        noise = torch.randn(k, *inputs["noise"].shape[1:], generator=gen)
+        batch["noise"] = noise * self.config.noise_scale
         extra = (self.forward_fn or self.model)(batch)["actions"]
         samples = torch.cat([acted, extra], 0)
         return float(samples.std(0, unbiased=False).mean())
@@ -296,6 +302,7 @@ def load_policy(
         proprio_keys=tuple(pc.get("proprio_keys", DEFAULT_PROPRIO)),
         n_action_steps=pc.get("n_action_steps"),
         noise_seed=int(pc.get("noise_seed", 0)),
+        noise_scale=float(pc.get("noise_scale", 1.0)),
         spread_samples=int(pc.get("spread_samples", 0)),
         extra=dict(pc.get("extra", {})),
     )

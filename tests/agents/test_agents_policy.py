@@ -203,3 +203,46 @@ def test_sample_spread_is_the_uncertainty_of_flow_and_diffusion_families(name: s
         assert info4["spread_ms"] > 0
     else:  # no sampling noise: nothing to spread over
         assert "sample_spread" not in info4
+
+
+@pytest.mark.parametrize("name", ["pi0-tiny", "cogact-tiny"])
+def test_noise_scale_zero_is_deterministic_and_scales_the_drawn_noise(name: str) -> None:
+    obs = _obs(np.random.default_rng(4))
+    chunks = {}
+    for seed in (0, 1):
+        pol = _policy(name)
+        pol.config.noise_seed = seed
+        pol.reset(language=INSTR[0])
+        chunks[seed] = pol.predict_action_chunk(obs)[0]
+    assert not np.allclose(chunks[0], chunks[1])  # unit noise: the seed matters
+    zero = {}
+    for seed in (0, 1):
+        pol = _policy(name)
+        pol.config.noise_seed, pol.config.noise_scale = seed, 0.0
+        pol.reset(language=INSTR[0])
+        zero[seed] = pol.predict_action_chunk(obs)[0]
+        assert torch.count_nonzero(pol.model_inputs(obs | {"language": INSTR[0]})["noise"]) == 0
+    np.testing.assert_array_equal(zero[0], zero[1])  # no noise: the seed does not
+    unit, half = _policy(name), _policy(name)
+    half.config.noise_scale = 0.5
+    for p in (unit, half):
+        p.reset(language=INSTR[0])
+    torch.testing.assert_close(
+        half.model_inputs(obs)["noise"], 0.5 * unit.model_inputs(obs)["noise"]
+    )
+
+
+def test_noise_scale_is_validated_and_saved(tmp_path) -> None:
+    from agents.actor import PolicyActor
+    from agents.errors import AgentsError
+
+    pol = _policy("pi0-tiny")
+    pol.config.noise_scale = 0.25
+    save_checkpoint(tmp_path / "ckpt", pol)
+    assert load_policy(tmp_path / "ckpt").config.noise_scale == 0.25
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(AgentsError, match=r"policy\.noise_scale"):
+            PolicyActor(str(tmp_path / "ckpt"), noise_scale=bad)
+    with pytest.raises(AgentsError, match="spread_samples"):
+        PolicyActor(str(tmp_path / "ckpt"), noise_scale=0.0, spread_samples=4)
+    assert PolicyActor(str(tmp_path / "ckpt"), noise_scale=0.0).policy.config.noise_scale == 0.0
