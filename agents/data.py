@@ -10,6 +10,7 @@ t..t+chunk-1; past the end of a demo the last action is repeated (the robot hold
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,56 +50,64 @@ def _resize_uint8(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_demos(
-    path: str | Path,
+    paths: str | Path | Sequence[str | Path],
     camera_keys: tuple[str, ...],
     proprio_keys: tuple[str, ...],
     image_size: int,
     max_demos: int | None = None,
 ) -> DemoArrays:
-    """Read every ``data/demo_*`` group (sorted by index) into memory."""
-    p = Path(path)
-    if not p.is_file():
-        raise DatasetError(f"demos path={str(p)!r} does not exist")
-    imgs, props, acts, starts, lens, langs = [], [], [], [], [], []
-    row = 0
-    with h5py.File(p, "r") as f:
-        if "data" not in f:
-            raise DatasetError(
-                f"{p} has no 'data' group; allowed: robomimic layout data/demo_N/..."
+    """Read every ``data/demo_*`` group (sorted by index) of each file, in order, into memory.
+
+    Several files (e.g. two collections with different seeds) are concatenated as one set;
+    ``max_demos`` counts over all of them.
+    """
+    files = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not files:
+        raise DatasetError("demos=[] is not allowed; allowed: an HDF5 path or a list of them")
+    imgs, props, acts, lens, langs = [], [], [], [], []
+    for path in files:
+        p = Path(path)
+        if not p.is_file():
+            raise DatasetError(f"demos path={str(p)!r} does not exist")
+        left = None if max_demos is None else max_demos - len(lens)
+        if left is not None and left <= 0:
+            break
+        with h5py.File(p, "r") as f:
+            if "data" not in f:
+                raise DatasetError(
+                    f"{p} has no 'data' group; allowed: robomimic layout data/demo_N/..."
+                )
+            names = sorted(
+                (k for k in f["data"] if k.startswith("demo_")), key=lambda k: int(k.split("_")[1])
             )
-        names = sorted(
-            (k for k in f["data"] if k.startswith("demo_")), key=lambda k: int(k.split("_")[1])
-        )
-        if not names:
-            raise DatasetError(f"{p} has no data/demo_* groups")
-        for name in names[:max_demos]:
-            g = f["data"][name]
-            for key in (*camera_keys, *proprio_keys):
-                if key not in g["obs"]:
-                    raise DatasetError(
-                        f"{p}:data/{name}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}"
-                    )
-            if "language" not in g.attrs:
-                raise DatasetError(f"{p}:data/{name} lacks the 'language' attribute")
-            a = np.asarray(g["actions"], dtype=np.float32)
-            cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
-            imgs.append(np.stack(cams, axis=1))
-            props.append(
-                np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
-            )
-            acts.append(a)
-            starts.append(row)
-            lens.append(len(a))
-            lang = g.attrs["language"]
-            langs.append(lang.decode() if isinstance(lang, bytes) else str(lang))
-            row += len(a)
+            if not names:
+                raise DatasetError(f"{p} has no data/demo_* groups")
+            for name in names[:left]:
+                g = f["data"][name]
+                for key in (*camera_keys, *proprio_keys):
+                    if key not in g["obs"]:
+                        raise DatasetError(
+                            f"{p}:data/{name}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}"
+                        )
+                if "language" not in g.attrs:
+                    raise DatasetError(f"{p}:data/{name} lacks the 'language' attribute")
+                a = np.asarray(g["actions"], dtype=np.float32)
+                cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
+                imgs.append(np.stack(cams, axis=1))
+                props.append(
+                    np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
+                )
+                acts.append(a)
+                lens.append(len(a))
+                lang = g.attrs["language"]
+                langs.append(lang.decode() if isinstance(lang, bytes) else str(lang))
     lens_arr = np.array(lens)
-    log.info("loaded %d demos, %d steps from %s", len(lens), row, p)
+    log.info("loaded %d demos, %d steps from %s", len(lens), int(lens_arr.sum()), files)
     return DemoArrays(
         images=np.concatenate(imgs),
         proprio=np.concatenate(props),
         actions=np.concatenate(acts),
-        demo_start=np.array(starts),
+        demo_start=np.concatenate([[0], np.cumsum(lens_arr)[:-1]]).astype(np.int64),
         demo_len=lens_arr,
         demo_of_row=np.repeat(np.arange(len(lens)), lens_arr),
         languages=langs,

@@ -53,7 +53,7 @@ class TrainConfig:
     """Every knob of a training run (Hydra fills it from ``conf/policy`` + the command line)."""
 
     shape: str = "oft-tiny"
-    demos: str = ""
+    demos: str | list[str] = ""  # one HDF5 path, or a list read as one concatenated set
     out_dir: str = "outputs/train"
     steps: int = 2000
     batch_size: int = 64

@@ -31,7 +31,7 @@ class TrainJob:
     defaults: list[Any] = field(default_factory=lambda: [{"policy": "oft_tiny"}, "_self_"])
     policy: Any = MISSING
     suite: str = "object"
-    demos: str = "data/${suite}.hdf5"
+    demos: Any = "data/${suite}.hdf5"  # a path, or a list of paths: 'demos=[a.hdf5,b.hdf5]'
     out_dir: str = "outputs/train/${policy.shape}_${suite}_seed${seed}"
     seed: int = 0
     steps: int = 2000
@@ -65,7 +65,13 @@ def main(cfg: Any) -> None:
     job.pop("defaults", None)
     tc = TrainConfig(shape=policy["shape"], n_action_steps=policy.get("n_action_steps"), **job)
     # Stored in every checkpoint's config.json (train_config.extra): what made the weights.
-    tc.extra = {**tc.extra, "provenance": provenance(), "demos": file_fingerprint(tc.demos)}
+    paths = [tc.demos] if isinstance(tc.demos, str) else list(tc.demos)
+    fingerprints = [file_fingerprint(p) for p in paths]
+    tc.extra = {
+        **tc.extra,
+        "provenance": provenance(),
+        "demos": fingerprints[0] if isinstance(tc.demos, str) else fingerprints,
+    }
     result = train(tc)
     last = result.losses[-1] if result.losses else float("nan")
     print(

@@ -78,6 +78,25 @@ def test_load_demos_and_chunks(tmp_path) -> None:
         load_demos(p, ("agentview_rgb",), ("joint_pos",), 64)
 
 
+def test_load_demos_from_several_files_is_one_set(tmp_path) -> None:
+    keys = (("agentview_rgb", "wrist_rgb"), ("eef_pos", "eef_quat", "gripper_qpos"), 32)
+    a = write_demos(tmp_path / "a.hdf5", n_demos=2, steps=5, seed=0)
+    b = write_demos(tmp_path / "b.hdf5", n_demos=3, steps=4, seed=1)
+    da, db = load_demos(a, *keys), load_demos(b, *keys)
+    both = load_demos([a, str(b)], *keys)
+    assert both.num_demos == 5
+    np.testing.assert_array_equal(both.demo_start, [0, 5, 10, 14, 18])
+    np.testing.assert_array_equal(both.actions, np.concatenate([da.actions, db.actions]))
+    np.testing.assert_array_equal(both.images[10:], db.images)
+    # chunks never run from one file's last demo into the next file's first
+    np.testing.assert_array_equal(action_chunks(both, np.array([9]), 3)[0], da.actions[[9, 9, 9]])
+    assert load_demos([a, b], *keys, max_demos=3).num_demos == 3
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_demos([a, tmp_path / "missing.hdf5"], *keys)
+    with pytest.raises(DatasetError, match=r"demos=\[\]"):
+        load_demos([], *keys)
+
+
 @pytest.mark.parametrize("shape", ["openvla-tiny", "oft-tiny", "pi0-tiny", "cogact-tiny"])
 def test_train_deterministic_and_resumable(tmp_path, shape: str) -> None:
     demos = write_demos(tmp_path / "d.hdf5")
@@ -128,15 +147,17 @@ def test_vocab_covers_every_suite_instruction(tmp_path) -> None:
         assert ids[len(split_words(text)) + 1] == EOS
 
 
-def test_cli_smoke(tmp_path) -> None:
+@pytest.mark.parametrize("two_files", [False, True])
+def test_cli_smoke(tmp_path, two_files: bool) -> None:
     demos = write_demos(tmp_path / "d.hdf5", n_demos=2, steps=6)
+    more = write_demos(tmp_path / "e.hdf5", n_demos=1, steps=6, seed=1)
     out = tmp_path / "cli"
     cmd = [
         sys.executable,
         "-m",
         "experiments.train",
         "policy=pi0_tiny",
-        f"demos={demos}",
+        f"demos=[{demos},{more}]" if two_files else f"demos={demos}",
         f"out_dir={out}",
         "steps=2",
         "batch_size=2",
@@ -152,7 +173,11 @@ def test_cli_smoke(tmp_path) -> None:
     assert (out / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
     assert load_policy(out / "checkpoints" / "step_0000002").shape.name == "pi0-tiny"
     made_by = read_checkpoint_config(out / "checkpoints" / "step_0000002")["extra"]["train_config"]
-    assert made_by["extra"]["demos"]["sha256"] == hashlib.sha256(demos.read_bytes()).hexdigest()
+    seen = made_by["extra"]["demos"]
+    files = [demos, more] if two_files else [demos]
+    assert [d["sha256"] for d in (seen if two_files else [seen])] == [
+        hashlib.sha256(f.read_bytes()).hexdigest() for f in files
+    ]
     assert made_by["extra"]["provenance"]["versions"]["torch"]
 
 
