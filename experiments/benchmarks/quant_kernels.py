@@ -25,11 +25,12 @@ from torch import nn
 
 from agents.zoo import build_model, get_shape, random_inputs
 from quantization.apply import quantize_model
-from quantization.config import DyQConfig, dyq_weight_config
+from quantization.config import DyQConfig, dyq_weight_config, method_config
 from quantization.dyq import DyQController
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
 from quantization.memory import measure_peak_rss, model_memory_bytes
 from quantization.quantizers import WeightQuantSpec
+from quantization.selection import selected_linears
 
 GB = 1e9
 
@@ -93,17 +94,34 @@ def _inputs(model, seed: int = 0) -> dict:
     return random_inputs(model.shape, seed=seed)
 
 
+# Every transformer Linear, the action expert's too: w8a8.yaml keeps pi0's / CogACT's expert
+# high precision, which at tiny size is most of their forward (10 flow steps x 4 layers), so
+# timing it would measure the fp32 expert, not the kernels.
+ALL_GROUPS = ["vision", "projector", "llm", "action_expert", "other"]
 METHODS = {
-    "w8a8": {"name": "w8a8", "weight_bits": 8, "act_bits": 8},
+    "w8a8": {"name": "w8a8", "weight_bits": 8, "act_bits": 8, "groups": ALL_GROUPS},
     "w4a16": {
         "name": "w4a16",
         "weight_bits": 4,
         "act_bits": 16,
         "group_size": 32,
         "scale_dtype": "bfloat16",
+        "groups": ALL_GROUPS,
     },
-    "dyq(A8)": {"name": "dyq", "weight_bits": 4, "group_size": 32, "scale_dtype": "bfloat16"},
-    "fake w8a8": {"name": "w8a8", "weight_bits": 8, "act_bits": 8, "backend": "fake"},
+    "dyq(A8)": {
+        "name": "dyq",
+        "weight_bits": 4,
+        "group_size": 32,
+        "scale_dtype": "bfloat16",
+        "groups": ALL_GROUPS,
+    },
+    "fake w8a8": {
+        "name": "w8a8",
+        "weight_bits": 8,
+        "act_bits": 8,
+        "backend": "fake",
+        "groups": ALL_GROUPS,
+    },
 }
 
 
@@ -122,6 +140,40 @@ def _wide_shape():
             hidden=512, layers=4, heads=8, kv_heads=8, intermediate=1536, vocab_size=512
         ),
     )
+
+
+def _make_free(layer: nn.Module) -> None:
+    """Make ``layer`` cost nothing: it replays its first output for each input shape.
+
+    Made free are exactly the layers a quantizer would replace, so a model timed with them
+    free times everything *but* those layers: fp32 / free is the most any kernel for them
+    could speed the policy up (Amdahl's bound), whatever its bits. Replayed values are stale
+    (a flow expert's steps all get step 0's output); the other ops' cost does not depend on
+    values. The module keeps its type and attributes (the conv stem reads ``out_channels``);
+    only ``forward`` changes."""
+    outputs: dict[tuple[int, ...], torch.Tensor] = {}
+    real_forward = layer.forward
+
+    def replay(x: torch.Tensor) -> torch.Tensor:
+        out = outputs.get(tuple(x.shape))
+        if out is None:
+            out = outputs[tuple(x.shape)] = real_forward(x)
+        return out
+
+    layer.forward = replay
+
+
+def free_layer_model(model: nn.Module, shape, with_conv: bool) -> nn.Module:
+    """A copy of ``model`` whose W8A8-quantized Linear layers (and, with ``with_conv``, every
+    Conv2d) cost nothing (:func:`_make_free`)."""
+    free = build_model(shape).eval()
+    free.load_state_dict(model.state_dict())
+    layers = list(selected_linears(free, method_config(METHODS["w8a8"])).values())
+    if with_conv:
+        layers += [m for m in free.modules() if isinstance(m, nn.Conv2d)]
+    for layer in layers:
+        _make_free(layer)
+    return free
 
 
 def bench_interleaved(fns: dict[str, Callable[[], object]], rounds: int, inner: int = 2) -> dict:
@@ -148,7 +200,7 @@ def policy_table(repeats: int, names: list[str]) -> None:
     print(
         f"{'policy':>14} {'params':>9} {'fp32':>8} "
         + " ".join(f"{m:>12}" for m in METHODS)
-        + f" {'ao-ref':>12}  max|da| w8a8"
+        + f" {'ao-ref':>12} {'free-Linear':>12} {'+free-Conv':>12}  max|da| w8a8"
     )
     shapes = [get_shape(n) for n in names] + [_wide_shape()]
     for shape in shapes:
@@ -174,6 +226,8 @@ def policy_table(repeats: int, names: list[str]) -> None:
             variants["ao-ref"] = torch.ao.quantization.quantize_dynamic(
                 ao, {nn.Linear}, dtype=torch.qint8
             )
+        variants["free-Linear"] = free_layer_model(model, shape, with_conv=False)
+        variants["+free-Conv"] = free_layer_model(model, shape, with_conv=True)
         with torch.no_grad():
             err = float((variants["w8a8"](x)["actions"] - ref).abs().max())
         t = bench_interleaved({k: (lambda m=m, x=x: m(x)) for k, m in variants.items()}, repeats)
@@ -184,6 +238,11 @@ def policy_table(repeats: int, names: list[str]) -> None:
             + " ".join(f"{r:>12}" for r in row)
             + f"  {err:.4f}"
         )
+    print(
+        "##  free-Linear: the layers W8A8 quantizes replaced by zero-cost replays of their\n"
+        "##  output: the upper bound on any Linear kernel's speedup (Amdahl); +free-Conv: the\n"
+        "##  Conv2d layers too: the bound for any kernel that quantizes weights and activations."
+    )
 
 
 def dyq_overhead(steps: int = 5000) -> None:
@@ -228,7 +287,7 @@ def memory_table(names: list[str]) -> None:
     }
     print(f"{'model':>14} " + " ".join(f"{c:>14}" for c in cfgs))
     totals: dict[str, dict[str, int]] = {}
-    for name in [*names, "pi0-tiny", "openvla-7b"]:
+    for name in dict.fromkeys([*names, "pi0-tiny", "openvla-7b"]):
         meta = build_model(get_shape(name), "meta")
         totals[name] = {c: model_memory_bytes(meta, cfg).total for c, cfg in cfgs.items()}
         unit, div = ("GB", GB) if name == "openvla-7b" else ("MB", 1e6)
@@ -306,7 +365,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 10 if args.quick else args.repeats
-    names = ["oft-tiny"] if args.quick else ["oft-tiny", "openvla-tiny", "cogact-tiny"]
+    names = ["oft-tiny"] if args.quick else ["pi0-tiny", "oft-tiny", "openvla-tiny", "cogact-tiny"]
     print(
         f"# quant_kernels: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}, threads {args.threads}, "
