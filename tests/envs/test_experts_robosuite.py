@@ -53,6 +53,9 @@ class _GoalRegionScene:
 
 def _run(env, config: ExpertConfig, goal_offset: np.ndarray, seed: int, max_steps: int = 300):
     np.random.seed(seed)
+    # robosuite 1.5 places objects with env.rng (seeded once, at construction), not np.random;
+    # reseeded in place because the placement sampler holds that same Generator.
+    env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
     obs = env.reset()
     start = scene_from_robosuite(env).body("cube").pos.copy()
     scene_fn = _GoalRegionScene()
