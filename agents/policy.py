@@ -59,8 +59,9 @@ class PolicyConfig:
     n_action_steps: int | None = None  # actions executed per chunk; None: the whole chunk
     noise_seed: int = 0  # flow/diffusion noise seed of the first call after reset
     # Flow/diffusion families: the initial noise is drawn as noise_scale * N(0, I). 1 samples
-    # the trained distribution; < 1 moves toward its mode (0: deterministic, every call starts
-    # from zeros), the "temperature" knob of flow and diffusion policies.
+    # the trained distribution; < 1 narrows where integration starts (0: every call starts
+    # from zeros, deterministic), the "temperature" knob of flow and diffusion policies. Zeros
+    # are not the output's mode: pi0-tiny did worse with them (docs/agents.md).
     noise_scale: float = 1.0
     # Flow/diffusion families: noise samples per inference (the acted one included) whose
     # spread is reported as ``sample_spread``, their uncertainty signal; < 2 = off (each extra

@@ -365,7 +365,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 10 if args.quick else args.repeats
-    names = ["oft-tiny"] if args.quick else ["pi0-tiny", "oft-tiny", "openvla-tiny", "cogact-tiny"]
+    names = ["pi0-tiny"] if args.quick else ["pi0-tiny", "oft-tiny", "openvla-tiny", "cogact-tiny"]
     print(
         f"# quant_kernels: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}, threads {args.threads}, "
