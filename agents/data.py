@@ -49,6 +49,35 @@ def _resize_uint8(frames: np.ndarray, size: int) -> np.ndarray:
     return ((x + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def demo_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The demo files a ``demos`` value names: one path, or a list of them, in order."""
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def _read_demo(
+    g: h5py.Group,
+    where: str,
+    camera_keys: tuple[str, ...],
+    proprio_keys: tuple[str, ...],
+    image_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """One demo group: images [T, cams, S, S, 3], proprio [T, P], actions [T, A], language."""
+    for key in (*camera_keys, *proprio_keys):
+        if key not in g["obs"]:
+            raise DatasetError(f"{where}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}")
+    if "language" not in g.attrs:
+        raise DatasetError(f"{where} lacks the 'language' attribute")
+    cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
+    proprio = np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
+    lang = g.attrs["language"]
+    return (
+        np.stack(cams, axis=1),
+        proprio,
+        np.asarray(g["actions"], dtype=np.float32),
+        lang.decode() if isinstance(lang, bytes) else str(lang),
+    )
+
+
 def load_demos(
     paths: str | Path | Sequence[str | Path],
     camera_keys: tuple[str, ...],
@@ -61,15 +90,14 @@ def load_demos(
     Several files (e.g. two collections with different seeds) are concatenated as one set;
     ``max_demos`` counts over all of them.
     """
-    files = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    files = demo_files(paths)
     if not files:
         raise DatasetError("demos=[] is not allowed; allowed: an HDF5 path or a list of them")
-    imgs, props, acts, lens, langs = [], [], [], [], []
-    for path in files:
-        p = Path(path)
+    demos: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
+    for p in files:
         if not p.is_file():
             raise DatasetError(f"demos path={str(p)!r} does not exist")
-        left = None if max_demos is None else max_demos - len(lens)
+        left = None if max_demos is None else max_demos - len(demos)
         if left is not None and left <= 0:
             break
         with h5py.File(p, "r") as f:
@@ -84,33 +112,20 @@ def load_demos(
                 raise DatasetError(f"{p} has no data/demo_* groups")
             for name in names[:left]:
                 g = f["data"][name]
-                for key in (*camera_keys, *proprio_keys):
-                    if key not in g["obs"]:
-                        raise DatasetError(
-                            f"{p}:data/{name}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}"
-                        )
-                if "language" not in g.attrs:
-                    raise DatasetError(f"{p}:data/{name} lacks the 'language' attribute")
-                a = np.asarray(g["actions"], dtype=np.float32)
-                cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
-                imgs.append(np.stack(cams, axis=1))
-                props.append(
-                    np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
+                demos.append(
+                    _read_demo(g, f"{p}:data/{name}", camera_keys, proprio_keys, image_size)
                 )
-                acts.append(a)
-                lens.append(len(a))
-                lang = g.attrs["language"]
-                langs.append(lang.decode() if isinstance(lang, bytes) else str(lang))
-    lens_arr = np.array(lens)
-    log.info("loaded %d demos, %d steps from %s", len(lens), int(lens_arr.sum()), files)
+    imgs, props, acts, langs = zip(*demos, strict=True)
+    lens_arr = np.array([len(a) for a in acts])
+    log.info("loaded %d demos, %d steps from %s", len(demos), int(lens_arr.sum()), files)
     return DemoArrays(
         images=np.concatenate(imgs),
         proprio=np.concatenate(props),
         actions=np.concatenate(acts),
         demo_start=np.concatenate([[0], np.cumsum(lens_arr)[:-1]]).astype(np.int64),
         demo_len=lens_arr,
-        demo_of_row=np.repeat(np.arange(len(lens)), lens_arr),
-        languages=langs,
+        demo_of_row=np.repeat(np.arange(len(demos)), lens_arr),
+        languages=list(langs),
     )
 
 

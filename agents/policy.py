@@ -126,9 +126,7 @@ class VLAPolicy:
                 )
             inputs["proprio"] = torch.from_numpy(self.stats.normalize_proprio(p))[None]
         if s.family in ("pi0", "cogact"):
-            gen = torch.Generator().manual_seed(self.config.noise_seed + self._calls)
-            noise = torch.randn(1, s.head.chunk, s.head.action_dim, generator=gen)
-            inputs["noise"] = noise * self.config.noise_scale
+            inputs["noise"] = self._draw_noise(1, self.config.noise_seed + self._calls)
         return inputs
 
     @torch.no_grad()
@@ -157,19 +155,24 @@ class VLAPolicy:
             info["spread_ms"] = (time.perf_counter() - t1) * 1e3
         return chunk, info
 
+    def _draw_noise(self, n: int, seed: int) -> torch.Tensor:
+        """Initial flow/diffusion noise [n, chunk, A]: ``noise_scale * N(0, I)`` seeded by ``seed``."""
+        gen = torch.Generator().manual_seed(seed)
+        head = self.shape.head
+        noise = torch.randn(n, head.chunk, head.action_dim, generator=gen)
+        return noise * self.config.noise_scale
+
     @torch.no_grad()
     def _sample_spread(self, inputs: dict[str, Any], acted: torch.Tensor) -> float:
         """Mean per-element std (normalised action units) of the chunk over noise samples."""
         k = self.config.spread_samples - 1
-        # A stream of its own: the acted chunk stays what it is without the spread.
-        gen = torch.Generator().manual_seed(
-            SPREAD_SEED_OFFSET + self.config.noise_seed + self._calls
-        )
         batch = {
             key: v.expand(k, *v.shape[1:]) if torch.is_tensor(v) else v for key, v in inputs.items()
         }
-        noise = torch.randn(k, *inputs["noise"].shape[1:], generator=gen)
-        batch["noise"] = noise * self.config.noise_scale
+        # A stream of its own: the acted chunk stays what it is without the spread.
+        batch["noise"] = self._draw_noise(
+            k, SPREAD_SEED_OFFSET + self.config.noise_seed + self._calls
+        )
         extra = (self.forward_fn or self.model)(batch)["actions"]
         samples = torch.cat([acted, extra], 0)
         return float(samples.std(0, unbiased=False).mean())

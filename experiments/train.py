@@ -18,6 +18,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from agents.data import demo_files
 from agents.training import TrainConfig, train
 from experiments.provenance import file_fingerprint, provenance
 
@@ -65,8 +66,7 @@ def main(cfg: Any) -> None:
     job.pop("defaults", None)
     tc = TrainConfig(shape=policy["shape"], n_action_steps=policy.get("n_action_steps"), **job)
     # Stored in every checkpoint's config.json (train_config.extra): what made the weights.
-    paths = [tc.demos] if isinstance(tc.demos, str) else list(tc.demos)
-    fingerprints = [file_fingerprint(p) for p in paths]
+    fingerprints = [file_fingerprint(p) for p in demo_files(tc.demos)]
     tc.extra = {
         **tc.extra,
         "provenance": provenance(),

@@ -25,7 +25,7 @@ from torch import nn
 
 from agents.zoo import build_model, get_shape, random_inputs
 from quantization.apply import quantize_model
-from quantization.config import DyQConfig, dyq_weight_config, method_config
+from quantization.config import MODULE_GROUPS, DyQConfig, dyq_weight_config, method_config
 from quantization.dyq import DyQController
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
 from quantization.memory import measure_peak_rss, model_memory_bytes
@@ -97,7 +97,7 @@ def _inputs(model, seed: int = 0) -> dict:
 # Every transformer Linear, the action expert's too: w8a8.yaml keeps pi0's / CogACT's expert
 # high precision, which at tiny size is most of their forward (10 flow steps x 4 layers), so
 # timing it would measure the fp32 expert, not the kernels.
-ALL_GROUPS = ["vision", "projector", "llm", "action_expert", "other"]
+ALL_GROUPS = [g for g in MODULE_GROUPS if g != "action_head"]
 METHODS = {
     "w8a8": {"name": "w8a8", "weight_bits": 8, "act_bits": 8, "groups": ALL_GROUPS},
     "w4a16": {
@@ -163,11 +163,17 @@ def _make_free(layer: nn.Module) -> None:
     layer.forward = replay
 
 
-def free_layer_model(model: nn.Module, shape, with_conv: bool) -> nn.Module:
+def _copy(model: nn.Module) -> nn.Module:
+    """A fresh eval-mode model of the same shape holding ``model``'s weights."""
+    out = build_model(model.shape).eval()
+    out.load_state_dict(model.state_dict())
+    return out
+
+
+def free_layer_model(model: nn.Module, with_conv: bool) -> nn.Module:
     """A copy of ``model`` whose W8A8-quantized Linear layers (and, with ``with_conv``, every
     Conv2d) cost nothing (:func:`_make_free`)."""
-    free = build_model(shape).eval()
-    free.load_state_dict(model.state_dict())
+    free = _copy(model)
     layers = list(selected_linears(free, method_config(METHODS["w8a8"])).values())
     if with_conv:
         layers += [m for m in free.modules() if isinstance(m, nn.Conv2d)]
@@ -211,8 +217,7 @@ def policy_table(repeats: int, names: list[str]) -> None:
             ref = model(x)["actions"]
         variants = {"fp32": model}
         for label, cfg in METHODS.items():
-            qm = build_model(shape).eval()
-            qm.load_state_dict(model.state_dict())
+            qm = _copy(model)
             quantize_model(qm, cfg)
             if label.startswith("dyq"):
                 set_act_bits(qm, 8)
@@ -221,13 +226,11 @@ def policy_table(repeats: int, names: list[str]) -> None:
         # own prepacked weight copy), to show what a fused W8A8 kernel reaches here.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ao = build_model(shape).eval()
-            ao.load_state_dict(model.state_dict())
             variants["ao-ref"] = torch.ao.quantization.quantize_dynamic(
-                ao, {nn.Linear}, dtype=torch.qint8
+                _copy(model), {nn.Linear}, dtype=torch.qint8
             )
-        variants["free-Linear"] = free_layer_model(model, shape, with_conv=False)
-        variants["+free-Conv"] = free_layer_model(model, shape, with_conv=True)
+        variants["free-Linear"] = free_layer_model(model, with_conv=False)
+        variants["+free-Conv"] = free_layer_model(model, with_conv=True)
         with torch.no_grad():
             err = float((variants["w8a8"](x)["actions"] - ref).abs().max())
         t = bench_interleaved({k: (lambda m=m, x=x: m(x)) for k, m in variants.items()}, repeats)

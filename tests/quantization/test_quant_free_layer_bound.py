@@ -27,7 +27,7 @@ def test_free_layers_compute_once_per_shape_then_replay(monkeypatch, with_conv: 
     shape = get_shape("pi0-tiny")
     model = build_model(shape).eval()
     x = random_inputs(shape, seed=1)
-    free = free_layer_model(model, shape, with_conv=with_conv)
+    free = free_layer_model(model, with_conv=with_conv)
     linears = list(selected_linears(free, method_config(METHODS["w8a8"])).values())
     convs = [m for m in free.modules() if isinstance(m, nn.Conv2d)]
     assert len(linears) > 60  # the action expert's layers included
