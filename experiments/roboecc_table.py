@@ -1,8 +1,10 @@
 """RoboECC tables: speedup over edge-only across bandwidths, and adaptive vs oracle vs static.
 
-    python -m experiments.roboecc_table [--quick|--full] [--out outputs/roboecc_table] [--bandwidths 5,10,...]
+    python -m experiments.table table=roboecc [budget=quick|full] [out=DIR] [bandwidths=[5,10,...]]
+    vecc-table table=roboecc budget=quick          # the same through the console script
 
-Writes speedup.csv, speedup.md, speedup.png and adaptive.csv / adaptive.md under ``--out``
+Fields and presets: conf/table/roboecc.yaml (the old flags map there: --quick -> budget=quick).
+Writes speedup.csv, speedup.md, speedup.png and adaptive.csv / adaptive.md under ``out``
 and prints both tables. Every number is computed here from the traces and the hardware
 profiles in conf/hardware (nothing re-typed). Two conventions are reported: charging the
 image upload and action download (ours, default) and RoboECC's convention of not charging
@@ -13,20 +15,22 @@ and reports how far below the best static cut the oracle itself is (the room any
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
+from omegaconf import DictConfig, OmegaConf
+
+from core.provenance import provenance
 from ecc.config import planner_from_config
 from ecc.evaluation import adaptive_comparison
 from ecc.network.link import LinkState
 from ecc.network.traces import markov, step
 from ecc.planners import RoboECCPlanner, make_context
+from experiments.apps import conf_dir
 from experiments.figures import pyplot, save_figure
-from experiments.modes import add_mode_flags, apply_mode
-from experiments.provenance import provenance
 from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -35,15 +39,6 @@ MODELS = ("openvla-7b", "cogact")
 PAIRS = (("orin_agx_64gb", "a100_80gb"), ("thor", "a100_80gb"))
 DEFAULT_BW = (5, 10, 20, 50, 100, 200, 500, 1000)
 PUBLISHED = {"orin_agx_64gb": "3.16-3.28x", "thor": "2.10-2.23x"}  # RoboECC headline ranges
-# --quick: 4 bandwidths, block-level cuts, 100 generations per adaptive run; --full: the defaults.
-PRESETS = {
-    "quick": {"bandwidths": "5,20,100,1000", "granularity": "block", "actions": 100},
-    "full": {
-        "bandwidths": ",".join(map(str, DEFAULT_BW)),
-        "granularity": "sublayer",
-        "actions": 400,
-    },
-}
 
 
 def speedup_rows(
@@ -69,14 +64,14 @@ def speedup_rows(
     return rows
 
 
-PARTITION_CONF = Path(__file__).resolve().parents[1] / "conf" / "partition" / "roboecc.yaml"
+def partition_conf() -> Path:
+    """conf/partition/roboecc.yaml of the installed config package."""
+    return conf_dir() / "partition" / "roboecc.yaml"
 
 
 def planner_variants() -> dict[str, Callable[[], RoboECCPlanner]]:
     """The configured RoboECC (conf/partition/roboecc.yaml) and the same without the deadline fallback."""
-    from omegaconf import OmegaConf
-
-    conf = OmegaConf.load(PARTITION_CONF)
+    conf = OmegaConf.load(partition_conf())
     reactive = OmegaConf.merge(conf, {"planner": {"fallback_factor": None}})
     return {
         "roboecc (conf)": lambda: planner_from_config(conf),
@@ -145,28 +140,22 @@ def print_rows(rows: list[dict], keys: list[str]) -> None:
         print("  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def run(cfg: DictConfig) -> None:
+    """The table app's entry (conf/table/roboecc.yaml): both tables into ``cfg.out``."""
+    # the old argparse namespace's keys and types, so roboecc_table.json records the same config
+    args = SimpleNamespace(
+        out=str(cfg.out),
+        bandwidths=",".join(f"{float(b):g}" for b in cfg.bandwidths),
+        delay_ms=float(cfg.delay_ms),
+        granularity=str(cfg.granularity),
+        actions=int(cfg.actions),
+        gap_ms=float(cfg.gap_ms),
+        max_cloud_load=float(cfg.max_cloud_load),
+        skip_adaptive=bool(cfg.skip_adaptive),
+        mode=str(cfg.budget),
     )
-    ap.add_argument("--out", default="outputs/roboecc_table")
-    ap.add_argument(
-        "--bandwidths", default=",".join(map(str, DEFAULT_BW)), help="Mbit/s, comma separated"
-    )
-    ap.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay (ms)")
-    ap.add_argument("--granularity", default="sublayer", choices=("block", "sublayer"))
-    ap.add_argument("--actions", type=int, default=400, help="generations per adaptive run")
-    ap.add_argument(
-        "--gap-ms", type=float, default=400.0, help="chunk playback between generations (ms)"
-    )
-    ap.add_argument(
-        "--max-cloud-load", type=float, default=1.0, help="share of FLOPs allowed on the cloud"
-    )
-    ap.add_argument("--skip-adaptive", action="store_true")
-    add_mode_flags(ap, PRESETS)
-    args = apply_mode(ap.parse_args(), ap, PRESETS)
     out = Path(args.out)
-    bws = [float(x) for x in args.bandwidths.split(",")]
+    bws = [float(b) for b in cfg.bandwidths]
 
     rows = speedup_rows(bws, args.delay_ms, args.granularity, args.max_cloud_load)
     write_table(out, "speedup", rows, digits=None)
@@ -198,11 +187,13 @@ def main() -> None:
                            "below_static_with_fallback_pct", "aborted", "overhead_pct", "switches",
                            "pool_memory_gb"])  # fmt: skip
         print(f"wrote {out / 'adaptive.csv'}, {out / 'adaptive.md'}")
-    # What produced the tables: arguments (mode included), versions, git commit.
-    record = {"config": vars(args), "published": PUBLISHED, "provenance": provenance()}
+    # What produced the tables: the fields (budget as "mode"), versions, git commit.
+    record = {"config": dict(vars(args)), "published": PUBLISHED, "provenance": provenance()}
     (out / "roboecc_table.json").write_text(json.dumps(record, indent=2))
     print(f"wrote {out / 'roboecc_table.json'}")
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("table", "roboecc")

@@ -21,8 +21,8 @@ def test_check_anchors_passes():
 
 
 def test_roboecc_table_writes_csv_md_png(tmp_path):
-    out = run("experiments.roboecc_table", "--out", str(tmp_path), "--bandwidths", "5,100", "--granularity", "block",
-              "--skip-adaptive")  # fmt: skip
+    out = run("experiments.table", "table=roboecc", f"out={tmp_path}", "bandwidths=[5,100]",
+              "granularity=block", "skip_adaptive=true", f"hydra.run.dir={tmp_path}")  # fmt: skip
     assert "Speedup over edge-only" in out
     with open(tmp_path / "speedup.csv") as f:
         rows = list(csv.DictReader(f))

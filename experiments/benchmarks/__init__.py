@@ -1,0 +1,1 @@
+"""Benchmarks (vecc-bench bench=<option>; conf/bench/)."""
