@@ -514,7 +514,7 @@ def main() -> None:
     if args.report:
         import json
 
-        from experiments.provenance import provenance
+        from core.provenance import provenance
 
         doc = {"device": _device_label(args.device), "command": vars(args), "provenance": provenance(),
                "torch": torch.__version__, **cal.to_json()}  # fmt: skip

@@ -16,6 +16,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from pyroute2 import IPRoute, netns
+
 from ecc.links.netns import PREFIX, owner_pid
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,6 @@ def find_leftovers(prefix: str = PREFIX, include_live: bool = True) -> Leftovers
 
     ``include_live=False`` skips objects whose owning process is still running.
     """
-    from pyroute2 import IPRoute, netns
-
     found = Leftovers()
     for ns in sorted(netns.listnetns()):
         if ns.startswith(prefix) and (include_live or not _alive(owner_pid(ns))):
@@ -65,8 +65,6 @@ def find_leftovers(prefix: str = PREFIX, include_live: bool = True) -> Leftovers
 
 def remove_leftovers(prefix: str = PREFIX, include_live: bool = False) -> Leftovers:
     """Remove what ``find_leftovers`` reports; returns what was removed."""
-    from pyroute2 import IPRoute, netns
-
     found = find_leftovers(prefix, include_live)
     for ns in found.namespaces:
         try:

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from envs.errors import EnvConfigError
 from envs.init_states import check_index, load_init_states, model_signature
 from envs.predicates import PredicateTolerances, goal_status
+from envs.privileged import privileged_state
 from envs.render import RENDER_OPTIONS, ROBOT_VISUALS, CameraRenderer, use_cheap_robot_visuals
 from envs.scene import SceneQuery
 from envs.sim_env import TaskSimEnv
@@ -217,6 +218,4 @@ class LiberoLikeEnv(gym.Env):
 
         Quaternions are wxyz (MuJoCo order) here, unlike the xyzw ``eef_quat`` observation.
         """
-        from envs.privileged import privileged_state
-
         return privileged_state(self)

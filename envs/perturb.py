@@ -14,6 +14,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from envs.errors import EnvConfigError
 from envs.gym_env import AGENTVIEW_CAMERA, IMAGE_KEYS, LiberoLikeEnv
 from envs.render import RENDER_GROUP
 
@@ -217,6 +218,4 @@ def wrap_perturbation(env: LiberoLikeEnv, level: str) -> gym.Env:
         return VisualNoise(env)
     if level == "interference":
         return Interference(env)
-    from envs.errors import EnvConfigError
-
     raise EnvConfigError("perturbation", level, PERTURBATION_LEVELS)

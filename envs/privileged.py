@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+import mujoco
 import numpy as np
 
 from envs import catalog
+from envs.scene import SceneQuery
+from envs.sim_env import TaskSimEnv
+from envs.spec import TaskSpec
 
-if TYPE_CHECKING:
-    from envs.gym_env import LiberoLikeEnv
+
+class PrivilegedSource(Protocol):
+    """What :func:`privileged_state` reads from an env (``LiberoLikeEnv`` has all of it).
+
+    A protocol, not the env class, so that ``gym_env`` can import this module at top level.
+    """
+
+    query: SceneQuery
+    task: TaskSpec
+    sim: TaskSimEnv
+    data: mujoco.MjData
+
+    def goal_status(self) -> Any: ...
 
 
-def privileged_state(env: LiberoLikeEnv) -> dict:
+def privileged_state(env: PrivilegedSource) -> dict:
     """Objects, fixtures, regions and gripper; positions m (world frame), quats wxyz."""
     q, task = env.query, env.task
     out: dict = {"objects": {}, "fixtures": {}, "regions": {}}

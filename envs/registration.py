@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from envs.make import make_env
 from envs.suites import SUITES
 
 
 def _entry(suite: str, task: str, **kw) -> gym.Env:
-    from envs.make import make_env
-
     return make_env(suite, task, **kw)
 
 

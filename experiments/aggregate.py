@@ -32,7 +32,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from experiments.provenance import provenance
+from core.provenance import provenance
 from experiments.results import read_episodes, wilson_interval
 from experiments.tables import columns_of, write_csv
 from experiments.tables import markdown_table as grid_markdown

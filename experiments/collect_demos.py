@@ -227,8 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
     import envs
+    from core.provenance import provenance
     from envs.experts import ExpertConfig
-    from experiments.provenance import provenance
 
     if args.suite not in envs.list_suites():
         raise ValueError(f"--suite: unknown suite {args.suite!r}; allowed: {envs.list_suites()}")

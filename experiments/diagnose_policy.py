@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{wins}/{len(result['episodes'])} episodes succeeded")
     print(format_table(result["pooled"]))
     if args.out is not None:
-        from experiments.provenance import provenance
+        from core.provenance import provenance
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},

@@ -1,9 +1,10 @@
 """DyQ-VLA Table I and ablation: success (Wilson 95%), modeled speedup and memory per method and suite.
 
-    python -m experiments.dyq_table --quick                   # object, 2 tasks x 5 init states
-    python -m experiments.dyq_table --checkpoint DIR --full  # 4 suites, every task x 50
+    python -m experiments.table table=dyq budget=quick                   # object, 2 tasks x 5 init states
+    python -m experiments.table table=dyq checkpoint=DIR budget=full     # 4 suites, every task x 50
 
-Without ``--checkpoint`` the committed pi0-tiny acts; without a ``--demos`` file SmoothQuant and
+Fields and presets: conf/table/dyq.yaml (the old flags map there: --quick -> budget=quick).
+Without ``checkpoint`` the committed pi0-tiny acts; without a ``demos`` file SmoothQuant and
 QVLA calibrate on a few scripted-expert demos collected into ``OUT/calibration_demos.hdf5``.
 
 Closed loop: every (suite, method) is one main-job run (``experiments.run.evaluate`` on a config
@@ -25,7 +26,6 @@ research/papers.md) sit beside ours; the notes say what differs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -33,26 +33,26 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from omegaconf import DictConfig
+
+from core.provenance import REPO_ROOT, provenance
 from experiments.aggregate import (
     load_run,
     pooled_latency_means,
     precision_shares,
     success_block,
 )
+from experiments.apps import as_args, compose_main
+from experiments.config_checks import ConfigError
 from experiments.figures import pyplot, save_figure
-from experiments.modes import add_mode_flags, apply_mode
-from experiments.provenance import REPO_ROOT, provenance
 from experiments.tables import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
 
 SUITES: tuple[str, ...] = ("goal", "object", "spatial", "long")
-PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"suites": ["object"], "max_tasks": 2, "init_states": 5},
-    "full": {"suites": list(SUITES), "max_tasks": None, "init_states": 50},
-}
 CALIBRATED = ("smoothquant_w4a4", "qvla")  # need +calibration.demos
 # The committed tiny policy (scripts/train_tiny_policies.sh): the default acting checkpoint.
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "object" / "pi0_tiny"
@@ -125,15 +125,7 @@ DEPLOYMENT_OVERRIDES: tuple[str, ...] = (
 )
 
 
-def compose_config(overrides: list[str]) -> Any:
-    """The main job's config for ``overrides`` (Hydra compose API over conf/)."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
-def run_overrides(a: argparse.Namespace, suite: str, method: Method) -> list[str]:
+def run_overrides(a: SimpleNamespace, suite: str, method: Method) -> list[str]:
     """Overrides of one closed-loop run (acting policy, suite, budget, deployment, method)."""
     out = [
         f"policy={a.policy}",
@@ -149,13 +141,13 @@ def run_overrides(a: argparse.Namespace, suite: str, method: Method) -> list[str
     ]
     if getattr(a, "image_size", None) is not None:  # render at the size the model was trained on
         out.append(f"env.image_size={a.image_size}")
-    out += a.override
+    out += a.main_overrides
     if method.key in CALIBRATED:
         out.append(f"+calibration.demos={a.demos}")
     return out
 
 
-def run_closed_loop(a: argparse.Namespace, suite: str, method: Method, run_dir: Path) -> Path:
+def run_closed_loop(a: SimpleNamespace, suite: str, method: Method, run_dir: Path) -> Path:
     """Evaluate one (suite, method) into ``run_dir`` through the main job's ``evaluate``."""
     from experiments.run import evaluate
 
@@ -164,7 +156,7 @@ def run_closed_loop(a: argparse.Namespace, suite: str, method: Method, run_dir: 
         return run_dir
     if run_dir.exists():  # episodes.jsonl appends: a stale run would be counted twice
         shutil.rmtree(run_dir)
-    cfg = compose_config(run_overrides(a, suite, method))
+    cfg = compose_main(run_overrides(a, suite, method))
     t0 = time.perf_counter()
     evaluate(cfg, run_dir)
     log.info("%s / %s: %.0f s", suite, method.key, time.perf_counter() - t0)
@@ -266,7 +258,7 @@ def table_md(rows: list[dict[str, Any]], paper: bool) -> list[str]:
     return markdown_table(shown, head, cell=str).splitlines()
 
 
-def notes(a: argparse.Namespace, precision_ms: dict[str, float]) -> list[str]:
+def notes(a: SimpleNamespace, precision_ms: dict[str, float]) -> list[str]:
     ms = ", ".join(f"{k} {v:.1f} ms" for k, v in precision_ms.items())
     return [
         (
@@ -359,55 +351,20 @@ def collect_calibration_demos(path: Path, image_size: int) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """The table app's entry (conf/table/dyq.yaml): every run, then the tables, into ``cfg.out``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--checkpoint",
-        default=str(DEFAULT_CHECKPOINT),
-        help="acting policy checkpoint dir (default: the committed pi0-tiny)",
-    )
-    p.add_argument(
-        "--policy",
-        default=None,
-        help="policy config group of the checkpoint (default: <family>_tiny from the checkpoint)",
-    )
-    p.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES)
-    p.add_argument("--max-tasks", type=int, default=None, help="first N tasks per suite")
-    p.add_argument("--init-states", type=int, default=5, help="init states per task (1-50)")
-    p.add_argument(
-        "--demos",
-        default="data/object_50.hdf5",
-        help="calibration frames (HDF5); when absent, scripted-expert demos are collected into OUT",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="camera px (default: the checkpoint model's input size)",
-    )
-    p.add_argument("--logger", default="none", choices=("none", "wandb"))
-    p.add_argument("--no-ablation", action="store_true")
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        default=[m.key for m in TABLE_METHODS],
-        choices=[m.key for m in TABLE_METHODS],
-        help="table rows (bf16 always runs)",
-    )
-    p.add_argument(
-        "--override",
-        nargs="*",
-        default=[],
-        help="extra main-job overrides for every run, e.g. eval.max_episode_steps=50",
-    )
-    p.add_argument("--reuse", action="store_true", help="keep run dirs that have results.json")
-    p.add_argument("--out", type=Path, default=Path("outputs/dyq_table"))
-    add_mode_flags(p, PRESETS)
-    a = apply_mode(p.parse_args(argv), p, PRESETS)
+    a = as_args(cfg, paths=("out",))
+    if a.checkpoint is None:
+        a.checkpoint = str(DEFAULT_CHECKPOINT)
+    for field, allowed in (("suites", SUITES), ("methods", [m.key for m in TABLE_METHODS])):
+        bad = [v for v in getattr(a, field) if v not in allowed]
+        if bad:
+            raise ConfigError(f"{field}={bad} is not allowed; allowed: {', '.join(allowed)}")
     if not Path(a.checkpoint).is_dir():
-        p.error(f"--checkpoint={a.checkpoint!r} is not a directory")
+        raise ConfigError(
+            f"checkpoint={a.checkpoint!r} is not allowed; allowed: a checkpoint directory"
+        )
     if a.policy is None:
         from agents.policy import read_checkpoint_config
 
@@ -471,4 +428,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("table", "dyq")

@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for suite, task in pairs
         for lo in range(0, args.n_init, args.chunk)
     ]
-    from experiments.provenance import provenance
+    from core.provenance import provenance
 
     prov = provenance()  # before the run: the commit whose code the workers import
     t0 = time.perf_counter()

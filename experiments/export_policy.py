@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.policy import load_policy, read_checkpoint_config
+from core.provenance import provenance
 from experiments.aggregate import success_block
-from experiments.provenance import provenance
 from experiments.results import read_episodes
 
 POLICY_FILES: tuple[str, ...] = ("model.safetensors", "config.json", "stats.json", "tokenizer.json")

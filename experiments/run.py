@@ -22,10 +22,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from core.provenance import provenance
 from experiments.config_checks import ConfigError, resolve_eval_plan
 from experiments.deployment import wrap_actor
 from experiments.loggers import sweep_labels
-from experiments.provenance import provenance
 from experiments.report import print_summary
 from experiments.results import RunWriter
 from experiments.rollout import run_episode
@@ -88,9 +88,9 @@ def evaluate(
                         seed=cfg.seed + k,
                         num_wait_steps=cfg.eval.num_wait_steps,
                         video_path=video,
+                        subscribers=[writer, logger],  # episodes.jsonl first, then the logger
+                        index=index,
                     )
-                    writer.add(record)
-                    logger.log_episode(record, index, video=video)
                     index += 1
                     progress.advance(f"{task} #{init_state}: {'ok' if record.success else 'fail'}")
             finally:

@@ -20,7 +20,7 @@ from omegaconf import MISSING, OmegaConf
 
 from agents.data import demo_files
 from agents.training import TrainConfig, train
-from experiments.provenance import file_fingerprint, provenance
+from core.provenance import file_fingerprint, provenance
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,9 @@ import socket
 import threading
 from typing import Any
 
+from pyroute2 import IPRoute
+
+from ecc.cleanup import remove_leftovers
 from ecc.links.base import Link, LinkConfig
 from ecc.links.netns import create_pair, destroy_pair, in_netns, netns_socket
 
@@ -22,10 +25,6 @@ class NamespacedLink(Link):
     """
 
     def __init__(self, config: LinkConfig) -> None:
-        from pyroute2 import IPRoute
-
-        from ecc.cleanup import remove_leftovers
-
         super().__init__(config)
         removed = remove_leftovers(include_live=False)  # what crashed runs left behind
         if removed:

@@ -24,6 +24,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pyroute2 import IPRoute, netns
+
+from ecc.links import resources
 from ecc.links.errors import LinkUnavailable
 
 log = logging.getLogger(__name__)
@@ -125,14 +128,10 @@ def create_pair(
     The addresses exist only inside the new namespaces (nothing is routed out of the
     machine); identical addresses in different pairs do not collide.
     """
-    from pyroute2 import IPRoute, netns
-
     require_root("a namespaced link")
     edge_ns, cloud_ns, edge_if, cloud_if = new_names()
     pair = VethPair(edge_ns, cloud_ns, edge_if, cloud_if, edge_ip, cloud_ip)
-    from ecc.links import resources
-
-    resources.register_pair(pair)
+    resources.register_pair(pair, destroy_pair)
     try:
         with _lock:
             netns.create(edge_ns)
@@ -159,10 +158,6 @@ def create_pair(
 
 def destroy_pair(pair: VethPair) -> None:
     """Remove both namespaces (which removes the veth and its qdiscs); idempotent."""
-    from pyroute2 import IPRoute, netns
-
-    from ecc.links import resources
-
     for ns in (pair.edge_ns, pair.cloud_ns):
         if ns in netns.listnetns():
             try:

@@ -14,48 +14,55 @@ import logging
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ecc.links.netns import VethPair
+from collections.abc import Callable
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-_pairs: dict[tuple[str, str], VethPair] = {}
+
+class NamespacePair(Protocol):
+    """What this registry reads of a pair (``ecc.links.netns.VethPair`` has it)."""
+
+    edge_ns: str
+    cloud_ns: str
+
+
+# The pair's own remover travels with it, so this module needs nothing from netns.
+_pairs: dict[tuple[str, str], tuple[NamespacePair, Callable[[Any], None]]] = {}
 _lock = threading.RLock()
 _installed = False
 _previous: dict[int, Any] = {}
 _owner_pid = os.getpid()  # forked children (pyroute2 forks to create namespaces) must not clean up
 
 
-def register_pair(pair: VethPair) -> None:
-    """Record ``pair`` for removal at exit (installs the exit and signal hooks once)."""
+def register_pair(pair: NamespacePair, destroy: Callable[[Any], None]) -> None:
+    """Record ``pair`` for removal by ``destroy(pair)`` at exit (installs the hooks once)."""
     _install()
     with _lock:
-        _pairs[(pair.edge_ns, pair.cloud_ns)] = pair
+        _pairs[(pair.edge_ns, pair.cloud_ns)] = (pair, destroy)
 
 
-def unregister_pair(pair: VethPair) -> None:
+def unregister_pair(pair: NamespacePair) -> None:
     """Forget ``pair`` (it has been removed)."""
     with _lock:
         _pairs.pop((pair.edge_ns, pair.cloud_ns), None)
 
 
-def live_pairs() -> list[VethPair]:
+def live_pairs() -> list[NamespacePair]:
     """Pairs this process created and has not removed yet."""
     with _lock:
-        return list(_pairs.values())
+        return [pair for pair, _ in _pairs.values()]
 
 
 def remove_all() -> None:
     """Remove every namespace pair this process still holds."""
     if os.getpid() != _owner_pid:
         return
-    from ecc.links.netns import destroy_pair
-
-    for pair in live_pairs():
+    with _lock:
+        held = list(_pairs.values())
+    for pair, destroy in held:
         try:
-            destroy_pair(pair)
+            destroy(pair)
         except Exception as e:  # keep removing the others
             log.warning("cleanup of %s failed: %s", pair.edge_ns, e)
 

@@ -10,10 +10,16 @@ import functools
 import logging
 import os
 
+from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ecc.links.base import Link, LinkConfig
 from ecc.links.errors import LinkUnavailable
+from ecc.links.netem import NetemLink
+from ecc.links.netns import PREFIX, in_netns, require_root
+from ecc.links.tbf_userspace import TbfUserspaceLink
+from ecc.links.tc import netem_parameters
+from ecc.links.userspace import UserspaceLink
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +29,6 @@ def namespaces_available() -> tuple[bool, str]:
     """Whether this process may create network namespaces (root with CAP_SYS_ADMIN/NET_ADMIN)."""
     if os.geteuid() != 0:
         return False, "not root: cannot create namespaces or qdiscs"
-    from pyroute2 import netns
-
-    from ecc.links.netns import PREFIX
-
     ns = f"{PREFIX}-{os.getpid()}-nsprobe"
     try:
         netns.create(ns)
@@ -46,12 +48,6 @@ def netem_available() -> tuple[bool, str]:
     ok, why = namespaces_available()
     if not ok:
         return False, why
-    from pyroute2 import IPRoute, netns
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    from ecc.links.netns import PREFIX, in_netns
-    from ecc.links.tc import netem_parameters
-
     ns = f"{PREFIX}-{os.getpid()}-probe"
     netns.create(ns)
     try:
@@ -72,16 +68,11 @@ def netem_available() -> tuple[bool, str]:
 
 def _build(kind: str, config: LinkConfig) -> Link:
     if kind == "netem":
-        from ecc.links.netem import NetemLink
-
         ok, why = netem_available()
         if not ok:
             raise LinkUnavailable(f"link kind 'netem' unavailable: {why}")
         return NetemLink(config)
     if kind == "tbf_userspace":
-        from ecc.links.netns import require_root
-        from ecc.links.tbf_userspace import TbfUserspaceLink
-
         require_root("link kind 'tbf_userspace'")
         ok, why = namespaces_available()
         if not ok:
@@ -90,8 +81,6 @@ def _build(kind: str, config: LinkConfig) -> Link:
             return TbfUserspaceLink(config)
         except (OSError, NetlinkError) as e:  # e.g. root without CAP_NET_ADMIN in a container
             raise LinkUnavailable(f"link kind 'tbf_userspace' could not be set up: {e}") from e
-    from ecc.links.userspace import UserspaceLink
-
     return UserspaceLink(config)
 
 

@@ -15,6 +15,8 @@ import logging
 import math
 from dataclasses import dataclass
 
+from pyroute2 import IPRoute
+
 from ecc.links.errors import LinkConfigError
 
 log = logging.getLogger(__name__)
@@ -112,8 +114,6 @@ def netem_parameters(
 
 def replace_root_qdisc(netns: str, ifname: str, kind: str, params: dict[str, object]) -> None:
     """Install or update the root qdisc ``kind`` on ``ifname`` inside ``netns``."""
-    from pyroute2 import IPRoute
-
     with IPRoute(netns=netns) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         ipr.tc("replace", kind, idx, handle="1:", **params)
@@ -121,8 +121,6 @@ def replace_root_qdisc(netns: str, ifname: str, kind: str, params: dict[str, obj
 
 def delete_root_qdisc(netns: str, ifname: str) -> None:
     """Remove the root qdisc of ``ifname`` in ``netns`` (back to the default)."""
-    from pyroute2 import IPRoute
-
     with IPRoute(netns=netns) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         ipr.tc("del", index=idx, root=True)
@@ -130,8 +128,6 @@ def delete_root_qdisc(netns: str, ifname: str) -> None:
 
 def root_qdisc_kind(netns: str, ifname: str) -> str | None:
     """The kind of the root qdisc on ``ifname`` (e.g. 'tbf'), for tests and logs."""
-    from pyroute2 import IPRoute
-
     with IPRoute(netns=netns) as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
         for q in ipr.get_qdiscs(index=idx):

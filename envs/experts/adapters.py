@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from envs.experts.errors import ExpertError
+from envs.experts.privileged import PrivilegedSceneReader
 from envs.experts.robosuite_scene import scene_from_robosuite
 from envs.experts.scene import Scene
 
@@ -13,8 +14,6 @@ def default_scene_fn(env: object) -> Callable[[object], Scene]:
     """Pick the scene builder for ``env``: this project's suites or a stock robosuite env."""
     inner = getattr(env, "unwrapped", env)
     if hasattr(inner, "privileged_state"):
-        from envs.experts.privileged import PrivilegedSceneReader
-
         return PrivilegedSceneReader()
     if hasattr(inner, "sim") and hasattr(inner, "robots"):
         return lambda e: scene_from_robosuite(getattr(e, "unwrapped", e))

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from envs.experts.adapters import default_scene_fn, task_goal
 from envs.experts.config import ExpertConfig
 from envs.experts.control import GRIPPER_OPEN, Context
 from envs.experts.planner import run_plan, validate_goal
@@ -57,8 +58,6 @@ class ScriptedExpert:
     # ------------------------------------------------------------------ API
     def reset(self, env: object, goal: Sequence[Sequence[str]] | None = None) -> None:
         """Bind to ``env`` (after ``env.reset``) and plan for ``goal`` (default: the env's task goal)."""
-        from envs.experts.adapters import default_scene_fn, task_goal
-
         if self._scene_fn is None or self._env is not env:
             self._scene_fn = self._user_scene_fn or default_scene_fn(env)
         self._env = env

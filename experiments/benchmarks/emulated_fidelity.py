@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agents.zoo import random_inputs, random_model
+from core.provenance import provenance
 from ecc.cost import Partition, latency_breakdown
 from ecc.emulated import SplitExecutor, StageServer, module_order
 from ecc.hardware import load_profile
@@ -30,7 +31,6 @@ from ecc.network.link import LinkState
 from ecc.trace import build_trace
 from ecc.wire import Codec
 from ecc.wire.transport import Client, TransportConfig
-from experiments.provenance import provenance
 
 SECRET = b"fidelity-benchmark-secret-0123456789"
 

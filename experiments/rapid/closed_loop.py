@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.provenance import REPO_ROOT
+from core.provenance import REPO_ROOT
 from experiments.rapid.errors import RapidExperimentError
 
 CONF = REPO_ROOT / "conf"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.provenance import provenance
+from core.provenance import provenance
 
 # What differs from the paper's setting; every output repeats the notes that apply.
 SETTING_NOTES: dict[str, str] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from experiments.provenance import REPO_ROOT
+from core.provenance import REPO_ROOT
 from experiments.rapid.errors import RapidExperimentError
 
 CONF_DIR = REPO_ROOT / "conf" / "scheduler"

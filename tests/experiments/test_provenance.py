@@ -1,4 +1,4 @@
-from experiments.provenance import provenance
+from core.provenance import provenance
 
 
 def test_provenance_records_versions_and_commit():

@@ -1,4 +1,8 @@
-"""What produced a result: package versions, git commit, host. Written into every result file."""
+"""What produced a result: package versions, git commit, host, input-file hashes.
+
+Written into every result file; lives in ``core`` so any layer (ecc calibration, the
+experiment entry points) can record it without importing a higher layer.
+"""
 
 from __future__ import annotations
 
