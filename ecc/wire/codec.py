@@ -42,6 +42,8 @@ import numpy as np
 from ecc.wire import compression as C
 from ecc.wire import errors as E
 from ecc.wire.compression import COMPRESSIONS, compressed_nbytes, decompress
+from ecc.wire.dtypes import DTYPES, FLOAT_DTYPES
+from ecc.wire.torch_edge import to_numpy, to_torch
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +57,6 @@ ALIGN = 64
 SECRET_ENV = "VECC_WIRE_SECRET"
 MIN_SECRET_BYTES = 16
 
-# Wire dtype name -> numpy dtype (little-endian). bfloat16 has no numpy dtype; its raw
-# 16-bit patterns travel as uint16 and are re-viewed as torch.bfloat16 at the edge.
-DTYPES: dict[str, np.dtype] = {
-    "bool": np.dtype("|b1"),
-    "uint8": np.dtype("|u1"),
-    "int8": np.dtype("|i1"),
-    "uint16": np.dtype("<u2"),
-    "int16": np.dtype("<i2"),
-    "uint32": np.dtype("<u4"),
-    "int32": np.dtype("<i4"),
-    "uint64": np.dtype("<u8"),
-    "int64": np.dtype("<i8"),
-    "float16": np.dtype("<f2"),
-    "float32": np.dtype("<f4"),
-    "float64": np.dtype("<f8"),
-    "bfloat16": np.dtype("<u2"),
-}
-FLOAT_DTYPES = frozenset({"float16", "float32", "float64", "bfloat16"})
-_NUMPY_TO_WIRE = {np.dtype(v).newbyteorder("="): k for k, v in DTYPES.items() if k != "bfloat16"}
 
 MAX_TENSORS = 4096
 MAX_NDIM = 32
@@ -104,8 +87,6 @@ class Message:
 
     def torch_tensors(self) -> dict[str, Any]:
         """The tensors as torch tensors (zero-copy where numpy allows; bf16 restored)."""
-        from ecc.wire.torch_edge import to_torch
-
         return to_torch(self.tensors, self.wire_dtypes)
 
 
@@ -191,8 +172,6 @@ class Codec:
 
         ``compress`` maps tensor names to a compression overriding the codec default.
         """
-        from ecc.wire.torch_edge import to_numpy
-
         if not isinstance(msg.type, str) or not 0 < len(msg.type) <= MAX_TYPE_CHARS:
             raise E.WireConfigError(
                 f"message type={msg.type!r}; allowed: str of 1..{MAX_TYPE_CHARS} chars"
@@ -437,13 +416,3 @@ def _restore_dtype(x32: np.ndarray, dtype: str) -> np.ndarray:
 
 def _reject_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack ext type {code} is not allowed")
-
-
-def numpy_wire_dtype(dtype: np.dtype) -> str:
-    """Wire name of a numpy dtype, or ``WireConfigError`` for dtypes outside the whitelist."""
-    name = _NUMPY_TO_WIRE.get(np.dtype(dtype).newbyteorder("="))
-    if name is None:
-        raise E.WireConfigError(
-            f"dtype={np.dtype(dtype)!s} is not on the wire whitelist; allowed: {sorted(DTYPES)}"
-        )
-    return name

@@ -1,6 +1,6 @@
 """Conversions between torch/numpy and the wire's numpy arrays, at the edges of the codec.
 
-torch is imported lazily so the codec works in processes without it.
+torch is imported lazily (optional here) so the codec works in processes without it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ecc.wire.dtypes import numpy_wire_dtype
 from ecc.wire.errors import WireConfigError
 
 
@@ -18,8 +19,6 @@ def to_numpy(value: Any, wire_dtype: str | None = None) -> tuple[np.ndarray, str
 
     ``wire_dtype="bfloat16"`` marks a uint16 numpy array as holding bfloat16 bit patterns.
     """
-    from ecc.wire.codec import numpy_wire_dtype
-
     if type(value).__module__.startswith("torch"):
         import torch
 
