@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from agents.errors import DatasetError
 from agents.preprocess import images_to_tensor
+from core.bounded_io import DEFAULT_MAX_ARRAY_BYTES, FileFormatError, check_declared
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ def _read_demo(
             raise DatasetError(f"{where}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}")
     if "language" not in g.attrs:
         raise DatasetError(f"{where} lacks the 'language' attribute")
+    if "actions" not in g:
+        raise DatasetError(f"{where} lacks 'actions'")
+    # A file is untrusted: check what each dataset declares before reading (allocating) it.
+    datasets = {f"obs/{k}": g["obs"][k] for k in (*camera_keys, *proprio_keys)}
+    datasets["actions"] = g["actions"]
+    steps = {name: _checked_rows(f"{where}/{name}", d) for name, d in datasets.items()}
+    if len(set(steps.values())) != 1:
+        raise DatasetError(f"{where}: datasets disagree on the number of steps: {steps}")
     cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
     proprio = np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
     lang = g.attrs["language"]
@@ -76,6 +85,23 @@ def _read_demo(
         np.asarray(g["actions"], dtype=np.float32),
         lang.decode() if isinstance(lang, bytes) else str(lang),
     )
+
+
+def _checked_rows(where: str, dataset: object) -> int:
+    """Steps (first dimension) of an HDF5 dataset, after checking its declared size and dtype.
+
+    The cap is ``core.bounded_io.DEFAULT_MAX_ARRAY_BYTES`` (1 GiB) per dataset: a demo camera
+    stream is ~10 MB at 128 px, while a 9 KB sparse file can declare 11 GiB.
+    """
+    if not isinstance(dataset, h5py.Dataset):
+        raise DatasetError(f"{where} is not a dataset")
+    if dataset.ndim == 0:
+        raise DatasetError(f"{where}: shape=() is not allowed; allowed: [steps, ...]")
+    try:
+        check_declared(where, dataset.shape, dataset.dtype, DEFAULT_MAX_ARRAY_BYTES)
+    except FileFormatError as e:
+        raise DatasetError(str(e)) from None
+    return int(dataset.shape[0])
 
 
 def load_demos(

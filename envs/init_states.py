@@ -19,6 +19,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from core.bounded_io import read_npz
 from envs import catalog
 from envs.errors import EnvConfigError
 from envs.scene import SceneQuery
@@ -189,15 +190,15 @@ def load_init_states(task: TaskSpec, signature: str) -> np.ndarray:
         raise FileNotFoundError(
             f"{path} missing; run `python experiments/make_init_states.py --suite {task.suite}`"
         )
-    with np.load(path, allow_pickle=False) as z:
-        states = z["states"]
-        if str(z["signature"]) != signature:
-            raise RuntimeError(
-                f"{path} was made for another model layout ({z['signature']} != {signature}); regenerate it"
-            )
-        digest = hashlib.sha256(np.ascontiguousarray(states).tobytes()).hexdigest()
-        if digest != str(z["sha256"]):
-            raise RuntimeError(f"{path}: checksum mismatch, file corrupted")
+    z = read_npz(path, ("states", "signature", "sha256"))  # sizes checked before allocation
+    states = z["states"]
+    if str(z["signature"]) != signature:
+        raise RuntimeError(
+            f"{path} was made for another model layout ({z['signature']} != {signature}); regenerate it"
+        )
+    digest = hashlib.sha256(np.ascontiguousarray(states).tobytes()).hexdigest()
+    if digest != str(z["sha256"]):
+        raise RuntimeError(f"{path}: checksum mismatch, file corrupted")
     return states
 
 

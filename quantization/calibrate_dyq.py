@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.bounded_io import FileFormatError, read_npz
 from quantization.apply import RunFn, default_run
 from quantization.config import DyQConfig, dyq_weight_config
 from quantization.dyq import calibrate_thresholds, replay_scores
@@ -140,8 +141,10 @@ def scores_by_episode(actions: np.ndarray, episode: np.ndarray, cfg: DyQConfig) 
 
 def calibrate_file(path: Path, cfg: DyQConfig, bins: int = 10) -> list[float]:
     """Thresholds ``[th_2|4, th_4|8]`` from a calibration ``.npz`` (format in module doc)."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        arrays = read_npz(path)  # each member's declared size checked before it is read
+    except FileFormatError as e:
+        raise CalibrationError(str(e)) from None
     try:
         return calibrate_arrays(arrays, cfg, bins)
     except CalibrationError as e:
