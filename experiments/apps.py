@@ -16,9 +16,10 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments.config_checks import ConfigError
 
@@ -76,6 +77,24 @@ def resolve_entry(entry: str) -> Callable[[DictConfig], Any]:
     return getattr(importlib.import_module(module), func)
 
 
+def as_args(cfg: DictConfig, paths: Sequence[str] = ()) -> SimpleNamespace:
+    """The option's fields as an argparse-style namespace, for entry bodies that read ``args.<field>``.
+
+    ``app``, ``presets`` and ``hydra`` are left out; ``budget`` is kept as ``mode`` where the option
+    has presets (what the old ``--quick``/``--full`` recorded); fields named in ``paths`` become Paths.
+    """
+    fields = OmegaConf.to_container(cfg, resolve=True)
+    has_presets = "presets" in fields
+    for key in ("app", "presets", "hydra", "budget"):
+        fields.pop(key, None)
+    for key in paths:
+        if fields.get(key) is not None:
+            fields[key] = Path(fields[key])
+    if has_presets:
+        fields["mode"] = str(cfg.budget)
+    return SimpleNamespace(**fields)
+
+
 def make_main(kind: str) -> Callable[[], Any]:
     """The ``@hydra.main`` function of app ``kind`` (a console script's target)."""
     import hydra
@@ -86,10 +105,13 @@ def make_main(kind: str) -> Callable[[], Any]:
         import logging
 
         try:
-            return dispatch(cfg)
+            result = dispatch(cfg)
         except ConfigError as e:
             logging.getLogger(f"experiments.{kind}").error("config error: %s", e)
             sys.exit(2)
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            sys.exit(result)  # an entry's int return is its exit status
+        return result  # a float is what sweepers and optimisers read
 
     task.__module__ = __name__  # config_path is resolved relative to this module: ../conf
     return hydra.main(config_path="../conf", config_name=f"app_{kind}", version_base="1.3")(task)

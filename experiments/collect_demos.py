@@ -1,8 +1,10 @@
 """Collect scripted-expert demonstrations into HDF5 (robomimic / LIBERO layout).
 
-    python -m experiments.collect_demos --suite object --n-per-task 50 --out data/object.hdf5
-    python -m experiments.collect_demos --suite goal --tasks open_the_drawer --n-per-task 2 \
-        --image-size 64 --noise 0.1 --out /tmp/demo.hdf5
+    vecc-tool tool=collect_demos suite=object n_per_task=50 out=data/object.hdf5
+    python -m experiments.tool tool=collect_demos suite=goal tasks=[open_the_drawer] n_per_task=2 \
+        image_size=64 noise=0.1 out=/tmp/demo.hdf5
+
+Fields: conf/tool/collect_demos.yaml (the old flags map there: --n-per-task 2 -> n_per_task=2).
 
 Layout::
 
@@ -25,12 +27,10 @@ main process merges (no data crosses processes except file names and counts).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import zlib
@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -189,55 +191,46 @@ def merge_shards(results: Sequence[JobResult], out: Path, attrs: dict) -> int:
     return total
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--suite", required=True, help="suite name (see envs.list_suites())")
-    p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
-    p.add_argument("--n-per-task", type=int, default=50, help="successful demos kept per task")
-    p.add_argument("--out", type=Path, required=True, help="output .hdf5 file")
-    p.add_argument("--image-size", type=int, default=128, help="square camera images (px)")
-    p.add_argument("--noise", type=float, default=0.0, help="std of executed-action noise (units)")
-    p.add_argument(
-        "--seed", type=int, default=0, help="base seed (reset and noise seeds derive from it)"
-    )
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (the CPU is shared)")
-    p.add_argument(
-        "--max-attempts-factor",
-        type=float,
-        default=2.0,
-        help="give up on a task after factor * n episodes",
-    )
-    p.add_argument(
-        "--no-render", action="store_true", help="skip camera images (proprio/state only)"
-    )
-    args = p.parse_args(argv)
+def run(cfg: Any) -> int:
+    """The tool app's entry (conf/tool/collect_demos.yaml); returns the exit status."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg, paths=("out",))
+    if not isinstance(args.tasks, str):
+        args.tasks = ",".join(args.tasks)
+    return collect(check_args(args))
+
+
+def check_args(args: SimpleNamespace) -> SimpleNamespace:
+    """Reject counts below 1 and a negative noise, naming the field and the allowed values."""
     for name in ("n_per_task", "image_size", "workers"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
+            raise ValueError(f"{name}={getattr(args, name)} is not allowed; allowed: >= 1")
     if args.noise < 0 or not np.isfinite(args.noise):
-        p.error(f"--noise={args.noise} must be a finite number >= 0")
+        raise ValueError(f"noise={args.noise} is not allowed; allowed: a finite number >= 0")
     if args.max_attempts_factor < 1:
-        p.error(f"--max-attempts-factor={args.max_attempts_factor} must be >= 1")
+        raise ValueError(
+            f"max_attempts_factor={args.max_attempts_factor} is not allowed; allowed: >= 1"
+        )
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def collect(args: SimpleNamespace) -> int:
+    """Collect the demos ``args`` asks for (the fields of conf/tool/collect_demos.yaml) into ``args.out``;
+    0 when every task got its ``n_per_task`` demos, 1 otherwise."""
     logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
     import envs
     from core.provenance import provenance
     from envs.experts import ExpertConfig
 
     if args.suite not in envs.list_suites():
-        raise ValueError(f"--suite: unknown suite {args.suite!r}; allowed: {envs.list_suites()}")
+        raise ValueError(f"suite={args.suite!r} is not allowed; allowed: {envs.list_suites()}")
     available = list(envs.list_tasks(args.suite))
     tasks = available if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
     bad = [t for t in tasks if t not in available]
     if bad:
         raise ValueError(
-            f"--tasks: unknown task(s) {bad} in suite {args.suite!r}; allowed: {available}"
+            f"tasks={bad} is not allowed in suite {args.suite!r}; allowed: {available}"
         )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -314,8 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "noise_std": args.noise,
             "failures": json.dumps({r.task: r.failures for r in results}),
-            "command": "python -m experiments.collect_demos "
-            + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": "vecc-tool tool=collect_demos "
+            + " ".join(f"{k}={v}" for k, v in vars(args).items()),
         }
         total = merge_shards(results, args.out, attrs)
     finally:
@@ -338,4 +331,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.apps import main_for
+
+    main_for("tool", "collect_demos")

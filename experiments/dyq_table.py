@@ -333,7 +333,7 @@ def plot(rows: list[dict[str, Any]], ablation: list[dict[str, Any]], path: Path)
 def collect_calibration_demos(path: Path, image_size: int) -> Path:
     """Scripted-expert demos of every object task (``CALIBRATION_DEMOS_PER_TASK`` each) for
     SmoothQuant/QVLA calibration when no demonstrations file is given; reused when present."""
-    from experiments import collect_demos
+    from experiments.apps import run_app
 
     if not path.is_file():
         log.warning(
@@ -342,12 +342,10 @@ def collect_calibration_demos(path: Path, image_size: int) -> Path:
             CALIBRATION_DEMOS_PER_TASK,
             path,
         )
-        collect_demos.main(
-            [
-                "--suite", "object", "--n-per-task", str(CALIBRATION_DEMOS_PER_TASK),
-                "--out", str(path), "--image-size", str(image_size), "--workers", "1",
-            ]
-        )  # fmt: skip
+        run_app("tool", "collect_demos", [
+            "suite=object", f"n_per_task={CALIBRATION_DEMOS_PER_TASK}", f"out={path}",
+            f"image_size={image_size}", "workers=1",
+        ])  # fmt: skip
     return path
 
 

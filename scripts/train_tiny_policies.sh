@@ -29,12 +29,12 @@ HALF_A="[milk_in_basket,bread_in_basket,can_in_basket,lemon_in_basket,bottle_in_
 HALF_B="[butter_in_basket,pudding_in_basket,juice_in_basket,sauce_in_basket,soup_in_basket]"
 
 if [ ! -f "$DEMOS" ]; then
-  python -m experiments.collect_demos --suite object --n-per-task 50 --out "$DEMOS" \
-    --image-size 64 --noise 0.1 --workers 2
+  python -m experiments.tool tool=collect_demos suite=object n_per_task=50 out="$DEMOS" \
+    image_size=64 noise=0.1 workers=2
 fi
 if [[ " $FAMILIES " == *" pi0 "* ]] && [ ! -f "$MORE_DEMOS" ]; then
-  python -m experiments.collect_demos --suite object --n-per-task 50 --out "$MORE_DEMOS" \
-    --image-size 64 --noise 0.1 --seed 1 --workers 2
+  python -m experiments.tool tool=collect_demos suite=object n_per_task=50 out="$MORE_DEMOS" \
+    image_size=64 noise=0.1 seed=1 workers=2
 fi
 for fam in $FAMILIES; do
   run=outputs/train/${fam}_tiny_object_film

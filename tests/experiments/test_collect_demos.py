@@ -9,31 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import collect_demos
+from experiments.apps import run_app
 
 torch.set_num_threads(1)
 
 
 def test_collect_demos_layout(tmp_path) -> None:
     out = tmp_path / "demos.hdf5"
-    rc = collect_demos.main(
-        [
-            "--suite",
-            "object",
-            "--tasks",
-            "milk_in_basket",
-            "--n-per-task",
-            "2",
-            "--out",
-            str(out),
-            "--image-size",
-            "32",
-            "--noise",
-            "0.05",
-            "--seed",
-            "3",
-        ]
-    )
+    rc = run_app("tool", "collect_demos", [
+        "suite=object", "tasks=[milk_in_basket]", "n_per_task=2", f"out={out}", "image_size=32",
+        "noise=0.05", "seed=3",
+    ])  # fmt: skip
     assert rc == 0
     with h5py.File(out, "r") as f:
         data = f["data"]
@@ -90,6 +76,8 @@ def test_collect_demos_layout(tmp_path) -> None:
 
 def test_collect_demos_rejects_unknown_task(tmp_path) -> None:
     with pytest.raises(ValueError, match="no_such_task"):
-        collect_demos.main(
-            ["--suite", "object", "--tasks", "no_such_task", "--out", str(tmp_path / "x.hdf5")]
+        run_app(
+            "tool",
+            "collect_demos",
+            ["suite=object", "tasks=no_such_task", f"out={tmp_path / 'x.hdf5'}"],
         )

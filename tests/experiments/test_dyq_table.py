@@ -8,15 +8,16 @@ import math
 
 import pytest
 
-from experiments.dyq_table import main, run_overrides
+from experiments.apps import run_app
+from experiments.dyq_table import run_overrides
 
 
 def test_smoke_writes_markdown_csv_png_json_from_run_dirs(random_checkpoint, tmp_path) -> None:
-    record = main(
-        ["--checkpoint", str(random_checkpoint), "--suites", "object", "--max-tasks", "1",
-         "--init-states", "2", "--methods", "dyq", "--no-ablation", "--out", str(tmp_path),
-         "--override", "eval.max_episode_steps=16", "eval.num_wait_steps=0", "env.image_size=64"]
-    )  # fmt: skip
+    record = run_app("table", "dyq", [
+        f"checkpoint={random_checkpoint}", "suites=[object]", "max_tasks=1", "init_states=2",
+        "methods=[dyq]", "no_ablation=true", f"out={tmp_path}",
+        "main_overrides=['eval.max_episode_steps=16','eval.num_wait_steps=0','env.image_size=64']",
+    ])  # fmt: skip
     rows = {r["key"]: r for r in record["rows"]}
     assert set(rows) == {"bf16", "dyq"}  # bf16 always runs: it is the speedup's reference
     assert rows["bf16"]["modeled_speedup"] == pytest.approx(1.0)
@@ -44,12 +45,12 @@ def test_smoke_writes_markdown_csv_png_json_from_run_dirs(random_checkpoint, tmp
 
 
 def test_calibrated_methods_get_their_demos_override() -> None:
-    from argparse import Namespace
+    from types import SimpleNamespace
 
     from experiments.dyq_table import TABLE_METHODS
 
-    a = Namespace(policy="oft_tiny", checkpoint="ck", init_states=5, max_tasks=2, seed=0,
-                  logger="none", demos="d.hdf5", override=[])  # fmt: skip
+    a = SimpleNamespace(policy="oft_tiny", checkpoint="ck", init_states=5, max_tasks=2, seed=0,
+                        logger="none", demos="d.hdf5", main_overrides=[])  # fmt: skip
     by_key = {m.key: run_overrides(a, "object", m) for m in TABLE_METHODS}
     assert "+calibration.demos=d.hdf5" in by_key["smoothquant_w4a4"]
     assert "+calibration.demos=d.hdf5" in by_key["qvla"]
@@ -63,16 +64,17 @@ def test_missing_demos_collects_calibration_demos_once(monkeypatch, tmp_path) ->
 
     calls = []
 
-    def fake_main(argv):
-        calls.append(argv)
+    def fake_run(cfg):
+        calls.append(cfg)
         (tmp_path / "calib.hdf5").write_bytes(b"x")
         return 0
 
-    monkeypatch.setattr(collect_demos, "main", fake_main)
+    monkeypatch.setattr(collect_demos, "run", fake_run)
     path = collect_calibration_demos(tmp_path / "calib.hdf5", 64)
     assert path == tmp_path / "calib.hdf5"
-    (argv,) = calls
-    assert argv[argv.index("--n-per-task") + 1] == str(CALIBRATION_DEMOS_PER_TASK)
-    assert argv[argv.index("--image-size") + 1] == "64"  # the acting policy's frame size
+    (cfg,) = calls
+    assert cfg.n_per_task == CALIBRATION_DEMOS_PER_TASK
+    assert cfg.image_size == 64  # the acting policy's frame size
+    assert cfg.suite == "object"
     collect_calibration_demos(tmp_path / "calib.hdf5", 64)
     assert len(calls) == 1  # reused, not collected again
