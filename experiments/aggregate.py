@@ -25,15 +25,22 @@ import argparse
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
 from core.provenance import provenance
-from experiments.results import read_episodes, wilson_interval
+from experiments.aggregate_plots import draw_all
+from experiments.results import read_episodes
+from experiments.sweep_records import (
+    BREAKDOWN_FIELDS,
+    REPLICATE_FIELDS,
+    Run,
+    display_value,
+    success_block,
+)
 from experiments.tables import columns_of, write_csv
 from experiments.tables import markdown_table as grid_markdown
 
@@ -62,26 +69,10 @@ KEY_FIELDS: tuple[str, ...] = (
 )
 # Subtrees never treated as swept fields (bookkeeping, not the experiment).
 IGNORED_PREFIXES: tuple[str, ...] = ("logger.", "eval.progress", "eval.video")
-# Fields pooled over in the grouped summary, not conditions: replicates (seeds) and shards of
-# the task list (a sweep over env.tasks that splits one evaluation across processes).
-REPLICATE_FIELDS: tuple[str, ...] = ("seed", "runtime.seed", "env.tasks")
-# The latency breakdown an inference is split into (ms), in stacking order.
-BREAKDOWN_FIELDS: tuple[str, ...] = ("edge_ms", "uplink_ms", "cloud_ms", "downlink_ms", "queue_ms")
 
 
 class AggregateError(RuntimeError):
     """A run directory that cannot be read, or a root holding none."""
-
-
-@dataclass
-class Run:
-    """One run directory, read: flattened config, episodes, results.json."""
-
-    path: Path
-    config: dict[str, Any]
-    episodes: list[dict[str, Any]]
-    results: dict[str, Any]
-    overrides: list[str] = field(default_factory=list)
 
 
 def find_run_dirs(root: str | Path) -> list[Path]:
@@ -120,13 +111,6 @@ def load_run(run_dir: Path) -> Run:
     return Run(run_dir, flatten(config), episodes, results, overrides)
 
 
-def display_value(field: str, value: Any) -> Any:
-    """A config value for tables: ``pkg.mod.ClassName`` -> ``ClassName`` for ``_target_`` fields."""
-    if field.endswith("_target_") and isinstance(value, str):
-        return value.rsplit(".", 1)[-1]
-    return value
-
-
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, list | dict) else value
 
@@ -158,21 +142,6 @@ def swept_fields(runs: Sequence[Run]) -> list[str]:
     return [
         k for k in out if k in KEY_FIELDS or k.endswith(".name") or k.rsplit(".", 1)[0] not in named
     ]
-
-
-def success_block(episodes: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Episodes, successes, rate and Wilson 95% interval recomputed from episode rows."""
-    rows = list(episodes)
-    n = len(rows)
-    k = sum(1 for e in rows if e.get("success"))
-    lo, hi = wilson_interval(k, n)
-    return {
-        "episodes": n,
-        "successes": k,
-        "success_rate": k / n if n else math.nan,
-        "success_ci95_lo": lo,
-        "success_ci95_hi": hi,
-    }
 
 
 def pooled_latency_means(episodes: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -351,8 +320,6 @@ def aggregate(
     md.write_text(markdown_table(summary, f"Sweep summary: {root.name}", notes))
     written.append(md)
     if plots:
-        from experiments.aggregate_plots import draw_all
-
         written += draw_all(runs, rows, swept, out_dir)
     record = {
         "root": str(root),

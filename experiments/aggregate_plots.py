@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.aggregate import (
+from experiments.figures import pyplot, save_figure
+from experiments.sweep_records import (
     BREAKDOWN_FIELDS,
     REPLICATE_FIELDS,
     Run,
     display_value,
     success_block,
 )
-from experiments.figures import pyplot, save_figure
 
 log = logging.getLogger(__name__)
 
