@@ -86,3 +86,51 @@ def provenance() -> dict[str, Any]:
             "node": platform.node(),
         },
     }
+
+
+# A checkpoint directory can hold optimizer state and logs too; these are what a run reads.
+_CHECKPOINT_FILES = ("config.json", "model.safetensors", "stats.json", "tokenizer.json")
+
+
+def input_fingerprints(config: Any, base: Path = REPO_ROOT) -> dict[str, Any]:
+    """sha256 of every input file a resolved config names, keyed by the config's dotted path.
+
+    Every string leaf that names an existing file (as given, or relative to ``base``) is
+    fingerprinted; one that names a checkpoint directory (it holds ``config.json``) gives one
+    entry per file the loader reads. Directories that are not checkpoints (output folders) are
+    skipped, so the record lists what went in, not what came out.
+    """
+    found: dict[str, Any] = {}
+
+    def visit(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                visit(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                visit(v, f"{key}[{i}]")
+        elif isinstance(node, str) and node and len(node) < 4096 and "\n" not in node:
+            path = _existing(node, base)
+            if path is None:
+                return
+            if path.is_file():
+                found[key] = file_fingerprint(path)
+            elif (path / "config.json").is_file():
+                found[key] = {
+                    name: file_fingerprint(path / name)
+                    for name in _CHECKPOINT_FILES
+                    if (path / name).is_file()
+                }
+
+    visit(config, "")
+    return found
+
+
+def _existing(value: str, base: Path) -> Path | None:
+    for candidate in (Path(value).expanduser(), base / value):
+        try:
+            if candidate.exists():
+                return candidate
+        except OSError:  # a string that is no valid path (too long, bad bytes): not a file
+            return None
+    return None
