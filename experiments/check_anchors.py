@@ -1,16 +1,19 @@
 """Print the published-anchor check of the cost model; exit 1 if any anchor is off by > 30%.
 
-python -m experiments.check_anchors
+    vecc-study study=check_anchors          # == python -m experiments.check_anchors
+
+No fields (conf/study/check_anchors.yaml); the exit status is 1 if any anchor fails.
 """
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 from ecc.anchors import check_anchors
 
 
-def main() -> int:
+def run(cfg: Any = None) -> int:
+    """The study app's entry: print the check; 0 if every anchor passes, else 1."""
     results = check_anchors()
     print(f"{'anchor':40s} {'published':>12s} {'predicted':>12s} {'error':>8s}  ok")
     for r in results:
@@ -24,4 +27,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.apps import main_for
+
+    main_for("study", "check_anchors")

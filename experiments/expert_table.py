@@ -1,16 +1,16 @@
 """Scripted-expert success table: every init state of every task, one command.
 
-    python -m experiments.expert_table                    # all suites, 50 init states, 2 workers
-    python -m experiments.expert_table --suites object --workers 1
+    vecc-study study=expert_table                         # all suites, 50 init states, 2 workers
+    python -m experiments.study study=expert_table suites=[object] workers=1
 
+Fields: conf/study/expert_table.yaml (the old flags map there: --n-init 5 -> n_init=5).
 Writes docs/expert_table.md and docs/expert_table.csv (per task: successes/N, rate,
-mean episode steps) and exits with status 1 if any task is below --threshold.
+mean episode steps) and exits with status 1 if any task is below ``threshold``.
 The expert reads privileged simulator state (see envs.experts.ScriptedExpert).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -22,6 +22,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 # Each worker simulates one env; extra BLAS/llvmpipe threads only fight the other worker.
@@ -32,7 +34,6 @@ from tqdm import tqdm
 
 log = logging.getLogger("experiments.expert_table")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 N_INIT_STATES = 50
 
 
@@ -113,13 +114,13 @@ def summarize(rows: Sequence[EpisodeRow]) -> list[TaskSummary]:
     return out
 
 
-def _header(args: argparse.Namespace, elapsed_s: float, prov: dict) -> dict:
+def _header(args: SimpleNamespace, elapsed_s: float, prov: dict) -> dict:
     """Table header; ``prov`` is taken when the run starts (the code that ran)."""
     from envs.experts import ExpertConfig
 
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "command": "python -m experiments.expert_table " + " ".join(sys.argv[1:]),
+        "command": "vecc-study study=expert_table " + " ".join(sys.argv[1:]),
         "git": prov["git"],
         "versions": prov["versions"],
         "seed": args.seed,
@@ -216,33 +217,15 @@ def write_csv(path: Path, summaries: Sequence[TaskSummary], header: dict) -> Non
             )
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--suites", default="all", help="comma-separated suites, or 'all'")
-    p.add_argument(
-        "--tasks", default="all", help="comma-separated task names (within the suites), or 'all'"
-    )
-    p.add_argument(
-        "--n-init", type=int, default=N_INIT_STATES, help="init states per task (from 0)"
-    )
-    p.add_argument("--workers", type=int, default=2, help="parallel processes (the CPU is shared)")
-    p.add_argument("--chunk", type=int, default=10, help="init states per job (one env per job)")
-    p.add_argument("--seed", type=int, default=0, help="env.reset seed")
-    p.add_argument(
-        "--noise", type=float, default=0.0, help="std of action noise (units of [-1, 1])"
-    )
-    p.add_argument("--threshold", type=float, default=0.95, help="minimum per-task success rate")
-    p.add_argument("--out-md", type=Path, default=REPO_ROOT / "docs" / "expert_table.md")
-    p.add_argument("--out-csv", type=Path, default=REPO_ROOT / "docs" / "expert_table.csv")
-    args = p.parse_args(argv)
+def check_args(args: SimpleNamespace) -> SimpleNamespace:
+    """Reject out-of-range fields, naming the field, the value and the allowed values."""
     if not 1 <= args.n_init <= N_INIT_STATES:
-        p.error(f"--n-init={args.n_init} must be in 1..{N_INIT_STATES}")
-    if args.workers < 1 or args.chunk < 1:
-        p.error("--workers and --chunk must be >= 1")
+        raise ValueError(f"n_init={args.n_init} is not allowed; allowed: 1..{N_INIT_STATES}")
+    for name in ("workers", "chunk"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"{name}={getattr(args, name)} is not allowed; allowed: >= 1")
     if not 0.0 <= args.threshold <= 1.0:
-        p.error(f"--threshold={args.threshold} must be in [0, 1]")
+        raise ValueError(f"threshold={args.threshold} is not allowed; allowed: [0, 1]")
     return args
 
 
@@ -256,24 +239,35 @@ def select_tasks(suites_arg: str, tasks_arg: str) -> list[tuple[str, str]]:
     pairs = []
     for suite in suites:
         if suite not in envs.list_suites():
-            raise ValueError(f"--suites: unknown suite {suite!r}; allowed: {envs.list_suites()}")
+            raise ValueError(f"suites: {suite!r} is not allowed; allowed: {envs.list_suites()}")
         available = list(envs.list_tasks(suite))
         wanted = available if tasks_arg == "all" else [t.strip() for t in tasks_arg.split(",")]
         chosen = [t for t in wanted if t in available]
         if tasks_arg != "all" and len(suites) == 1 and len(chosen) != len(wanted):
             bad = sorted(set(wanted) - set(available))
             raise ValueError(
-                f"--tasks: unknown task(s) {bad} in suite {suite!r}; allowed: {available}"
+                f"tasks: {bad} is not allowed in suite {suite!r}; allowed: {available}"
             )
         pairs += [(suite, t) for t in chosen]
     if not pairs:
-        raise ValueError(f"no task matched --suites={suites_arg!r} --tasks={tasks_arg!r}")
+        raise ValueError(f"no task matched suites={suites_arg!r} tasks={tasks_arg!r}")
     return pairs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(cfg: Any) -> int:
+    """The study app's entry (conf/study/expert_table.yaml); 1 if any task is below threshold."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg, paths=("out_md", "out_csv"))
+    for name in ("suites", "tasks"):  # a YAML list, or "all"
+        if not isinstance(getattr(args, name), str):
+            setattr(args, name, ",".join(getattr(args, name)))
+    return table(check_args(args))
+
+
+def table(args: SimpleNamespace) -> int:
+    """Run the episodes ``args`` asks for and write both tables; 1 if any task is below threshold."""
     logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
     pairs = select_tasks(args.suites, args.tasks)
     jobs = [
         (suite, task, list(range(lo, min(lo + args.chunk, args.n_init))), args.seed, args.noise)
@@ -318,4 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.apps import main_for
+
+    main_for("study", "expert_table")

@@ -1,15 +1,15 @@
 """Print parameter counts of the zoo's real-size shapes against their published totals.
 
-    python -m experiments.param_table            # real-size shapes
-    python -m experiments.param_table --all      # tiny shapes too
-    python -m experiments.param_table --stages openvla-7b   # per-stage boundary bytes (fp32)
+    vecc-study study=param_table                     # real-size shapes
+    vecc-study study=param_table all=true            # tiny shapes too
+    vecc-study study=param_table stages=openvla-7b   # per-stage boundary bytes (fp32)
 
 Models are built on the meta device, so nothing is allocated.
 """
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
 import torch
 
@@ -41,15 +41,14 @@ def print_stage_bytes(name: str, max_rows: int) -> None:
     for i, r in enumerate(rows[:max_rows]):
         print(f"{i:>4d} {r.name:32s} {r.kind:13s} {r.write_bytes:>14,d} {r.cut_bytes:>14,d}")
     if len(rows) > max_rows:
-        print(f"... {len(rows) - max_rows} more (use --max-rows)")
+        print(f"... {len(rows) - max_rows} more (use max_rows=N)")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--all", action="store_true", help="include the tiny trainable shapes")
-    ap.add_argument("--stages", metavar="SHAPE", help="print per-stage bytes of SHAPE instead")
-    ap.add_argument("--max-rows", type=int, default=80, help="stage rows to print (--stages)")
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The study app's entry (conf/study/param_table.yaml): print the table."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     if args.stages:
         print_stage_bytes(args.stages, args.max_rows)
         return
@@ -78,4 +77,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "param_table")

@@ -7,6 +7,7 @@ import csv
 import pytest
 
 from experiments import expert_table
+from experiments.apps import run_app
 from experiments.expert_table import EpisodeRow, summarize
 
 
@@ -64,8 +65,8 @@ def test_experts_table_writes_files(tmp_path) -> None:
 
 
 def test_experts_table_cli_validation() -> None:
-    with pytest.raises(SystemExit):
-        expert_table.parse_args(["--n-init", "51"])
+    with pytest.raises(ValueError, match=r"n_init=51 is not allowed; allowed: 1\.\.50"):
+        run_app("study", "expert_table", ["n_init=51", "out=x"])
     with pytest.raises(ValueError, match="no_such_suite"):
         expert_table.select_tasks("no_such_suite", "all")
     pairs = expert_table.select_tasks("goal", "open_the_drawer")
@@ -74,22 +75,10 @@ def test_experts_table_cli_validation() -> None:
 
 def test_experts_table_main_end_to_end(tmp_path) -> None:
     md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
-    rc = expert_table.main(
-        [
-            "--suites",
-            "goal",
-            "--tasks",
-            "turn_on_the_stove",
-            "--n-init",
-            "1",
-            "--workers",
-            "1",
-            "--out-md",
-            str(md),
-            "--out-csv",
-            str(csv_path),
-        ]
-    )
+    rc = run_app("study", "expert_table", [
+        "suites=[goal]", "tasks=[turn_on_the_stove]", "n_init=1", "workers=1", f"out_md={md}",
+        f"out_csv={csv_path}", "out=x",
+    ])  # fmt: skip
     assert rc == 0
     assert "| goal | turn_on_the_stove | 1/1 | 100% |" in md.read_text()
     assert "turn_on_the_stove" in csv_path.read_text()
