@@ -337,8 +337,8 @@ def load_report(path: str | Path) -> list[StageMeasurements]:
 
 
 @dataclass
-class Calibration:
-    """What ``calibrate`` measured and fitted.
+class HardwareFit:
+    """What ``calibrate`` measured and the hardware profile it fitted to the measurements.
 
     ``report``: scalar figures (also stored in ``profile.calibrated``); ``validation``: the
     ``validate_profile`` score of each profile named in ``validate``.
@@ -380,7 +380,7 @@ def calibrate(
     warmup: int = 2,
     models: tuple[str, ...] = (),
     graphs: bool = False,
-) -> Calibration:
+) -> HardwareFit:
     """Measure, fit and return the profile of this machine with the measurements behind it."""
     if threads < 1:
         raise InvalidValueError("threads", threads, ">= 1")
@@ -444,7 +444,7 @@ def calibrate(
     if tiny:  # the tiny models' own error (the agents issue's acceptance figure)
         report["tiny_median_abs_rel_err"] = float(np.median(_rel_errors(prof, tiny, precision)))
     prof.calibrated = {k: round(float(v), 6) for k, v in report.items()}
-    return Calibration(prof, report, measurements, validation)
+    return HardwareFit(prof, report, measurements, validation)
 
 
 def print_validation(validation: dict[str, dict[str, Any]]) -> None:

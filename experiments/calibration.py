@@ -21,7 +21,7 @@ from experiments.config_checks import check_calibration
 
 
 def calibration_for(cfg: DictConfig, policy: Any) -> Any | None:
-    """``quantization.Calibration`` from ``cfg.calibration.demos`` for a method that needs it.
+    """``quantization.CalibrationBatches`` from ``cfg.calibration.demos`` for a method that needs it.
 
     ``policy`` is the ``VLAPolicy`` (shape, tokenizer, stats, camera/proprio keys) whose frames
     are built. None for methods that do not calibrate.

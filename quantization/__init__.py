@@ -14,7 +14,8 @@ Public API (see docs/quantization.md):
   pmap)``: per-stage precision for the ``ecc`` cost model.
 """
 
-from quantization.apply import Calibration, QuantReport, quantize_model
+from quantization.apply import QuantReport, quantize_model
+from quantization.calib_batches import CalibrationBatches
 from quantization.config import QuantMethodConfig, method_config
 from quantization.controller import FixedPrecision, PrecisionController, make_precision_controller
 from quantization.dyq import DyQController, calibrate_thresholds, precision_histogram
@@ -34,7 +35,7 @@ from quantization.precision import (
 from quantization.quantizers import WeightQuantSpec, fake_quant_activation
 
 __all__ = [
-    "Calibration",
+    "CalibrationBatches",
     "CalibrationError",
     "DyQController",
     "FixedPrecision",

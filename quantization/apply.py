@@ -13,55 +13,29 @@ Methods (``QuantMethodConfig.name``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from quantization.calib_batches import CalibrationBatches
 from quantization.config import QuantMethodConfig, method_config
 from quantization.errors import CalibrationError
 from quantization.linear import QuantLinear
+from quantization.mixed import MixedQuantLinear
 from quantization.quantizers import WeightQuantSpec
+from quantization.qvla import allocate_bits
 from quantization.selection import (
     module_group,
     selected_linears,
     selected_weight_only,
     set_submodule,
 )
+from quantization.smoothquant import smoothing_scales
 from quantization.weight_only import QuantConv2d, QuantEmbedding
 
 log = logging.getLogger(__name__)
-
-# Calls the model on one calibration batch and returns its action output.
-RunFn = Callable[[nn.Module, Any], torch.Tensor]
-
-
-def default_run(model: nn.Module, batch: Any) -> torch.Tensor:
-    """``model(*batch)`` for tuples, else ``model(batch)`` (zoo models take one input dict).
-
-    Dict outputs return ``["actions"]`` (the ``agents.staged`` output convention).
-    """
-    if isinstance(batch, tuple):
-        out = model(*batch)
-    else:
-        out = model(batch)
-    if isinstance(out, dict):
-        out = out["actions"]
-    return out
-
-
-@dataclass
-class Calibration:
-    """Calibration data: batches (e.g. demonstration frames) and how to run the model on one."""
-
-    batches: Sequence[Any]
-    run: RunFn = default_run
-
-    def __post_init__(self) -> None:
-        if len(self.batches) == 0:
-            raise CalibrationError("calibration.batches is empty; pass at least one batch")
 
 
 @dataclass
@@ -95,7 +69,7 @@ def _act_bits(cfg: QuantMethodConfig) -> int:
 def quantize_model(
     model: nn.Module,
     method_cfg: QuantMethodConfig | dict | Any = None,
-    calibration: Calibration | None = None,
+    calibration: CalibrationBatches | None = None,
 ) -> QuantReport:
     """Quantize ``model`` in place per ``method_cfg``; returns a report of replaced layers.
 
@@ -111,21 +85,15 @@ def quantize_model(
     if cfg.name in ("smoothquant", "qvla") and calibration is None:
         raise CalibrationError(
             f"quantization.name={cfg.name!r} needs calibration batches "
-            "(pass calibration=Calibration(batches=...))"
+            "(pass calibration=CalibrationBatches(batches=...))"
         )
     if cfg.name == "smoothquant":
-        from quantization.smoothquant import smoothing_scales
-
         input_scales = smoothing_scales(model, targets, calibration, cfg.smoothquant)
     elif cfg.name == "qvla":
-        from quantization.qvla import allocate_bits
-
         bits = allocate_bits(model, targets, calibration, cfg)
     for name, lin in targets.items():
         b = bits.get(name, cfg.weight_bits_for(module_group(name, cfg)))
         if isinstance(b, torch.Tensor):  # channel-wise QVLA: bits per output channel
-            from quantization.mixed import MixedQuantLinear
-
             q = MixedQuantLinear(
                 lin,
                 b,
@@ -182,11 +150,3 @@ def quantize_model(
         report.num_layers - n_linear,
     )
     return report
-
-
-def iter_batches(calibration: Calibration, limit: int) -> Iterable[Any]:
-    """The first ``limit`` calibration batches."""
-    for i, b in enumerate(calibration.batches):
-        if i >= limit:
-            break
-        yield b

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from quantization.apply import Calibration
+from agents.preprocess import images_to_tensor
+from quantization.calib_batches import CalibrationBatches
 from quantization.errors import CalibrationError
 
 
@@ -27,8 +28,6 @@ def _run_actions_or_logits(model: nn.Module, batch: dict) -> torch.Tensor:
 
 def demo_frames(policy: Any, demos: Any, rows: np.ndarray, seed: int = 0) -> dict:
     """Model inputs (batch = ``len(rows)``) for demo rows, as the policy would build them."""
-    from agents.preprocess import images_to_tensor
-
     s = policy.shape
     rows = np.asarray(rows)
     tokens = torch.tensor(
@@ -52,7 +51,7 @@ def demo_frames(policy: Any, demos: Any, rows: np.ndarray, seed: int = 0) -> dic
 
 def demo_calibration(
     policy: Any, demos: Any, n_batches: int = 16, batch_size: int = 4, seed: int = 0
-) -> Calibration:
+) -> CalibrationBatches:
     """``n_batches`` batches of ``batch_size`` random demo frames as model inputs.
 
     ``policy``: an ``agents.policy.VLAPolicy`` (shape, tokenizer, stats); ``demos``: an
@@ -69,4 +68,4 @@ def demo_calibration(
         demo_frames(policy, demos, rng.integers(0, n_rows, batch_size), seed + i)
         for i in range(n_batches)
     ]
-    return Calibration(batches=batches, run=_run_actions_or_logits)
+    return CalibrationBatches(batches=batches, run=_run_actions_or_logits)

@@ -38,12 +38,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.data import load_demos
+from agents.policy import load_policy
 from core.bounded_io import FileFormatError, read_npz
-from quantization.apply import RunFn, default_run
+from quantization.apply import quantize_model
+from quantization.calib_batches import RunFn, default_run
+from quantization.calib_data import demo_frames
 from quantization.config import DyQConfig, dyq_weight_config
 from quantization.dyq import calibrate_thresholds, replay_scores
 from quantization.errors import CalibrationError
-from quantization.linear import set_act_bits
+from quantization.linear import quant_linears, set_act_bits
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +90,6 @@ def collect_from_policy(
     QuantLinear layers. Returns ``actions``, ``episode`` (all rows) and ``err_{2,4,8}``
     (NaN on rows not evaluated when ``stride > 1`` or ``max_frames`` cuts).
     """
-    from quantization.apply import quantize_model
-    from quantization.calib_data import demo_frames
-    from quantization.linear import quant_linears
-
     if stride < 1:
         raise CalibrationError(f"stride={stride} must be >= 1")
     model = policy.model
@@ -184,9 +184,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.checkpoint is not None:
         if args.demos is None:
             p.error("--checkpoint needs --demos")
-        from agents.data import load_demos
-        from agents.policy import load_policy
-
         torch.set_num_threads(1)
         policy = load_policy(args.checkpoint)
         demos = load_demos(

@@ -28,6 +28,7 @@ import numpy as np
 
 from quantization.config import DyQConfig
 from quantization.errors import CalibrationError, QuantConfigError
+from quantization.linear import quant_linears
 
 LEVELS = (2, 4, 8, 16)
 
@@ -142,8 +143,6 @@ class DyQController:
 
         The layer list is collected once here; re-bind after changing the model.
         """
-        from quantization.linear import quant_linears
-
         self._layers = quant_linears(model)
         self._applied = None
         self._apply()

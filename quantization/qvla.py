@@ -8,7 +8,7 @@ QVLA allocates precision channel-wise by how much quantizing a channel perturbs 
   quantization error ``dW`` of those channels and ``g_r = d(v_r . a) / dW`` for random
   action-space probes ``v_r ~ N(0, I)``, ``E_r[(sum g_r * dW)^2] = ||J dW||^2``. One
   backward pass per probe and batch serves every layer at once. If the action output is
-  not differentiable (argmax-decoded tokens), let ``Calibration.run`` return logits.
+  not differentiable (argmax-decoded tokens), let ``CalibrationBatches.run`` return logits.
 - ``module``: units are whole Linears; each is quantized alone (fake path) and the mean
   squared action error on the calibration batches is measured directly.
 
@@ -26,7 +26,7 @@ from collections.abc import Hashable
 import torch
 from torch import nn
 
-from quantization.apply import Calibration, iter_batches
+from quantization.calib_batches import CalibrationBatches, iter_batches
 from quantization.config import QuantMethodConfig
 from quantization.errors import CalibrationError
 from quantization.linear import QuantLinear
@@ -50,7 +50,7 @@ def _spec(cfg: QuantMethodConfig, lin: nn.Linear, bits: int) -> WeightQuantSpec:
 def action_sensitivity(
     model: nn.Module,
     targets: dict[str, nn.Linear],
-    calibration: Calibration,
+    calibration: CalibrationBatches,
     cfg: QuantMethodConfig,
 ) -> dict[str, dict[int, float]]:
     """Mean squared action error when only module ``name`` is quantized to ``bits``."""
@@ -83,7 +83,7 @@ def channel_groups(out_features: int, group: int) -> torch.Tensor:
 def channel_sensitivity(
     model: nn.Module,
     targets: dict[str, nn.Linear],
-    calibration: Calibration,
+    calibration: CalibrationBatches,
     cfg: QuantMethodConfig,
     seed: int = 0,
 ) -> dict[str, dict[int, torch.Tensor]]:
@@ -120,7 +120,7 @@ def channel_sensitivity(
                 if not out.requires_grad:
                     raise CalibrationError(
                         "qvla granularity=channel needs a differentiable action output; "
-                        "return logits from Calibration.run or use granularity=module"
+                        "return logits from CalibrationBatches.run or use granularity=module"
                     )
                 for r in range(q.probes):
                     v = torch.randn(out.shape, generator=gen).to(out.device)
@@ -181,7 +181,7 @@ def greedy_allocation(
 def allocate_bits(
     model: nn.Module,
     targets: dict[str, nn.Linear],
-    calibration: Calibration,
+    calibration: CalibrationBatches,
     cfg: QuantMethodConfig,
 ) -> dict[str, int | torch.Tensor]:
     """Weight bits for ``targets``: an int per module, or a ``[out]`` tensor per channel."""

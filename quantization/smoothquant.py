@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from quantization.apply import Calibration, iter_batches
+from quantization.calib_batches import CalibrationBatches, iter_batches
 from quantization.config import SmoothQuantConfig
 from quantization.errors import CalibrationError
 
@@ -22,7 +22,7 @@ _MIN = 1e-5
 
 @torch.no_grad()
 def activation_channel_max(
-    model: nn.Module, targets: dict[str, nn.Linear], calibration: Calibration, limit: int
+    model: nn.Module, targets: dict[str, nn.Linear], calibration: CalibrationBatches, limit: int
 ) -> dict[str, torch.Tensor]:
     """Per-input-channel max |x| seen by each target layer over calibration batches."""
     maxima: dict[str, torch.Tensor] = {}
@@ -61,7 +61,7 @@ def migration_scales(act_max: torch.Tensor, weight: torch.Tensor, alpha: float) 
 def smoothing_scales(
     model: nn.Module,
     targets: dict[str, nn.Linear],
-    calibration: Calibration,
+    calibration: CalibrationBatches,
     cfg: SmoothQuantConfig,
 ) -> dict[str, torch.Tensor]:
     """Migration scales of every target layer from calibration activations."""

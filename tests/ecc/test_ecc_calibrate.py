@@ -38,7 +38,7 @@ def test_measurements_align_with_trace():
 
 def test_validate_profile_scores_a_named_profile_against_measured_stages():
     from agents import zoo
-    from ecc.calibrate import Calibration, validate_profile
+    from ecc.calibrate import HardwareFit, validate_profile
 
     torch.set_num_threads(1)
     m = measure_model(zoo.get_shape("pi0-tiny"), torch.device("cpu"), torch.float32, repeats=2)
@@ -50,7 +50,7 @@ def test_validate_profile_scores_a_named_profile_against_measured_stages():
     assert row["stages"] == len(m.trace.stages)
     assert np.isclose(row["predicted_total_ms"], pred.sum())
     assert np.isclose(row["total_rel_err"], pred.sum() / m.measured_ms.sum() - 1)
-    doc = Calibration(prof, {}, [m], {"local_cpu": v}).to_json()
+    doc = HardwareFit(prof, {}, [m], {"local_cpu": v}).to_json()
     assert doc["precision"] == "fp32"
     assert [s["name"] for s in doc["models"][0]["stages"]] == [s.name for s in m.trace.stages]
 

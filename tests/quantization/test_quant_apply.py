@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from agents.staged import StageSpec
-from quantization.apply import Calibration, quantize_model
+from quantization.apply import quantize_model
+from quantization.calib_batches import CalibrationBatches
 from quantization.config import method_config
 from quantization.errors import CalibrationError, QuantConfigError
 from quantization.linear import QuantLinear
@@ -141,7 +142,7 @@ def test_calibrated_methods_require_calibration(tiny_vla):
     with pytest.raises(CalibrationError, match="smoothquant"):
         quantize_model(tiny_vla, {"name": "smoothquant", "weight_bits": 8, "act_bits": 8})
     with pytest.raises(CalibrationError, match="empty"):
-        Calibration(batches=[])
+        CalibrationBatches(batches=[])
 
 
 def test_peak_rss_sees_an_allocation():

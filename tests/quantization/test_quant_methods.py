@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from quantization.apply import Calibration, quantize_model
+from quantization.apply import quantize_model
+from quantization.calib_batches import CalibrationBatches
 from quantization.config import SmoothQuantConfig
 from quantization.linear import QuantLinear
 from quantization.qvla import greedy_allocation
@@ -56,7 +57,7 @@ def test_smoothquant_beats_plain_quantization_on_outliers(w, a):
         }
         if w == 4:
             cfg["group_size"] = 32
-        quantize_model(model, cfg, Calibration(batches=batches))
+        quantize_model(model, cfg, CalibrationBatches(batches=batches))
         assert isinstance(model[0], QuantLinear)
         assert type(model[2]) is nn.Linear
         with torch.no_grad():
@@ -67,7 +68,9 @@ def test_smoothquant_beats_plain_quantization_on_outliers(w, a):
 def test_smoothing_scales_use_calibration_maxima():
     model = _mlp()
     targets = {"0": model[0]}
-    s = smoothing_scales(model, targets, Calibration(_outlier_batches()), SmoothQuantConfig(0.5))
+    s = smoothing_scales(
+        model, targets, CalibrationBatches(_outlier_batches()), SmoothQuantConfig(0.5)
+    )
     assert s["0"].shape == (64,)
     assert float(s["0"][:3].mean()) > 3 * float(s["0"][3:].mean())
 
@@ -102,7 +105,7 @@ def test_qvla_end_to_end_gives_sensitive_layer_more_bits():
             "backend": "fake",
             "qvla": {"avg_weight_bits": 4.0, "bit_choices": [2, 4, 8]},
         },
-        Calibration(batches=batches),
+        CalibrationBatches(batches=batches),
     )
     bits = {n: v["weight_bits"] for n, v in rep.layers.items()}
     assert bits["1"] >= max(bits["0"], bits["2"])
@@ -133,7 +136,7 @@ def test_qvla_channelwise_gives_amplified_channels_more_bits():
         "high_bits": 32,
         "qvla": {"avg_weight_bits": 4.0, "granularity": "channel", "channel_group": 16},
     }
-    rep = quantize_model(model, cfg, Calibration(batches=batches))
+    rep = quantize_model(model, cfg, CalibrationBatches(batches=batches))
     layer = model[0]
     assert isinstance(layer, MixedQuantLinear), rep.layers
     bits = layer.bits_per_channel.long()
@@ -171,4 +174,4 @@ def test_qvla_channelwise_rejects_non_differentiable_outputs():
 
     cfg = {"name": "qvla", "weight_bits": 4, "groups": ["other"], "group_patterns": {}}
     with pytest.raises(CalibrationError, match="differentiable"):
-        quantize_model(model, cfg, Calibration(batches=[torch.randn(2, 8)], run=run))
+        quantize_model(model, cfg, CalibrationBatches(batches=[torch.randn(2, 8)], run=run))

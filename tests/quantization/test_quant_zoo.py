@@ -7,7 +7,8 @@ from agents.staged import run_all_stages
 from agents.zoo import TINY_SHAPES, build_model, get_shape, random_inputs, random_model
 from ecc.cost import resolve_precisions
 from ecc.trace import build_trace
-from quantization.apply import Calibration, quantize_model
+from quantization.apply import quantize_model
+from quantization.calib_batches import CalibrationBatches
 from quantization.linear import quant_linears, set_act_bits
 from quantization.memory import model_memory_bytes
 from quantization.precision import ecc_precision_map, precision_map
@@ -58,7 +59,7 @@ def test_openvla_tiny_w8a8_and_smoothquant_calibrate_on_frames():
     rep = quantize_model(
         model,
         {"name": "smoothquant", "weight_bits": 8, "act_bits": 8},
-        Calibration(batches=frames),
+        CalibrationBatches(batches=frames),
     )
     assert any(m.input_scale is not None for m in quant_linears(model))
     assert set_act_bits(model, 4) == rep.num_layers
