@@ -1,4 +1,8 @@
-"""Experiment loggers selected by the Hydra group ``logger``: W&B (offline by default) or none."""
+"""Experiment loggers selected by the Hydra group ``logger``: W&B (offline by default) or none.
+
+Both are subscribers (``ecc.runtime.subscribers``): the rollout tells them when an episode starts
+(its index and video path) and hands them the finished record.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from experiments.results import EpisodeRecord
+from ecc.runtime.records import EpisodeRecord, EpisodeStart, EpisodeSummary
+from ecc.runtime.subscribers import SubscriberBase
+from experiments.timeline import COLUMNS as TIMELINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,29 @@ def sweep_labels(hydra_cfg: Any, logger_cfg: Any) -> dict[str, str]:
     return {k: v for k, v in labels.items() if logger_cfg.get(k) is None}
 
 
-class NullLogger:
+class _EpisodeLogger(SubscriberBase):
+    """Subscriber side of a logger: ``on_episode_end`` logs the record under its start's index."""
+
+    _start: EpisodeStart | None = None
+
+    def on_episode_start(self, start: EpisodeStart) -> None:
+        self._start = start
+
+    def on_episode_end(self, record: EpisodeRecord) -> None:
+        start = self._start
+        self.log_episode(
+            record,
+            start.index if start is not None else 0,
+            video=start.video_path if start is not None else None,
+        )
+
+    def log_episode(
+        self, record: EpisodeRecord, index: int, video: str | Path | None = None
+    ) -> None:
+        raise NotImplementedError
+
+
+class NullLogger(_EpisodeLogger):
     """Logs nothing (``logger=none``)."""
 
     def __init__(self, **_: Any) -> None:
@@ -54,7 +82,7 @@ class NullLogger:
         return "W&B disabled (logger=none)"
 
 
-class WandbLogger:
+class WandbLogger(_EpisodeLogger):
     """A W&B run; ``mode="offline"`` writes it under the run directory for a later ``wandb sync``."""
 
     def __init__(
@@ -111,8 +139,12 @@ class WandbLogger:
                 metrics[f"latency_ms/{name}_mean"] = sum(values) / len(values)
                 metrics[f"latency_ms/{name}_hist"] = self._wandb.Histogram(values)
         timeline = record.extra.get("timeline") or {}
-        if "cloud_ms" in timeline:
-            metrics["episode/cloud_calls"] = sum(1 for c in timeline["cloud_ms"] if c and c > 0)
+        summary = record.extra.get("episode_summary")
+        if summary is not None:
+            counts = EpisodeSummary.from_json(summary)
+            if "cloud_ms" in timeline:  # only sources that price the cloud part can count calls
+                metrics["episode/cloud_calls"] = counts.cloud_calls
+            metrics["episode/fallbacks"] = counts.fallbacks
         if timeline and index < self.timeline_episodes:
             metrics.update(self._timeline_tables(timeline, index))
         if video is not None and Path(video).is_file():
@@ -133,8 +165,7 @@ class WandbLogger:
     def _timeline_tables(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
         """Per-inference decisions (step, latency, cut, bandwidth) and per-action precision."""
         out: dict[str, Any] = {}
-        cols = [c for c in ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps")
-                if c in timeline]  # fmt: skip
+        cols = [c for c in TIMELINE_COLUMNS if c in timeline]
         if cols:
             rows = [list(r) for r in zip(*(timeline[c] for c in cols))]
             out[f"timeline/decisions_ep{index}"] = self._wandb.Table(columns=cols, data=rows)
@@ -159,6 +190,13 @@ class WandbLogger:
         for name, stats in summary.get("step_latency_ms", {}).items():
             for stat in ("mean", "p50", "p95"):
                 flat[f"latency_ms/{name}_{stat}"] = stats[stat]
+        facts = summary.get("inference", {})  # not durations: Mbit/s and shares of inferences
+        for stat in ("mean", "p50", "p95"):
+            if "uplink_mbps" in facts:
+                flat[f"inference/uplink_mbps_{stat}"] = facts["uplink_mbps"][stat]
+        for name in ("fallback_fraction", "aborted_fraction", "count"):
+            if name in facts:
+                flat[f"inference/{name}"] = facts[name]
         self.run.summary.update(flat)
 
     def finish(self) -> None:

@@ -6,6 +6,9 @@ Layout of a run directory (Hydra's run dir)::
     provenance.json  versions, git commit, platform, seeds
     episodes.jsonl   one JSON object per finished episode (appended as they finish)
     results.json     summary: success rate with a 95% Wilson interval, latency statistics, provenance
+
+``summary.step_latency_ms`` holds durations only (per control step, ms); what an inference was
+besides its duration (uplink bandwidth, fallback, round trips) is in ``summary.inference``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ecc.runtime.records import EpisodeRecord, InferenceTiming, latency_stats
+from ecc.runtime.subscribers import SubscriberBase
+
+__all__ = [
+    "EpisodeRecord",
+    "RunWriter",
+    "inference_facts",
+    "latency_stats",
+    "read_episodes",
+    "summarize",
+    "wilson_interval",
+]
 
 Z_95 = 1.959963984540054
 
@@ -35,43 +50,6 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-@dataclass
-class EpisodeRecord:
-    """One finished episode. Latency fields are per control step, in ms."""
-
-    suite: str
-    task: str
-    init_state: int
-    seed: int
-    success: bool
-    steps: int
-    sim_time_s: float
-    wall_time_s: float
-    language: str = ""
-    # name -> per-step values (ms); summarised, not stored raw in episodes.jsonl
-    step_latency_ms: dict[str, list[float]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["step_latency_ms"] = {k: latency_stats(v) for k, v in self.step_latency_ms.items()}
-        return row
-
-
-def latency_stats(values: Sequence[float]) -> dict[str, float]:
-    """mean / p50 / p95 / max of a list of latencies (ms); NaN when empty."""
-    if len(values) == 0:
-        return {"mean": math.nan, "p50": math.nan, "p95": math.nan, "max": math.nan, "n": 0}
-    arr = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(arr.mean()),
-        "p50": float(np.percentile(arr, 50)),
-        "p95": float(np.percentile(arr, 95)),
-        "max": float(arr.max()),
-        "n": int(arr.size),
-    }
 
 
 def _success_block(rows: Sequence[EpisodeRecord]) -> dict[str, Any]:
@@ -98,7 +76,31 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     summary["step_latency_ms"] = {
         f: latency_stats([v for r in records for v in r.step_latency_ms.get(f, [])]) for f in fields
     }
+    facts = inference_facts([t for r in records for t in r.inferences])
+    if facts:
+        summary["inference"] = facts
     return summary
+
+
+def inference_facts(inferences: Sequence[InferenceTiming]) -> dict[str, Any]:
+    """The non-duration facts of a run's inferences (empty when there were none).
+
+    ``count``; ``uplink_mbps`` stats (Mbit/s, modeled deployments); ``fallback_fraction`` and
+    ``aborted_fraction`` (shares of inferences, in [0, 1]); ``round_trips`` stats (count, emulated).
+    """
+    if not inferences:
+        return {}
+    n = len(inferences)
+    out: dict[str, Any] = {"count": n}
+    mbps = [t.uplink_mbps for t in inferences if t.uplink_mbps is not None]
+    if mbps:
+        out["uplink_mbps"] = latency_stats(mbps)
+    out["fallback_fraction"] = sum(1 for t in inferences if t.fallback) / n
+    out["aborted_fraction"] = sum(1 for t in inferences if t.aborted) / n
+    trips = [t.round_trips for t in inferences if t.round_trips is not None]
+    if trips:
+        out["round_trips"] = latency_stats(trips)
+    return out
 
 
 def _json_default(obj: Any) -> Any:
@@ -111,8 +113,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-class RunWriter:
-    """Writes a run directory incrementally, so an interrupted run keeps its finished episodes."""
+class RunWriter(SubscriberBase):
+    """Writes a run directory incrementally, so an interrupted run keeps its finished episodes.
+
+    A subscriber: every finished episode (``on_episode_end``) is appended to episodes.jsonl.
+    """
 
     def __init__(self, run_dir: str | Path, config: dict[str, Any], provenance: dict[str, Any]):
         self.run_dir = Path(run_dir)
@@ -125,6 +130,9 @@ class RunWriter:
         (self.run_dir / "provenance.json").write_text(
             json.dumps(provenance, indent=2, default=_json_default)
         )
+
+    def on_episode_end(self, record: EpisodeRecord) -> None:
+        self.add(record)
 
     def add(self, record: EpisodeRecord) -> None:
         self.records.append(record)

@@ -267,12 +267,12 @@ class EmulatedDeployment:
             return InferenceTiming(total_ms=measured_ms, source=self.label)
         return InferenceTiming(
             total_ms=t.total_ms,
-            breakdown_ms={
-                **t.breakdown_ms(),
-                "round_trips": float(t.round_trips),
-                "fallback": float(t.fallback),
-                "aborted": float(t.aborted),
-            },
+            edge_ms=t.edge_ms,
+            cloud_ms=t.cloud_ms,
+            network_ms=t.network_ms,
+            round_trips=int(t.round_trips),
+            fallback=bool(t.fallback),
+            aborted=bool(t.aborted),
             bytes_up=t.bytes_up,
             bytes_down=t.bytes_down,
             cut=str(self.cuts[-1] if self.cuts else self.fixed_cut),

@@ -5,7 +5,7 @@ state of its world time, under the cut the partition planner chooses for that ge
 then sees one bandwidth sample, as a real runtime would measure it (bytes / (RTT - remote compute)),
 so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``. A planner with a
 deadline (``ecc.fallback``) has an overrunning remote part abandoned and the generation finished on
-the edge: the breakdown then charges the wait as ``uplink_ms`` and sets ``fallback`` to 1.
+the edge: the timing then charges the wait as ``uplink_ms`` and sets ``fallback``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class ModeledDeployment:
         seed: seed of those draws and of the bandwidth samples.
         precision_fn: the precision of the next inference (e.g. DyQ's current activation bits as
             a per-stage map); None: ``ctx.precision`` throughout.
+        episode_seeds: episode k (0-based, counted by ``reset``) draws from seed ``seed + k``, as
+            the main job seeds episode k of a task with ``seed + k``; False: ``seed`` throughout.
     """
 
     def __init__(
@@ -46,8 +48,10 @@ class ModeledDeployment:
         jitter: bool = True,
         seed: int = 0,
         precision_fn: Callable[[], Precision] | None = None,
+        episode_seeds: bool = False,
     ) -> None:
         self.ctx = ctx
+        self.episode_seeds = episode_seeds
         self.planner = planner
         self.network = network
         self.jitter = jitter
@@ -59,7 +63,9 @@ class ModeledDeployment:
     def reset(self) -> None:
         """Start an episode: fresh planner state, and jitter draws of their own (seed, episode)."""
         self.episode = getattr(self, "episode", -1) + 1
-        self.rng = np.random.default_rng([self.seed, self.episode])
+        # reset() runs once at construction: episode k is the (k + 1)-th reset after it
+        seed = self.seed + max(self.episode - 1, 0) if self.episode_seeds else self.seed
+        self.rng = np.random.default_rng([seed, self.episode])
         self.first_cut = self.planner.reset(self.ctx, self.network.link_at(0.0))
         self.cuts: list[int] = []
         self.probe_bytes_sent = 0
@@ -111,16 +117,15 @@ class ModeledDeployment:
             self.planner.observe(sample)
             planner_ms += (time.perf_counter() - t1) * 1e3
         return InferenceTiming(
-            total_ms=sum(times.values()),
-            breakdown_ms={
-                **times,
-                "planner_ms": planner_ms,
-                "uplink_mbps": link.up_mbps,
-                "fallback": float(fallback),
-            },
+            total_ms=sum(times.values()),  # edge + uplink + cloud + downlink, in that order
+            **times,
+            planner_ms=planner_ms,
+            uplink_mbps=float(link.up_mbps),
+            fallback=fallback,
             bytes_up=bd.bytes_up,
             bytes_down=bd.bytes_down,
             cut=partition.label or str(partition.cut),
+            world_time_s=world_time_s,
             source=self.label,
         )
 

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from ecc.errors import check_positive
-
-
-@dataclass(frozen=True)
-class InferenceTiming:
-    """What one action generation cost.
-
-    ``total_ms`` is the wall-clock latency from observation to actions (ms). ``breakdown_ms`` splits it
-    (edge_ms, uplink_ms, cloud_ms, downlink_ms, queue_ms, ... ; ms); bytes are per direction.
-    ``source`` says where the figure came from (``measured`` acting policy, ``model:<arch>@<hw>``, ...)
-    so every result records whether latency was measured or modeled.
-    """
-
-    total_ms: float
-    breakdown_ms: dict[str, float] = field(default_factory=dict)
-    bytes_up: int = 0
-    bytes_down: int = 0
-    cut: str | None = None
-    source: str = "unknown"
+from ecc.runtime.records import InferenceTiming
 
 
 class LatencySource(Protocol):
@@ -52,9 +34,7 @@ class ConstantLatency:
     def charge(
         self, world_time_s: float, measured_ms: float, target: str = "default"
     ) -> InferenceTiming:
-        return InferenceTiming(
-            total_ms=self.latency_ms, breakdown_ms={"edge_ms": self.latency_ms}, source="constant"
-        )
+        return InferenceTiming(total_ms=self.latency_ms, edge_ms=self.latency_ms, source="constant")
 
     def reset(self) -> None:
         pass
@@ -70,7 +50,7 @@ class MeasuredLatency:
         self, world_time_s: float, measured_ms: float, target: str = "default"
     ) -> InferenceTiming:
         ms = measured_ms * self.scale
-        return InferenceTiming(total_ms=ms, breakdown_ms={"edge_ms": ms}, source="measured")
+        return InferenceTiming(total_ms=ms, edge_ms=ms, source="measured")
 
     def reset(self) -> None:
         pass

@@ -19,14 +19,16 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ecc.errors import InvalidValueError, check_choice, check_positive
-from ecc.runtime.latency import InferenceTiming, LatencySource
+from ecc.runtime.latency import LatencySource
+from ecc.runtime.merge import chunk_merge
+from ecc.runtime.records import ActionSource, EpisodeSummary, InferenceTiming, StepEvent
 from ecc.schedulers import QueueThreshold, Scheduler, StepContext
 
 
@@ -43,6 +45,27 @@ class ChunkPolicy(Protocol):
     def predict_action_chunk(self, obs: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]: ...
 
 
+@runtime_checkable
+class ObservesExecuted(Protocol):
+    """A policy that is told every executed action (DyQ); returns the bits it chose next, if any."""
+
+    def observe_executed(self, action: np.ndarray) -> int | None: ...
+
+
+@runtime_checkable
+class ReportsEdgeMemory(Protocol):
+    """A latency source that models the weights resident on the edge (bytes)."""
+
+    def edge_memory_bytes(self) -> float: ...
+
+
+@runtime_checkable
+class ReportsHistogram(Protocol):
+    """A precision-controlled policy: share of this episode's decisions at each bit width."""
+
+    def histogram(self) -> dict[int, float]: ...
+
+
 @dataclass
 class _Pending:
     chunk: np.ndarray
@@ -51,13 +74,25 @@ class _Pending:
     executed_since_request: int = 0
 
 
+@runtime_checkable
+class ReportsRedundancy(Protocol):
+    """A scheduler that can say which share of its decisions kept the cached chunk playing."""
+
+    def redundant_fraction(self) -> float: ...
+
+
 class SimulatedRuntime:
     """Wraps a chunk policy into a step-wise actor with latency in the loop.
+
+    After every ``act`` the step is described by ``last_step`` (a ``StepEvent``: action source,
+    the inference requested at this step, whether a chunk arrived); ``inferences`` lists every
+    ``InferenceTiming`` of the episode and ``episode_summary()`` condenses them.
 
     Args:
         policy: returns an action chunk [T, action_dim] for an observation.
         latency: prices each inference (ms).
-        scheduler: decides at each step whether to infer or preempt (default: replay each chunk).
+        scheduler: decides at each step whether to infer or preempt (default: replay each chunk);
+            its ``aggregate`` names the chunk merge (``ecc.runtime.merge``), ``alpha`` its weight.
         mode: ``blocking`` or ``realtime`` (see module docstring).
         control_hz: control rate of the environment (Hz); one step is 1000 / control_hz ms.
         execute_horizon: use at most this many actions of each chunk (None: all).
@@ -79,12 +114,14 @@ class SimulatedRuntime:
         self.policy = policy
         self.latency = latency
         self.scheduler = scheduler if scheduler is not None else QueueThreshold(fraction=0.0)
+        self._merge = chunk_merge(getattr(self.scheduler, "aggregate", "latest"))
+        self._alpha = float(getattr(self.scheduler, "alpha", 0.5))
         self.mode = WorldTimeMode(mode)
         self.step_ms = 1000.0 / control_hz
         self.execute_horizon = execute_horizon
-        self.last_latency_ms: dict[str, float] = {}
+        self.last_step: StepEvent | None = None
         self.inferences: list[InferenceTiming] = []
-        self._observe_executed = getattr(policy, "observe_executed", None)
+        self._observer = policy if isinstance(policy, ObservesExecuted) else None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -96,21 +133,30 @@ class SimulatedRuntime:
         self._last_gripper = -1.0
         self._last_info: dict[str, Any] = {}
         self._language = ""
+        self._arrived = False  # a chunk was delivered during the current step
         self.hold_steps = 0
         self.preemptions = 0
         self.cancelled = 0
 
+    @property
+    def last_latency_ms(self) -> dict[str, float]:
+        """The ms values of the last step's inference (empty when it requested none)."""
+        timing = self.last_step.inference if self.last_step is not None else None
+        return timing.step_latency_ms() if timing is not None else {}
+
     def reset(self, env: Any) -> None:
         self._reset_state()
         self.inferences = []
+        self.last_step = None
         self._language = getattr(getattr(env, "unwrapped", env), "language", "")
         self.policy.reset()
         self.latency.reset()
         self.scheduler.reset()
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> np.ndarray:
-        """The action for the current control step; sets ``last_latency_ms`` for this step (ms)."""
-        self.last_latency_ms = {}
+        """The action for the current control step; ``last_step`` then describes the step."""
+        self._arrived = False
+        n_inferences = len(self.inferences)
         self._deliver_if_arrived()
         ctx = StepContext(
             step=self._step,
@@ -131,38 +177,71 @@ class SimulatedRuntime:
                 self.cancelled += 1
         if decision.infer and self._pending is None:
             self._request(obs, decision.target)
+        act_bits = None
         if self._queue:
             action = self._queue.popleft()
+            source = ActionSource.FRESH if self._arrived else ActionSource.CACHED
             if self._pending is not None:
                 self._pending.executed_since_request += 1
-            if self._observe_executed is not None:  # DyQ reads the actions actually executed
-                self._observe_executed(action)
+            if self._observer is not None:  # DyQ reads the actions actually executed
+                act_bits = self._observer.observe_executed(action)
         else:
             action = self._hold_action()
+            source = ActionSource.HOLD
             self.hold_steps += 1
+        self.last_step = StepEvent(
+            step=self._step,
+            world_time_s=self._step * self.step_ms / 1e3,
+            action_source=source,
+            inference=self.inferences[-1] if len(self.inferences) > n_inferences else None,
+            arrived=self._arrived,
+            act_bits=int(act_bits) if act_bits is not None else None,
+        )
         self._last_gripper = float(action[-1])
         self._step += 1
         return action
 
+    def episode_summary(self) -> EpisodeSummary:
+        """This episode's latency per step and per inference, and its decision counters."""
+        redundant = (
+            self.scheduler.redundant_fraction()
+            if isinstance(self.scheduler, ReportsRedundancy)
+            else None
+        )
+        memory = (
+            self.latency.edge_memory_bytes()
+            if isinstance(self.latency, ReportsEdgeMemory)
+            else None
+        )
+        return EpisodeSummary.from_inferences(
+            self.inferences,
+            self._step,
+            preemptions=self.preemptions,
+            hold_steps=self.hold_steps,
+            cancelled_requests=self.cancelled,
+            redundant_fraction=redundant,
+            edge_memory_bytes=memory,
+        )
+
     def episode_stats(self) -> dict[str, Any]:
         """Per-episode counters for the result row (inferences, holds, preemptions, bytes moved)."""
+        summary = self.episode_summary()
         stats: dict[str, Any] = {
-            "inferences": len(self.inferences),
-            "hold_steps": self.hold_steps,
-            "preemptions": self.preemptions,
-            "cancelled_requests": self.cancelled,
-            "bytes_up": sum(t.bytes_up for t in self.inferences),
-            "bytes_down": sum(t.bytes_down for t in self.inferences),
+            "inferences": summary.inferences,
+            "hold_steps": summary.hold_steps,
+            "preemptions": summary.preemptions,
+            "cancelled_requests": summary.cancelled_requests,
+            "bytes_up": summary.bytes_up,
+            "bytes_down": summary.bytes_down,
             "latency_source": self.inferences[0].source if self.inferences else None,
             "world_time_mode": self.mode.value,
             "scheduler": getattr(self.scheduler, "name", type(self.scheduler).__name__),
         }
-        histogram = getattr(self.policy, "histogram", None)
-        if callable(histogram):  # precision-controlled policies: share of decisions per bit width
-            stats["precision_histogram"] = {str(k): v for k, v in histogram().items()}
-        redundant = getattr(self.scheduler, "redundant_fraction", None)
-        if callable(redundant):
-            stats["redundant_fraction"] = redundant()
+        if isinstance(self.policy, ReportsHistogram):  # share of decisions per bit width
+            stats["precision_histogram"] = {str(k): v for k, v in self.policy.histogram().items()}
+        if summary.redundant_fraction is not None:
+            stats["redundant_fraction"] = summary.redundant_fraction
+        stats["episode_summary"] = summary.to_json()
         return stats
 
     def _hold_action(self) -> np.ndarray:
@@ -183,13 +262,18 @@ class SimulatedRuntime:
             )
         if self.execute_horizon is not None:
             chunk = chunk[: self.execute_horizon]
-        timing = self.latency.charge(self._step * self.step_ms / 1e3, measured_ms, target)
+        world_time_s = self._step * self.step_ms / 1e3
+        timing = self.latency.charge(world_time_s, measured_ms, target)
+        bits = info.get("act_bits") if isinstance(info, dict) else None
+        timing = replace(
+            timing,
+            policy_compute_ms=measured_ms,
+            request_step=self._step,
+            world_time_s=world_time_s,
+            act_bits=int(bits) if bits is not None else timing.act_bits,
+        )
         self.inferences.append(timing)
         self._last_request_step = self._step
-        self.last_latency_ms.update(
-            {"inference_ms": timing.total_ms, "policy_compute_ms": measured_ms}
-        )
-        self.last_latency_ms.update(timing.breakdown_ms)
         if self.mode is WorldTimeMode.BLOCKING:
             self._arrive(chunk, info, stale=0)
             return
@@ -206,12 +290,9 @@ class SimulatedRuntime:
 
     def _arrive(self, chunk: np.ndarray, info: dict[str, Any], stale: int) -> None:
         # Actions for timesteps already spent on the previous chunk are stale; may leave nothing.
-        fresh = chunk[stale:].copy()
-        old = list(self._queue)
-        if getattr(self.scheduler, "aggregate", "latest") == "weighted_average" and old:
-            alpha = float(getattr(self.scheduler, "alpha", 0.5))
-            n = min(len(old), len(fresh))
-            fresh[:n, :-1] = alpha * fresh[:n, :-1] + (1 - alpha) * np.stack(old[:n])[:, :-1]
-        self._queue = deque(fresh)
+        fresh = chunk[stale:]
+        queued = np.stack(self._queue) if self._queue else fresh[:0]
+        self._queue = deque(self._merge(queued, fresh, self._alpha))
         self._chunk_len = len(chunk)
         self._last_info = info
+        self._arrived = True

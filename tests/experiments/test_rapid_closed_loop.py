@@ -27,8 +27,8 @@ class _Runtime:
 
 def test_summarize_episode_definitions() -> None:
     timings = [
-        InferenceTiming(100.0, {"edge_ms": 100.0}),
-        InferenceTiming(50.0, {"uplink_ms": 10.0, "cloud_ms": 35.0, "downlink_ms": 5.0}),
+        InferenceTiming(100.0, edge_ms=100.0),
+        InferenceTiming(50.0, uplink_ms=10.0, cloud_ms=35.0, downlink_ms=5.0),
     ]
     rec = SimpleNamespace(suite="object", task="t", init_state=0, seed=0, success=True, steps=10)
     dep = SimpleNamespace(edge_memory_bytes=lambda: 2.0 * 2**30)
