@@ -1,8 +1,10 @@
 """Where does a trained policy leave the demonstrations? Policy actions vs the expert's labels
 along the policy's own closed-loop trajectory, per expert phase (DAgger-style relabelling).
 
-    python -m experiments.diagnose_policy --checkpoint checkpoints/object/pi0_tiny \\
-        --tasks milk_in_basket,bread_in_basket --init-states 0,1
+    vecc-study study=diagnose_policy checkpoint=checkpoints/object/pi0_tiny \\
+        tasks=[milk_in_basket,bread_in_basket] init_states=[0,1]
+
+Fields: conf/study/diagnose_policy.yaml (the old flags map there: --init-states 0,1 -> init_states=[0,1]).
 
 At every step the scripted expert (privileged state; it only labels here, the policy acts)
 says what it would do from the state the policy reached and which phase of its plan that
@@ -16,12 +18,10 @@ grasps badly shows its steps piling up in ``descend``/``close``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -148,20 +148,18 @@ def format_table(pooled_rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--suite", default="object")
-    ap.add_argument("--tasks", required=True, help="comma-separated task names")
-    ap.add_argument("--init-states", default="0", help="comma-separated init-state ids")
-    ap.add_argument("--max-steps", type=int, default=None, help="default: the suite's limit")
-    ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = ap.parse_args(argv)
+def run(cfg: Any) -> None:
+    """The study app's entry (conf/study/diagnose_policy.yaml): print the figures, JSON to ``out``."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg, paths=("out",))
+    tasks = [args.tasks] if isinstance(args.tasks, str) else list(args.tasks)
+    init_states = [args.init_states] if isinstance(args.init_states, int) else args.init_states
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = diagnose(
         args.checkpoint,
-        args.tasks.split(","),
-        [int(x) for x in args.init_states.split(",")],
+        tasks,
+        [int(x) for x in init_states],
         args.suite,
         args.max_steps,
     )
@@ -177,4 +175,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "diagnose_policy")

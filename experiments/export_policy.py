@@ -1,18 +1,19 @@
 """Copy a trained checkpoint into the repository (``checkpoints/<name>``) with what made it and how it did.
 
-    python -m experiments.export_policy outputs/train/pi0_tiny_object_conv/checkpoints/step_0006000 \\
-        checkpoints/object/pi0_tiny --eval outputs/eval/pi0_tiny_object_conv
+    vecc-tool tool=export_policy src=outputs/train/pi0_tiny_object_conv/checkpoints/step_0006000 \\
+        dst=checkpoints/object/pi0_tiny eval=outputs/eval/pi0_tiny_object_conv
+
+Fields: conf/tool/export_policy.yaml (old positional SRC DST -> src= dst=).
 
 Copies the four files a policy needs (weights, config, normalisation stats, tokenizer; not the
 optimizer state) and writes ``provenance.json``: the source checkpoint, its training config and
 seed, training wall time (from the checkpoint, else summed from the run's ``train_log.jsonl``),
-the exporting git commit and package versions, and, with ``--eval``, the closed-loop success
+the exporting git commit and package versions, and, with ``eval``, the closed-loop success
 pooled over the evaluation's run directories (Wilson 95% interval, per task).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from collections import defaultdict
@@ -103,13 +104,11 @@ def export(src: Path, dst: Path, eval_dir: Path | None = None, note: str | None 
     return dst
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("src", type=Path, help="checkpoint directory written by experiments.train")
-    ap.add_argument("dst", type=Path, help="destination, e.g. checkpoints/object/pi0_tiny")
-    ap.add_argument("--eval", type=Path, default=None, help="evaluation run dir(s) to summarise")
-    ap.add_argument("--note", default=None, help="free text stored in provenance.json")
-    args = ap.parse_args(argv)
+def run(cfg: Any) -> None:
+    """The tool app's entry (conf/tool/export_policy.yaml): export and print one line."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg, paths=("src", "dst", "eval"))
     out = export(args.src, args.dst, args.eval, args.note)
     rec = json.loads((out / "provenance.json").read_text())
     line = f"exported {rec['shape']} step {rec['step']} -> {out}"
@@ -123,4 +122,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "export_policy")

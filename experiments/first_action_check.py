@@ -1,10 +1,12 @@
 """Does a trained policy look at the scene? Its first action vs the demonstrations' first action.
 
-    python -m experiments.first_action_check CHECKPOINT data/object_50.hdf5 [--frame 0]
+    vecc-study study=first_action_check checkpoint=CHECKPOINT demos=data/object_50.hdf5 [frame=0]
+
+Fields: conf/study/first_action_check.yaml (old positional CKPT DEMOS -> checkpoint= demos=).
 
 At the first frame of a demonstration the robot has not moved, so proprio is the same in every
 demo and only the images (and the instruction) say which way to go. Per demonstration the
-policy predicts the chunk at ``--frame``; the table gives the Pearson r between its first
+policy predicts the chunk at ``frame``; the table gives the Pearson r between its first
 action and the demonstrated one along x, y, z, with the real images and with the images of
 another demonstration of the same instruction (a different object layout). A policy that
 locates its object has high r with the real images and loses it with the swapped ones; equal
@@ -14,7 +16,6 @@ cheap signal while training, long before closed-loop success moves.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.errors import not_allowed
 from experiments.tables import fmt, markdown_table
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def check(checkpoint: str | Path, demos: str | Path, frame: int = 0) -> dict[str
     from agents.policy import load_policy
 
     if frame < 0:
-        raise ValueError(f"frame={frame} is not allowed; allowed: an integer >= 0")
+        raise ValueError(not_allowed("frame", frame, "an integer >= 0"))
     policy = load_policy(checkpoint)
     policy.model.eval()
     data = load_demos(
@@ -115,15 +117,16 @@ def format_table(result: dict[str, dict[str, float]], frame: int) -> str:
     return markdown_table(rows, cell=lambda v: fmt(v, 2))
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint")
-    p.add_argument("demos", help="robomimic-layout HDF5 (experiments.collect_demos)")
-    p.add_argument("--frame", type=int, default=0, help="step within each demo (0: the start)")
-    args = p.parse_args(argv)
+def run(cfg: Any) -> None:
+    """The study app's entry (conf/study/first_action_check.yaml): print the table."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(format_table(check(args.checkpoint, args.demos, args.frame), args.frame))
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "first_action_check")

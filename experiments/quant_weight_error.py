@@ -1,21 +1,21 @@
 """How much do stored-weight choices move a policy's actions? Offline, on demonstration frames.
 
-    python -m experiments.quant_weight_error --checkpoint checkpoints/object/pi0_tiny \
-        --demos data/object_50.hdf5 --frames 200 \
-        --variant base= --variant asym=weight_symmetric=false \
-        --variant asym_clip=weight_symmetric=false,weight_clip_search=10
+    vecc-study study=quant_weight_error checkpoint=checkpoints/object/pi0_tiny \
+        demos=data/object_50.hdf5 frames=200 \
+        "variants=['base=','asym=weight_symmetric=false','asym_clip=weight_symmetric=false,weight_clip_search=10']"
+
+Fields: conf/study/quant_weight_error.yaml (the old flags map there: --variant X -> variants=[X]).
 
 Every variant is ``conf/quantization/dyq.yaml``'s weight side with the listed fields replaced
 (``field=value`` pairs, comma-separated; values parsed as YAML). Per variant the table gives the
 exact model footprint (bytes and share of the BF16 model's) and the mean / p90 absolute
 difference of the first predicted action from the unquantized policy's (normalised action
-units), with activations at BF16 and at each ``--act-bits``. Same frames, same noise for every
+units), with activations at BF16 and at each of ``act_bits``. Same frames, same noise for every
 variant, so rows compare directly. A screen before a closed-loop evaluation, not a substitute.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 from collections.abc import Sequence
@@ -114,23 +114,18 @@ def compare_variants(
     return table, bf16
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--checkpoint", required=True, help="policy checkpoint (agents.policy)")
-    p.add_argument("--demos", required=True, help="demonstrations (robomimic HDF5)")
-    p.add_argument("--frames", type=int, default=200, help="frames, evenly spaced over the demos")
-    p.add_argument("--variant", action="append", default=[], help="NAME=field=value,...")
-    p.add_argument("--act-bits", type=int, nargs="+", default=[8, 4])
-    args = p.parse_args(argv)
+def run(cfg: Any) -> None:
+    """The study app's entry (conf/study/quant_weight_error.yaml): print the table."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from agents.data import load_demos
     from agents.policy import load_policy
     from quantization.config import dyq_weight_config, method_config
 
     try:
-        variants = dict(parse_variant(v) for v in args.variant or ["dyq.yaml="])
+        variants = dict(parse_variant(v) for v in args.variants or ["dyq.yaml="])
         cfgs = {name: method_config(dyq_weight_config(**ov)) for name, ov in variants.items()}
     except QuantConfigError as e:
         raise SystemExit(f"experiments.quant_weight_error: {e}") from None
@@ -146,4 +141,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "quant_weight_error")

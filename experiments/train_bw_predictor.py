@@ -1,9 +1,11 @@
 """Train RoboECC's LSTM bandwidth predictor on a bandwidth trace and save a checkpoint.
 
-    python -m experiments.train_bw_predictor --trace markov --out outputs/bw_lstm.safetensors
-    python -m experiments.train_bw_predictor --trace mahimahi --mahimahi-path up.trace
+    vecc-tool tool=train_bw_predictor trace=markov out=outputs/bw_lstm.safetensors
+    vecc-tool tool=train_bw_predictor trace=mahimahi mahimahi_path=up.trace
 
-The trace is sampled every ``--interval-s`` (one sample per action generation), split
+Fields: conf/tool/train_bw_predictor.yaml (the old flags map there: --duration-s -> duration_s).
+
+The trace is sampled every ``interval_s`` (one sample per action generation), split
 70/30 in time; the LSTM trains on the first part. Printed: one-step-ahead error on the
 held-out part for the LSTM, EWMA, moving average and last value (RMSE of log bandwidth,
 and mean absolute percentage error). Load the checkpoint with
@@ -12,8 +14,8 @@ and mean absolute percentage error). Load the checkpoint with
 
 from __future__ import annotations
 
-import argparse
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,29 +44,21 @@ def one_step_errors(predictor, series: np.ndarray, warmup: int) -> tuple[float, 
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--trace", default="markov", choices=("markov", "random_walk", "step", "mahimahi")
-    )
-    ap.add_argument("--mahimahi-path", default=None)
-    ap.add_argument("--duration-s", type=float, default=3600.0)
-    ap.add_argument(
-        "--interval-s", type=float, default=0.5, help="one bandwidth sample per generation (s)"
-    )
-    ap.add_argument("--window", type=int, default=20)
-    ap.add_argument("--hidden", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="outputs/bw_lstm.safetensors")
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The tool app's entry (conf/tool/train_bw_predictor.yaml): train, save to ``out``, compare."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
+    traces = ("markov", "random_walk", "step", "mahimahi")
+    if args.trace not in traces:
+        raise ValueError(f"trace={args.trace!r} is not allowed; allowed: {', '.join(traces)}")
     torch.set_num_threads(1)
 
     if args.trace == "mahimahi":
         if not args.mahimahi_path:
-            ap.error("--trace mahimahi needs --mahimahi-path")
+            raise ValueError(
+                "mahimahi_path=None is not allowed with trace=mahimahi; allowed: a file"
+            )
         tr = load_mahimahi(args.mahimahi_path)
     elif args.trace == "markov":
         tr = markov(100, 2, 0.02, 0.05, 1.0, args.duration_s, noise=0.2, seed=args.seed)
@@ -100,4 +94,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "train_bw_predictor")

@@ -46,12 +46,12 @@ for fam in $FAMILIES; do
     if [ "$steps" = "${WITH_MORE[$fam]:-}" ]; then demos="[$DEMOS,$MORE_DEMOS]"; fi
     python -m experiments.train policy=${fam}_tiny "demos=$demos" steps=$steps \
       lr=${LR[$fam]} out_dir=$run progress=false num_threads=2
-    note=(--note "steps=${STEPS[$fam]}, then resumed to each of [${EXTEND[$fam]}] with the cosine recomputed (warm restarts)")
+    note=("note='steps=${STEPS[$fam]}, then resumed to each of [${EXTEND[$fam]}] with the cosine recomputed (warm restarts)'")
   done
   ckpt=$run/checkpoints/step_$(printf %07d ${EXPORT[$fam]})
   python -m experiments.run -m hydra/launcher=joblib policy=${fam}_tiny policy.checkpoint=$ckpt \
     runtime=none logger=none eval.max_tasks=null eval.init_states=50 eval.progress=false \
     "env.tasks=$HALF_A,$HALF_B" hydra.sweep.dir=outputs/eval/${fam}_tiny_object_film_s${EXPORT[$fam]}
-  python -m experiments.export_policy "$ckpt" checkpoints/object/${fam}_tiny \
-    --eval outputs/eval/${fam}_tiny_object_film_s${EXPORT[$fam]} "${note[@]}"
+  python -m experiments.tool tool=export_policy src="$ckpt" dst=checkpoints/object/${fam}_tiny \
+    eval=outputs/eval/${fam}_tiny_object_film_s${EXPORT[$fam]} "${note[@]}"
 done

@@ -47,9 +47,8 @@ def test_planner_speed_runs():
 
 def test_train_bw_predictor_and_use_checkpoint(tmp_path):
     ckpt = tmp_path / "bw.safetensors"
-    out = run(
-        "experiments.train_bw_predictor", "--duration-s", "200", "--epochs", "1", "--out", str(ckpt)
-    )
+    out = run("experiments.tool", "tool=train_bw_predictor", "duration_s=200", "epochs=1",
+              f"out={ckpt}", f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
     assert "lstm" in out
     from ecc.adaptive import simulate_adaptive
     from ecc.network.link import LinkState
