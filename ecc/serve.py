@@ -6,6 +6,10 @@
 
 The edge side is the main job with ``runtime=emulated`` pointing at this host and port. Weights must be
 identical on both sides; the ``health`` reply's fingerprint lets the edge check that. Stops on Ctrl-C.
+
+Every connection starts with a key exchange over the shared secret and then carries AES-256-GCM
+sealed frames (wire version 2; see docs/emulation.md). Resources are bounded by the flags below
+(connections, workers, timeouts, byte budgets): see ``ecc.wire.server`` for the design.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 import torch
 
 from agents.staged import StagedModel
+from ecc.wire.server import ServerConfig
 
 log = logging.getLogger("ecc.serve")
 
@@ -47,6 +52,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=5555, help="listen port (default 5555; 0 = any)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--compression", default="none", choices=("none", "fp16", "int8"))
+    d = ServerConfig()
+    p.add_argument("--workers", type=int, default=d.workers, help="request worker threads")
+    p.add_argument(
+        "--max-connections", type=int, default=d.max_connections, help="open connections cap"
+    )
+    p.add_argument(
+        "--handshake-timeout-s",
+        type=float,
+        default=d.handshake_timeout_s,
+        help="seconds a peer has to authenticate",
+    )
+    p.add_argument(
+        "--send-timeout-s",
+        type=float,
+        default=d.send_timeout_s,
+        help="seconds a peer may leave its replies unread",
+    )
+    p.add_argument(
+        "--max-total-mib",
+        type=int,
+        default=d.max_total_bytes >> 20,
+        help="MiB of request bodies and queued replies held in all",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -63,11 +91,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         codec = WireConfig(compression=args.compression).codec()
+        config = ServerConfig(
+            max_connections=args.max_connections,
+            workers=args.workers,
+            handshake_timeout_s=args.handshake_timeout_s,
+            send_timeout_s=args.send_timeout_s,
+            max_total_bytes=args.max_total_mib << 20,
+        )
     except WireConfigError as e:
         print(f"ecc.serve: {e}", file=sys.stderr)
         return 2
     model = build_served_model(args.checkpoint, args.shape, args.seed)
-    server = StageServer(model, codec, host=args.host, port=args.port)
+    server = StageServer(model, codec, host=args.host, port=args.port, config=config)
     host, port = server.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -172,11 +172,9 @@ class SplitExecutor:
                             self._cloud_failed(e, timing)
                         else:
                             self._deadline_expired(seg, state, timing, t_req)
-                    except (
-                        wire_errors.TransportError,
-                        wire_errors.ProtocolError,
-                        CloudUnavailable,
-                    ) as e:
+                    except (wire_errors.WireError, CloudUnavailable) as e:
+                        # Any server-side failure (transport, a bad or error reply, a remote
+                        # handler error) is a fallback, never an exception out of run().
                         use_cloud = False
                         self._cloud_failed(e, timing)
                 if seg.device == "cloud" and not (use_cloud or self.edge_has_weights):
@@ -217,8 +215,14 @@ class SplitExecutor:
         rtt_ms = (time.perf_counter() - t0) * 1e3
         if reply.type != "result":
             raise CloudUnavailable(f"cloud replied {reply.type}: {reply.meta.get('error', '')}")
-        cloud_ms = float(reply.meta.get("server_compute_ms", 0.0))
-        state.update(reply.torch_tensors())
+        missing = [k for k in seg.return_keys if k not in reply.tensors]
+        if missing:
+            raise CloudUnavailable(f"cloud reply lacks return keys {missing}")
+        try:
+            cloud_ms = float(reply.meta.get("server_compute_ms", 0.0))
+            state.update(reply.torch_tensors())
+        except (TypeError, ValueError) as e:
+            raise CloudUnavailable(f"cloud reply unusable: {e}") from e
         timing.cloud_ms += cloud_ms
         timing.network_ms += max(rtt_ms - cloud_ms, 0.0)
         timing.round_trips += 1

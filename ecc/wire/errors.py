@@ -7,9 +7,11 @@ so the log line of a rejected frame says why it was rejected.
 
 from __future__ import annotations
 
+from core.errors import VeccError
 
-class WireError(Exception):
-    """Base class of everything the wire package raises."""
+
+class WireError(VeccError):
+    """Base class of everything the wire package raises (a ``ValueError`` via ``VeccError``)."""
 
 
 class WireConfigError(WireError, ValueError):
@@ -41,7 +43,15 @@ class TrailingBytes(ProtocolError):
 
 
 class BadHmac(ProtocolError):
-    """The frame's HMAC does not match: wrong secret or tampered bytes."""
+    """Authentication failed (handshake HMAC or AES-GCM tag): wrong secret or tampered bytes."""
+
+
+class ReplayedFrame(ProtocolError):
+    """The frame's sequence number is not the next one expected: replayed, reordered or foreign."""
+
+
+class HandshakeError(ProtocolError):
+    """The connection's key exchange failed (wrong message, wrong size or too late)."""
 
 
 class BadHeader(ProtocolError):

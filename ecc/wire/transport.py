@@ -1,9 +1,10 @@
-"""Blocking framed send/recv of ``Message``s over TCP, with timeouts and client retries.
+"""Blocking framed send/recv of sealed ``Message``s over TCP, with timeouts and client retries.
 
-A reader learns a frame's size from its 20-byte prefix and refuses an oversized frame
-before reading (or allocating) its body. A rejected frame is logged with its reason
-and the connection should then be closed: after a bad frame the byte stream can no
-longer be trusted to be in sync.
+``connect`` opens a TCP connection and runs the handshake (``ecc.wire.handshake``), so every
+``FramedSocket`` it returns holds the connection's own keys. A reader learns a frame's size from
+its 28-byte prefix, refuses an oversized frame before reading it, and authenticates the header
+before it allocates the body. A rejected frame is logged with its reason and the connection
+should then be closed: after a bad frame the byte stream can no longer be trusted to be in sync.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ecc.wire import errors as E
-from ecc.wire.codec import PREFIX_BYTES, Codec, Message
+from ecc.wire.codec import KIND_SERVER_HELLO, PREFIX_BYTES, Codec, Message
+from ecc.wire.handshake import ClientHandshake, expect
+from ecc.wire.secure import Channel, ChannelLimits
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class TransportConfig:
     retries: int = 3
     backoff_s: float = 0.05
     backoff_max_s: float = 2.0
+    channel_limits: ChannelLimits = field(default_factory=ChannelLimits)
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout_s", "read_timeout_s", "backoff_s", "backoff_max_s"):
@@ -47,10 +51,12 @@ class TransportConfig:
             raise E.WireConfigError(f"retries={self.retries!r}; allowed: 0 .. 100")
 
 
-def decode_or_log(codec: Codec, frame: bytes | bytearray | memoryview, peer: str) -> Message:
+def decode_or_log(
+    codec: Codec, frame: bytes | bytearray | memoryview, peer: str, channel: Channel | None = None
+) -> Message:
     """Decode ``frame``; on rejection log the reason (WARNING) and re-raise."""
     try:
-        return codec.decode(frame)
+        return codec.decode(frame, channel)
     except E.ProtocolError as e:
         log.warning("rejected frame from %s: %s: %s", peer, type(e).__name__, e)
         raise
@@ -71,11 +77,22 @@ def _recv_exact_into(sock: socket.socket, view: memoryview, what: str) -> None:
 
 
 class FramedSocket:
-    """One connected TCP socket speaking frames (either side)."""
+    """One connected TCP socket speaking frames (either side).
 
-    def __init__(self, sock: socket.socket, codec: Codec, read_timeout_s: float = 30.0) -> None:
+    ``channel``: the connection's keys; None until ``handshake_as_client`` has run (a frame
+    then cannot be sent or received).
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        codec: Codec,
+        read_timeout_s: float = 30.0,
+        channel: Channel | None = None,
+    ) -> None:
         self.sock = sock
         self.codec = codec
+        self.channel = channel
         self.sock.settimeout(read_timeout_s)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # Frames are whole messages: Nagle would only add latency to small replies.
@@ -88,9 +105,7 @@ class FramedSocket:
         self.bytes_sent = 0
         self.bytes_received = 0
 
-    def send(self, msg: Message, compress: Mapping[str, str] | None = None) -> int:
-        """Send one message; returns the frame size (bytes)."""
-        bufs = self.codec.encode_buffers(msg, compress)
+    def _sendall(self, bufs: list[memoryview]) -> int:
         total = sum(len(b) for b in bufs)
         pending = [b for b in bufs if len(b)]
         try:
@@ -109,30 +124,72 @@ class FramedSocket:
         self.bytes_sent += total
         return total
 
-    def recv(self) -> Message:
-        """Receive one message; ``ProtocolError`` (logged) if the frame is bad."""
-        prefix = bytearray(PREFIX_BYTES)
+    def _read(self, n: int, what: str) -> bytearray:
+        buf = bytearray(n)
         try:
-            _recv_exact_into(self.sock, memoryview(prefix), "prefix")
+            _recv_exact_into(self.sock, memoryview(buf), what)
         except OSError as e:
             if isinstance(e, E.TransportError):
                 raise
             raise E.TransportError(f"recv from {self.peer} failed: {e}") from e
+        self.bytes_received += n
+        return buf
+
+    def _reject(self, e: E.ProtocolError) -> None:
+        log.warning("rejected frame from %s: %s: %s", self.peer, type(e).__name__, e)
+
+    def handshake_as_client(self, limits: ChannelLimits | None = None) -> None:
+        """Run the client side of the key exchange (one round trip); sets ``channel``."""
+        hs = ClientHandshake(self.codec.secret, limits)
+        self._sendall([memoryview(hs.hello)])
+        try:
+            prefix = bytes(self._read(PREFIX_BYTES, "handshake prefix"))
+        except E.ConnectionClosed as e:
+            raise E.ConnectionClosed(
+                f"{self.peer} closed the connection during the handshake (server full, "
+                f"or a server that does not speak wire version 2): {e}"
+            ) from e
+        try:
+            size = expect(self.codec.parse_prefix(prefix), KIND_SERVER_HELLO)
+            payload = bytes(self._read(size, "handshake payload"))
+            finish, channel = hs.on_server_hello(prefix, payload)
+        except E.ProtocolError as e:
+            self._reject(e)
+            raise
+        self._sendall([memoryview(finish)])
+        self.channel = channel
+
+    def _channel(self) -> Channel:
+        if self.channel is None:
+            raise E.HandshakeError(f"no handshake on the connection to {self.peer} yet")
+        return self.channel
+
+    def send(self, msg: Message, compress: Mapping[str, str] | None = None) -> int:
+        """Seal and send one message; returns the frame size (bytes)."""
+        return self._sendall(self.codec.encode_buffers(msg, compress, self._channel()))
+
+    def recv(self) -> Message:
+        """Receive one message; ``ProtocolError`` (logged) if the frame is bad."""
+        channel = self._channel()
+        prefix = bytes(self._read(PREFIX_BYTES, "prefix"))
         try:
             layout = self.codec.parse_prefix(prefix)
         except E.ProtocolError as e:
-            log.warning("rejected frame from %s: %s: %s", self.peer, type(e).__name__, e)
+            self._reject(e)
             raise
-        frame = bytearray(layout.total)
-        frame[:PREFIX_BYTES] = prefix
+        sealed_header = self._read(layout.header_len, "frame")
         try:
-            _recv_exact_into(self.sock, memoryview(frame)[PREFIX_BYTES:], "frame")
-        except OSError as e:
-            if isinstance(e, E.TransportError):
-                raise
-            raise E.TransportError(f"recv from {self.peer} failed: {e}") from e
-        self.bytes_received += layout.total
-        return decode_or_log(self.codec, frame, self.peer)
+            head = self.codec.open_header(layout, prefix, memoryview(sealed_header), channel)
+        except E.ProtocolError as e:
+            self._reject(e)
+            raise
+        # Only now, with the header authenticated, is the announced body size trusted.
+        body = self._read(layout.body_len, "frame") if layout.body_len else None
+        try:
+            return self.codec.open_body(head, None if body is None else memoryview(body), channel)
+        except E.ProtocolError as e:
+            self._reject(e)
+            raise
 
     def close(self) -> None:
         """Close the socket (idempotent)."""
@@ -173,7 +230,18 @@ def connect(
             sock.close()
             last = e
             continue
-        return FramedSocket(sock, codec, cfg.read_timeout_s)
+        conn = FramedSocket(sock, codec, cfg.connect_timeout_s)
+        try:
+            conn.handshake_as_client(cfg.channel_limits)
+        except E.ProtocolError:
+            conn.close()  # wrong secret or not our protocol: retrying cannot help
+            raise
+        except E.TransportError as e:  # dropped (e.g. evicted by a full server): retryable
+            conn.close()
+            last = e
+            continue
+        conn.sock.settimeout(cfg.read_timeout_s)
+        return conn
     raise E.TransportError(
         f"could not connect to {address} after {cfg.retries + 1} attempts: {last}"
     )
@@ -204,6 +272,10 @@ class Client:
         self._next_id = 1
 
     def _connection(self) -> FramedSocket:
+        ch = self._conn.channel if self._conn is not None else None
+        if ch is not None and ch.expired(margin=0.9):
+            # Renew keys before the server's limit closes the connection under a request.
+            self.close()
         if self._conn is None:
             self._conn = connect(self.address, self.codec, self.config, self.socket_factory)
         return self._conn

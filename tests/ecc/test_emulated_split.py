@@ -143,10 +143,11 @@ def test_bad_frames_are_rejected_and_other_clients_keep_being_served():
                 s.settimeout(2)
                 assert s.recv(1) == b""  # never a reply to a bad frame
         deadline = time.monotonic() + 5
-        while server.stats.rejected < 2 and time.monotonic() < deadline:
+        while server.stats.rejected < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        # bad magic and bad HMAC are rejected frames; the truncated one ends as a mid-frame close
-        assert server.stats.rejected == 2
+        # bad magic, and two data frames sent without the handshake (wire v2): all rejected at
+        # the prefix, before any header or body byte is read
+        assert server.stats.rejected == 3
         with pytest.raises(RemoteError, match="outside"):
             good.request(Message("run", meta={"session": 1, "start": 0, "end": 10**6}))
         health = good.request(Message("health"))

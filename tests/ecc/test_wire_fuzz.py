@@ -22,7 +22,9 @@ VALID = CODEC.encode(
         {"k": [1, 2]},
     )
 )
-FUZZ = settings(max_examples=300, deadline=200, suppress_health_check=[HealthCheck.too_slow])
+# No per-example deadline: a wall-clock bound fails on a loaded machine without a bug (hangs are
+# still caught by the socket timeouts below and by the suite's own timeout).
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _decode(data: bytes) -> None:
@@ -39,7 +41,7 @@ def test_random_bytes(data: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=2048))
 def test_random_bytes_after_valid_prefix(data: bytes) -> None:
-    _decode(VALID[:20] + data)
+    _decode(VALID[:28] + data)
 
 
 @FUZZ
@@ -59,17 +61,7 @@ def test_mutated_valid_frame_is_rejected(edits: list[tuple[int, int]]) -> None:
 
 
 def _signed(header_raw: bytes, body: bytes) -> bytes:
-    import hashlib
-    import hmac
-
-    from ecc.wire.codec import ALIGN, MAGIC, PREFIX, PREFIX_BYTES
-
-    off = (PREFIX_BYTES + len(header_raw) + ALIGN - 1) // ALIGN * ALIGN
-    head = bytearray(off)
-    PREFIX.pack_into(head, 0, MAGIC, 1, 0, 0, len(header_raw), len(body))
-    head[PREFIX_BYTES : PREFIX_BYTES + len(header_raw)] = header_raw
-    signed = bytes(head) + body
-    return signed + hmac.new(SECRET, signed, hashlib.sha256).digest()
+    return CODEC.seal_raw(header_raw, body)
 
 
 _scalar = st.one_of(
@@ -116,17 +108,18 @@ def test_authenticated_garbage_headers(header_raw: bytes, body: bytes) -> None:
     _decode(_signed(header_raw, body))
 
 
-@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_stream_reader_never_hangs_on_garbage(data: bytes) -> None:
     """Random bytes then EOF: the framed reader ends with an error (or a valid frame), promptly."""
     import socket
 
     from ecc.wire.errors import TransportError
+    from ecc.wire.secure import Channel
     from ecc.wire.transport import FramedSocket
 
     a, b = socket.socketpair()
-    reader = FramedSocket(a, CODEC, read_timeout_s=1.0)
+    reader = FramedSocket(a, CODEC, read_timeout_s=1.0, channel=Channel.offline(SECRET))
     b.sendall(data)
     b.close()
     try:
