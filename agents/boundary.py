@@ -11,6 +11,8 @@ Two views:
   tensor moves when a stage reads it on a device that does not hold its latest
   version (the rule in ``agents.staged``). A layer-wise split of the LLM therefore
   moves one hidden state per decoded token each way and never the caches.
+
+That rule has one owner, ``agents.holders.Holders``; ``ecc.emulated.split_plan`` applies it per segment.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import torch
 
+from agents.holders import Holders
 from agents.staged import StagedModel, state_nbytes
 
 
@@ -99,7 +102,7 @@ def example_inputs(
     }
     if shape.proprio_dim:
         out["proprio"] = make(batch, shape.proprio_dim, device=device)
-    if shape.family in ("pi0", "cogact"):
+    if shape.noise_input:
         out["noise"] = make(batch, shape.head.chunk, shape.head.action_dim, device=device)
     return out
 
@@ -123,18 +126,18 @@ def placement_transfers(
     Inputs start on ``input_device``; ``outputs`` are not moved (the caller decides).
     """
     state = model.init_state(inputs)
-    holders: dict[str, set[str]] = {k: {input_device} for k in state}
+    holders = Holders(state, input_device)
     moves: list[Transfer] = []
     with torch.no_grad():
         for spec in model.stages():
             dev = place(spec)
             for k in spec.reads:
-                if dev not in holders[k]:
-                    src = sorted(holders[k])[0]
+                if not holders.has(k, dev):
+                    src = holders.source(k)
                     moves.append(Transfer(spec.name, src, dev, k, state_nbytes(state, [k])))
-                    holders[k].add(dev)
+                    holders.copy(k, dev)
             written = model.run_stage(spec, state)
             state.update(written)
             for k in written:
-                holders[k] = {dev}
+                holders.write(k, dev)
     return moves

@@ -125,7 +125,7 @@ class VLAPolicy:
                     f"allowed: {s.proprio_dim}"
                 )
             inputs["proprio"] = torch.from_numpy(self.stats.normalize_proprio(p))[None]
-        if s.family in ("pi0", "cogact"):
+        if s.noise_input:
             inputs["noise"] = self._draw_noise(1, self.config.noise_seed + self._calls)
         return inputs
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agents.errors import ShapeConfigError
+from agents.families import FamilySpec, family_spec
 
-Family = Literal["openvla", "oft", "pi0", "cogact"]
-FAMILIES: tuple[str, ...] = ("openvla", "oft", "pi0", "cogact")
+# A registered family name (``agents.families.FAMILIES``: openvla, oft, pi0, cogact, plug-ins).
+Family = str
 
 
 @dataclass(frozen=True)
@@ -242,27 +243,42 @@ class VLAShape:
         return self.vision[0].tokens_out * self.cameras
 
     @property
+    def family_spec(self) -> FamilySpec:
+        """The family's registry entry (``agents.families``): the owner of the facts below."""
+        return family_spec(self.family)
+
+    @property
     def proprio_in_prefix(self) -> bool:
-        """Proprio is one prefix token, except for pi0 where it is the expert's state token."""
-        return self.proprio_dim > 0 and self.family != "pi0"
+        """Proprio is one prefix token, unless the family's head reads it (pi0's state token)."""
+        return self.proprio_dim > 0 and self.family_spec.proprio_in_prefix
+
+    @property
+    def noise_input(self) -> bool:
+        """The model starts from noise: model input ``noise`` [B, chunk, action_dim]."""
+        return self.family_spec.noise_input
+
+    @property
+    def extra_llm_tokens(self) -> int:
+        """LLM tokens after the prefix (oft: chunk*action_dim placeholders; cogact: 1)."""
+        return int(self.family_spec.extra_tokens(self))
 
     @property
     def prefix_tokens(self) -> int:
         """Tokens of the VLM prefix: [vision (cam-major), proprio?, prompt]."""
-        return self.vision_tokens + int(self.proprio_in_prefix) + self.prompt_tokens
+        return self.prefix_tokens_for(self.prompt_tokens)
+
+    def prefix_tokens_for(self, prompt_tokens: int) -> int:
+        """``prefix_tokens`` with a prompt of ``prompt_tokens`` tokens."""
+        return self.vision_tokens + int(self.proprio_in_prefix) + int(prompt_tokens)
 
     @property
     def llm_tokens(self) -> int:
-        """Sequence length of the LLM prefill pass.
+        """Sequence length of the LLM prefill pass: the prefix + the family's extra tokens."""
+        return self.llm_tokens_for(self.prompt_tokens)
 
-        openvla/pi0: the prefix; oft: prefix + chunk*action_dim action placeholders;
-        cogact: prefix + 1 learned cognition token.
-        """
-        if self.family == "oft":
-            return self.prefix_tokens + self.head.chunk * self.head.action_dim
-        if self.family == "cogact":
-            return self.prefix_tokens + 1
-        return self.prefix_tokens
+    def llm_tokens_for(self, prompt_tokens: int) -> int:
+        """``llm_tokens`` with a prompt of ``prompt_tokens`` tokens (the trace's override)."""
+        return self.prefix_tokens_for(prompt_tokens) + self.extra_llm_tokens
 
     @property
     def decode_tokens(self) -> int:
@@ -277,3 +293,25 @@ class VLAShape:
         if self.head.kind == "dit":
             return self.head.chunk + 2
         return 0
+
+
+# Named shapes: the built-ins are added by ``agents.zoo``, a new family's module adds its own
+# (``register_shape``); ``agents.zoo.get_shape`` / ``list_shapes`` read this table.
+SHAPES: dict[str, VLAShape] = {}
+
+
+def register_shape(shape: VLAShape, *, replace: bool = False) -> VLAShape:
+    """Make ``shape`` known by its name (``agents.zoo.get_shape``, ``policy.shape=<name>``)."""
+    old = SHAPES.get(shape.name)
+    if old is not None and old != shape and not replace:
+        raise ShapeConfigError(
+            f"shape name {shape.name!r} is already registered; pass replace=True to override it"
+        )
+    family_spec(shape.family)  # an unregistered family fails here, not at first use
+    SHAPES[shape.name] = shape
+    return shape
+
+
+def unregister_shape(name: str) -> VLAShape:
+    """Remove a registered shape (a test's temporary plug-in)."""
+    return SHAPES.pop(name)

@@ -1,6 +1,7 @@
 """Named VLA shapes (real-size published models and tiny trainable ones) and model building.
 
-``get_shape(name)`` / ``list_shapes()`` / ``build_model(shape, device)``. Real-size models
+``get_shape(name)`` / ``list_shapes()`` / ``build_model(shape, device)``; a new family's module
+adds its shapes with ``agents.shapes.register_shape``. Real-size models
 are meant for ``torch.device("meta")``: parameter counting allocates nothing.
 
 Published totals and how they were checked are in each shape's ``published_source``;
@@ -10,24 +11,25 @@ Published totals and how they were checked are in each shape's ``published_sourc
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+import agents.models  # noqa: F401  (loads every family module: each registers its family, shapes)
 from agents.errors import UnknownShapeError
-from agents.models.base import StagedVLA
-from agents.models.cogact import CogACTModel
-from agents.models.oft import OFTModel
-from agents.models.openvla import OpenVLAModel
-from agents.models.pi0 import Pi0Model
-from agents.shapes import ActionHeadShape, DecoderShape, ProjectorShape, ViTShape, VLAShape
+from agents.shapes import (
+    SHAPES,
+    ActionHeadShape,
+    DecoderShape,
+    ProjectorShape,
+    ViTShape,
+    VLAShape,
+    register_shape,
+)
 
-MODEL_CLASSES: dict[str, type[StagedVLA]] = {
-    "openvla": OpenVLAModel,
-    "oft": OFTModel,
-    "pi0": Pi0Model,
-    "cogact": CogACTModel,
-}
+if TYPE_CHECKING:
+    from agents.models.base import StagedVLA
 
 # ---------------------------------------------------------------- real size
 # Prismatic "dinosiglip-vit-so-224px": timm vit_large_patch14_reg4_dinov2 + vit_so400m_patch14_siglip_224.
@@ -284,20 +286,19 @@ COGACT_TINY = _tiny(
     ),
 )
 
-_SHAPES: dict[str, VLAShape] = {
-    s.name: s
-    for s in (
-        OPENVLA_7B,
-        OFT_7B,
-        COGACT_BASE,
-        PI0,
-        SMOLVLA,
-        OPENVLA_TINY,
-        OFT_TINY,
-        PI0_TINY,
-        COGACT_TINY,
-    )
-}
+for _s in (
+    OPENVLA_7B,
+    OFT_7B,
+    COGACT_BASE,
+    PI0,
+    SMOLVLA,
+    OPENVLA_TINY,
+    OFT_TINY,
+    PI0_TINY,
+    COGACT_TINY,
+):
+    register_shape(_s)
+_SHAPES = SHAPES  # the one table of named shapes (agents.shapes), built-ins and plug-ins
 TINY_SHAPES: tuple[str, ...] = ("openvla-tiny", "oft-tiny", "pi0-tiny", "cogact-tiny")
 REAL_SHAPES: tuple[str, ...] = (
     "openvla-7b",
@@ -324,10 +325,12 @@ def get_shape(name: str) -> VLAShape:
 
 
 def build_model(shape: VLAShape | str, device: torch.device | str | None = None) -> StagedVLA:
-    """Build the family's nn.Module for ``shape`` (use ``device="meta"`` for real sizes)."""
+    """Build the family's nn.Module for ``shape`` (use ``device="meta"`` for real sizes).
+
+    The class is the family's registry entry (``agents.families``)."""
     if isinstance(shape, str):
         shape = get_shape(shape)
-    cls = MODEL_CLASSES[shape.family]
+    cls = shape.family_spec.model_class
     return cls(shape, torch.device(device) if device is not None else None)
 
 

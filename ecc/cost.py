@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agents.holders import Holders
 from ecc.errors import InvalidValueError, UnknownNameError, check_choice
 from ecc.hardware import HardwareProfile, check_precision, stage_latency_ms
 from ecc.network.link import LinkState
@@ -198,12 +199,14 @@ def plan_transfers(
         raise InvalidValueError(
             "partition.on_cloud", len(partition.on_cloud), f"length {trace.n_units}"
         )
-    loc: dict[str, set[str]] = {}
+    loc = Holders()
     size: dict[str, int] = {}
     for t, n in trace.inputs.items():
-        loc[t], size[t] = ({"edge"} if charge_io else {"edge", "cloud"}), n
+        loc.hold(t, ("edge",) if charge_io else ("edge", "cloud"))
+        size[t] = n
     for t in trace.free_inputs:
-        loc[t], size[t] = {"edge", "cloud"}, 0
+        loc.hold(t, ("edge", "cloud"))
+        size[t] = 0
     transfers: list[Transfer] = []
     here = "edge" if charge_io else None
     current: list = []  # [direction, bytes, tensors, before_stage] of the message into `here`
@@ -219,16 +222,17 @@ def plan_transfers(
             current = ["up" if dev == "cloud" else "down", 0, [], i]
         here = dev
         for t in st.reads:
-            if dev not in loc[t]:
+            if not loc.has(t, dev):
                 # Sent eagerly with the message that brought execution to this side.
                 current[1] += size[t]
                 current[2].append(t)
-                loc[t].add(dev)
+                loc.copy(t, dev)
         for t, n in st.writes:
-            loc[t], size[t] = {dev}, n
+            loc.write(t, dev)
+            size[t] = n
     if charge_io and here != "edge":
         close()
-        missing = [t for t in trace.outputs if "edge" not in loc[t]]
+        missing = [t for t in trace.outputs if not loc.has(t, "edge")]
         current = ["down", sum(size[t] for t in missing), missing, len(trace.stages)]
     close()
     return transfers

@@ -15,15 +15,21 @@ are placed together. A single cut ``c`` in ``0..n_units`` puts units ``< c`` on 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from agents.shapes import DecoderShape, ViTShape, VLAShape
+from core.registry import Registry, resolve
 from ecc.errors import InvalidValueError, check_choice, check_positive
 
 GRANULARITIES = ("block", "sublayer")
+# (shape, granularity, act_bytes, prompt_tokens, image_bytes_per_value) -> trace
+TraceBuilder = Callable[[VLAShape, str, float, int, float], "ExecutionTrace"]
+# Trace builders by name (``agents.families.FamilySpec.trace``): ecc registers, agents names.
+TRACE_BUILDERS: Registry[TraceBuilder] = Registry("trace builder", "family.trace")
 SUBLAYERS = ("attn_norm", "attn", "mlp_norm", "mlp_up", "mlp_down")
 TOKEN_BYTES = 8  # int64 token ids, as the torch models exchange them
 ACTION_VALUE_BYTES = 4  # fp32 actions / noise
@@ -347,22 +353,6 @@ class _Builder:
                  [("prefix.vision", self.wire(n * dims[-1]))])  # fmt: skip
 
 
-def _proprio_in_prefix(shape: VLAShape) -> bool:
-    return getattr(shape, "proprio_dim", 0) > 0 and shape.family != "pi0"
-
-
-def _llm_tokens(shape: VLAShape, prompt: int) -> int:
-    v0 = shape.vision[0]
-    prefix = (
-        shape.cameras * getattr(v0, "tokens_out", v0.num_patches)
-        + int(_proprio_in_prefix(shape))
-        + prompt
-    )
-    if shape.family == "oft":
-        return prefix + shape.head.chunk * shape.head.action_dim
-    return prefix + (1 if shape.family == "cogact" else 0)
-
-
 def build_trace(
     shape: VLAShape | str,
     *,
@@ -389,17 +379,35 @@ def build_trace(
     P = shape.prompt_tokens if prompt_tokens is None else int(prompt_tokens)
     if P < 0:
         raise InvalidValueError("prompt_tokens", P, ">= 0")
+    builder = trace_builder(shape.family_spec.trace)
+    return builder(shape, granularity, act_bytes, P, image_bytes_per_value)
+
+
+def trace_builder(name: str) -> TraceBuilder:
+    """A registered trace builder, or one named by a ``"module:function"`` path (a plug-in
+    family's own builder; see docs/extending.md)."""
+    if ":" in name and name not in TRACE_BUILDERS:
+        return resolve(name)
+    return TRACE_BUILDERS.get(name)
+
+
+@TRACE_BUILDERS.register("analytic")
+def analytic_trace(
+    shape: VLAShape, granularity: str, act_bytes: float, P: int, image_bytes_per_value: float
+) -> ExecutionTrace:
+    """The trace of every family whose head is one of ``agents.families.HEAD_KINDS``: the VLM
+    prefix, then the head by ``shape.head.kind``; the family facts (extra LLM tokens, proprio
+    in the prefix) come from the family registry through the shape."""
     b = _Builder(granularity, act_bytes)
     towers = [b.vit(v, shape.cameras) for v in shape.vision]
     b.projector(shape, towers)
     llm, head = shape.llm, shape.head
     d = _BlockDims.of_decoder(llm)
     H = llm.hidden
-    S = _llm_tokens(shape, P)
-    pd = getattr(shape, "proprio_dim", 0)
-    n_extra = S - (shape.cameras * getattr(shape.vision[0], "tokens_out", shape.vision[0].num_patches)
-                   + int(_proprio_in_prefix(shape)) + P)  # fmt: skip
-    pro_in = _proprio_in_prefix(shape)
+    S = shape.llm_tokens_for(P)
+    pd = shape.proprio_dim
+    n_extra = shape.extra_llm_tokens
+    pro_in = shape.proprio_in_prefix
     emb_p = max(llm.vocab_size, 1) * H + (pd * H + H if pro_in else 0) + n_extra * H
     ue = b.unit("llm.embed", "embed", emb_p)
     b.add("llm.embed", "embed", "embed", ue, 2 * pd * H if pro_in else 0, S * H,

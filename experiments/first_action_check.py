@@ -74,7 +74,7 @@ def first_actions(policy: Any, data: Any, rows: np.ndarray, image_rows: np.ndarr
             inputs["proprio"] = torch.from_numpy(
                 policy.stats.normalize_proprio(data.proprio[rows[sl]])
             )
-        if s.family in ("pi0", "cogact"):
+        if s.noise_input:
             gen = torch.Generator().manual_seed(policy.config.noise_seed)
             noise = torch.randn(1, s.head.chunk, s.head.action_dim, generator=gen)
             inputs["noise"] = noise.expand(len(inputs["tokens"]), -1, -1)

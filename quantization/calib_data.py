@@ -43,7 +43,7 @@ def demo_frames(policy: Any, demos: Any, rows: np.ndarray, seed: int = 0) -> dic
     if s.proprio_dim:
         p = policy.stats.normalize_proprio(demos.proprio[rows])
         inputs["proprio"] = torch.from_numpy(np.asarray(p, dtype=np.float32))
-    if s.family in ("pi0", "cogact"):
+    if s.noise_input:
         gen = torch.Generator().manual_seed(seed)
         inputs["noise"] = torch.randn(len(rows), s.head.chunk, s.head.action_dim, generator=gen)
     return inputs

@@ -81,7 +81,8 @@ class StagedVLA(nn.Module):
 
     # ----------------------------------------------------------------- hooks
     def n_extra_tokens(self) -> int:
-        return 0
+        """LLM tokens after the prefix: the family's registered fact (``agents.families``)."""
+        return self.shape.extra_llm_tokens
 
     def prefill_mask(self, device: torch.device) -> torch.Tensor | None:
         """Boolean [S, S] mask of the prefill pass (True = attend). Default: causal."""

@@ -5,7 +5,8 @@ weights it uses, so a single cut in module order places prefill and every decode
 the same side (KV caches never move). Consecutive stages on one device form a segment. Before a cloud
 segment the edge sends the tensors the segment reads whose latest version the cloud lacks; after it
 the cloud returns those the next edge segment reads (and, after the last cloud segment, the outputs).
-This is the rule of ``agents.staged`` and of ``ecc.cost.plan_transfers``, applied to a real model.
+This is the rule of ``agents.staged`` and of ``ecc.cost.plan_transfers``, applied to a real model;
+its one owner is ``agents.holders.Holders``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from agents.holders import Holders
 from agents.staged import StageSpec
 from ecc.errors import InvalidValueError, check_choice
 
@@ -88,8 +90,7 @@ def plan_segments(
             bounds[-1] = (d, bounds[-1][1], i + 1)
         else:
             bounds.append((d, i, i + 1))
-    # holders[k]: devices holding the latest version of k
-    holders: dict[str, set[str]] = {k: {"edge"} for k in input_keys}
+    holders = Holders(input_keys, "edge")
     outputs = list(output_keys)
     last_cloud = max((j for j, b in enumerate(bounds) if b[0] == "cloud"), default=-1)
     segments: list[Segment] = []
@@ -97,15 +98,13 @@ def plan_segments(
         send: tuple[str, ...] = ()
         if device == "cloud":
             send = tuple(
-                k
-                for k in _reads_before_write(specs, start, end)
-                if "cloud" not in holders.get(k, set())
+                k for k in _reads_before_write(specs, start, end) if not holders.has(k, "cloud")
             )
             for k in send:
-                holders.setdefault(k, set()).add("cloud")
+                holders.copy(k, "cloud")
         for s in specs[start:end]:
             for k in s.writes:
-                holders[k] = {device}
+                holders.write(k, device)
         ret: tuple[str, ...] = ()
         if device == "cloud":
             wanted: list[str] = []
@@ -114,8 +113,8 @@ def plan_segments(
                 wanted += _reads_before_write(specs, nstart, nend)
             if j == last_cloud:
                 wanted += outputs
-            ret = tuple(dict.fromkeys(k for k in wanted if holders.get(k) == {"cloud"}))
+            ret = tuple(dict.fromkeys(k for k in wanted if holders.only(k, "cloud")))
             for k in ret:
-                holders[k].add("edge")
+                holders.copy(k, "edge")
         segments.append(Segment(device, start, end, send, ret))
     return segments
