@@ -6,17 +6,18 @@ measured per-inference latency with ``ecc.cost.latency_breakdown`` for the same 
 calibrated profile of this CPU (``conf/hardware/local_cpu.yaml`` or a fresh ``python -m ecc.calibrate``).
 Target (issue 5): every cell within 10%.
 
-    sudo python -m experiments.benchmarks.emulated_fidelity [--shape oft-tiny] [--runs 15]
+    sudo vecc-bench bench=emulated_fidelity [shape=oft-tiny] [runs=15]
+
+Fields: conf/bench/emulated_fidelity.yaml (the old flags map there: --runs 15 -> runs=15).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,24 +36,11 @@ from ecc.wire.transport import Client, TransportConfig
 SECRET = b"fidelity-benchmark-secret-0123456789"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shape", default="oft-tiny")
-    ap.add_argument("--bandwidths", type=float, nargs="+", default=[2.0, 10.0, 50.0], help="Mbit/s")
-    ap.add_argument("--delays", type=float, nargs="+", default=[5.0, 20.0], help="one-way ms")
-    ap.add_argument(
-        "--cuts",
-        type=float,
-        nargs="+",
-        default=[0.0, 0.5, 0.85],
-        help="fraction of modules on the edge",
-    )
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--profile", default="local_cpu")
-    ap.add_argument("--link", default="auto", help="auto | tbf_userspace | userspace | netem")
-    ap.add_argument("--out", default="outputs/benchmarks/emulated_fidelity.json")
-    args = ap.parse_args()
+def run(cfg: Any) -> int:
+    """The bench app's entry (conf/bench/emulated_fidelity.yaml): 0 if every cell is within 10%, else 1."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
 
@@ -118,4 +106,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.apps import main_for
+
+    main_for("bench", "emulated_fidelity")

@@ -1,19 +1,21 @@
 """Environment steps per second with two 128x128 cameras: our suites vs stock robosuite.
 
-    LP_NUM_THREADS=1 python experiments/benchmarks/env_speed.py [--steps 100] [--levers]
+    LP_NUM_THREADS=1 vecc-bench bench=env_speed [steps=100] [levers=true]
+
+Fields: conf/bench/env_speed.yaml.
 
 Prints one row per configuration: our env for one task per suite (default fast
 rendering), stock robosuite PickPlaceCan with the same two cameras at robosuite's
-default rendering settings, and (with --levers) our env with each rendering lever
+default rendering settings, and (with levers=true) our env with each rendering lever
 switched back to robosuite's default, so every lever's effect is measured.
 Timings on a loaded shared machine are inflated; compare rows of the same run.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -89,16 +91,11 @@ def time_stock(steps: int, warmup: int) -> float:
     return rate
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--steps", type=int, default=150, help="timed steps, split in 3 blocks (best block wins)"
-    )
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--levers", action="store_true", help="also measure each rendering lever")
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The bench app's entry (conf/bench/env_speed.yaml): print the table."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     import torch
 
     torch.set_num_threads(1)
@@ -167,4 +164,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "env_speed")

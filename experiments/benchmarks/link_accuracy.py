@@ -8,15 +8,17 @@
    binned every ``--bin-ms``; the lag after a step is the start of the first
    ``--window-ms`` window after it whose throughput is within ``--tol`` of the new rate.
 
-    sudo python experiments/benchmarks/link_accuracy.py [--kinds userspace tbf_userspace]
+    sudo vecc-bench bench=link_accuracy [kinds=[userspace,tbf_userspace]]
+
+Fields: conf/bench/link_accuracy.yaml (the old flags map there: --delay-ms -> delay_ms).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 import time
+from typing import Any
 
 from ecc.links import LinkConfig, LinkUnavailable, StepSchedule, best_available
 from ecc.links.base import Link
@@ -94,20 +96,11 @@ def lag_ms(
     return None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", nargs="+", default=["userspace", "tbf_userspace", "netem"])
-    parser.add_argument("--mb", type=float, default=1.0, help="transfer size (1e6 bytes)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 100.0], help="Mbit/s")
-    parser.add_argument("--delay-ms", type=float, default=10.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--steps", type=float, nargs="+", default=[50.0, 10.0, 50.0], help="Mbit/s")
-    parser.add_argument("--step-s", type=float, default=2.0, help="duration of each step (s)")
-    parser.add_argument("--hz", type=float, default=20.0, help="trace replay rate")
-    parser.add_argument("--bin-ms", type=float, default=25.0)
-    parser.add_argument("--window-ms", type=float, default=100.0)
-    parser.add_argument("--tol", type=float, default=0.10, help="relative throughput tolerance")
-    args = parser.parse_args()
+def run(cfg: Any) -> None:
+    """The bench app's entry (conf/bench/link_accuracy.yaml): print both checks."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     nbytes = int(args.mb * 1e6)
@@ -164,4 +157,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "link_accuracy")

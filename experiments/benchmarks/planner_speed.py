@@ -1,6 +1,8 @@
 """Planner speed and exactness (acceptance 1 and 4).
 
-    python -m experiments.benchmarks.planner_speed [--cases 1000] [--repeats 50]
+    vecc-bench bench=planner_speed [cases=1000] [repeats=50]
+
+Fields: conf/bench/planner_speed.yaml.
 
 Prints: (1) RoboECC static search vs the exhaustive reference walk on random cases;
 (4) time to evaluate every cut of OpenVLA-7B at sub-layer granularity (from scratch and
@@ -10,9 +12,9 @@ Single-threaded; timings on a shared machine are inflated by other load.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,14 +36,11 @@ def _median_ms(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--cases", type=int, default=1000, help="random cases for the exactness check")
-    ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--conditions", type=int, default=10_000)
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The bench app's entry (conf/bench/planner_speed.yaml): print exactness and speed."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     torch.set_num_threads(1)
 
     t0 = time.perf_counter()
@@ -104,4 +103,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "planner_speed")

@@ -1,8 +1,10 @@
 """Tiny-policy inference latency on this CPU: batch 1, fp32, per family and per stage.
 
-    python -m experiments.benchmarks.policy_latency                    # all tiny families
-    python -m experiments.benchmarks.policy_latency --calls 100 --threads 1 --stages
-    python -m experiments.benchmarks.policy_latency --checkpoint outputs/train/.../step_0002000
+    vecc-bench bench=policy_latency                    # all tiny families
+    vecc-bench bench=policy_latency calls=100 threads=1 stages=true
+    vecc-bench bench=policy_latency checkpoint=outputs/train/.../step_0002000
+
+Fields: conf/bench/policy_latency.yaml (the old flags map there: --stage-runs -> stage_runs).
 
 Prints, per family: the end-to-end ``predict_action_chunk`` latency (preprocessing of two
 128x128 cameras + forward + unnormalisation) and the bare model forward, mean and p95
@@ -14,9 +16,9 @@ Weights are random unless a checkpoint is given: latency does not depend on thei
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from agents.boundary import stage_boundaries
 from agents.normalize import NormStats
 from agents.policy import VLAPolicy, load_policy
 from agents.tokenizer import WordTokenizer
-from agents.zoo import TINY_SHAPES, build_model, count_params, text_vocab_size
+from agents.zoo import build_model, count_params, text_vocab_size
 
 INSTRUCTION = "put the black bowl on the plate"
 
@@ -57,21 +59,11 @@ def _stats_ms(samples: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(np.percentile(a, 95))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--families", nargs="*", default=list(TINY_SHAPES), help="tiny shape names")
-    ap.add_argument("--checkpoint", default=None, help="benchmark this trained checkpoint instead")
-    ap.add_argument("--calls", type=int, default=100)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument(
-        "--image-size", type=int, default=128, help="camera frame size fed to the policy (px)"
-    )
-    ap.add_argument(
-        "--stages", action="store_true", help="also print per-stage timings and cut bytes"
-    )
-    ap.add_argument("--stage-runs", type=int, default=10)
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The bench app's entry (conf/bench/policy_latency.yaml): print the tables."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     obs = _obs(rng, args.image_size)
@@ -138,4 +130,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "policy_latency")

@@ -6,18 +6,19 @@ Prints tables (ms per call, median of repeats, speedup vs fp32) for:
   3. the DyQ-VLA controller's per-step overhead and history size,
   4. memory per method (exact accounting; tiny measured RSS; OpenVLA-7B on meta).
 
-Run: python experiments/benchmarks/quant_kernels.py [--threads 1] [--repeats 50] [--quick]
+Run: vecc-bench bench=quant_kernels [threads=1] [repeats=50] [budget=quick]
+(fields: conf/bench/quant_kernels.yaml; the old --quick is budget=quick: pi0-tiny, 10 repeats)
 Timings on a shared machine are inflated by other processes' load; compare rows of one run.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -360,15 +361,13 @@ def _rss_child(cfg: dict | None) -> tuple[int, int, int]:
     return acc, with_model - _rss_bytes(), mem.peak_delta
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--quick", action="store_true", help="fewer policies, fewer repeats")
-    args = p.parse_args()
+def run(cfg: Any) -> None:
+    """The bench app's entry (conf/bench/quant_kernels.yaml): print the four tables."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     torch.set_num_threads(args.threads)
-    repeats = 10 if args.quick else args.repeats
-    names = ["pi0-tiny"] if args.quick else ["pi0-tiny", "oft-tiny", "openvla-tiny", "cogact-tiny"]
+    repeats, names = args.repeats, list(args.policies)
     print(
         f"# quant_kernels: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
         f"cpu capability {torch.backends.cpu.get_cpu_capability()}, threads {args.threads}, "
@@ -381,4 +380,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "quant_kernels")

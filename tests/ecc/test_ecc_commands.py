@@ -33,15 +33,8 @@ def test_roboecc_table_writes_csv_md_png(tmp_path):
 
 
 def test_planner_speed_runs():
-    out = run(
-        "experiments.benchmarks.planner_speed",
-        "--cases",
-        "10",
-        "--repeats",
-        "2",
-        "--conditions",
-        "500",
-    )
+    out = run("experiments.bench", "bench=planner_speed", "cases=10", "repeats=2", "conditions=500",
+              "hydra.output_subdir=null", "hydra/job_logging=none")  # fmt: skip
     assert "0 mismatches" in out
 
 
