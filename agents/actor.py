@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.errors import AgentsError, CheckpointError, bad_value
+from agents.errors import AgentsError, CheckpointError
 from agents.policy import load_policy
+from core.errors import not_allowed
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,16 @@ class PolicyActor:
     ) -> None:
         if not checkpoint:
             raise CheckpointError(
-                "policy.checkpoint=None is not allowed; allowed: a directory written by "
-                "`python -m experiments.train` (e.g. outputs/train/<run>/checkpoints/step_0002000)"
+                not_allowed(
+                    "policy.checkpoint",
+                    None,
+                    "a directory written by `python -m experiments.train` "
+                    "(e.g. outputs/train/<run>/checkpoints/step_0002000)",
+                )
             )
         noise_scale = float(noise_scale)
         if not (math.isfinite(noise_scale) and noise_scale >= 0):
-            raise AgentsError(bad_value("policy.noise_scale", noise_scale, "a finite float >= 0"))
+            raise AgentsError(not_allowed("policy.noise_scale", noise_scale, "a finite float >= 0"))
         if noise_scale == 0 and spread_samples >= 2:
             raise AgentsError(
                 "policy.noise_scale=0 with policy.spread_samples="

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from agents.errors import DatasetError
 from agents.preprocess import images_to_tensor
+from core.errors import not_allowed
 from core.bounded_io import DEFAULT_MAX_ARRAY_BYTES, FileFormatError, check_declared
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _checked_rows(where: str, dataset: object) -> int:
     if not isinstance(dataset, h5py.Dataset):
         raise DatasetError(f"{where} is not a dataset")
     if dataset.ndim == 0:
-        raise DatasetError(f"{where}: shape=() is not allowed; allowed: [steps, ...]")
+        raise DatasetError(not_allowed(f"{where}: shape", (), "[steps, ...]"))
     try:
         check_declared(where, dataset.shape, dataset.dtype, DEFAULT_MAX_ARRAY_BYTES)
     except FileFormatError as e:
@@ -118,7 +119,7 @@ def load_demos(
     """
     files = demo_files(paths)
     if not files:
-        raise DatasetError("demos=[] is not allowed; allowed: an HDF5 path or a list of them")
+        raise DatasetError(not_allowed("demos", [], "an HDF5 path or a list of them"))
     demos: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
     for p in files:
         if not p.is_file():

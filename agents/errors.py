@@ -1,15 +1,16 @@
 """Exceptions raised by ``agents`` on bad user input or bad files.
 
-Every error is a ``ValueError`` subclass so callers that validate configs can
-catch one type; messages name the field, the bad value and the allowed values.
+Every error is a :class:`core.errors.VeccError` (a ``ValueError``) so callers that validate
+configs can catch one type; messages name the field, the bad value and the allowed values
+(formatted by :func:`core.errors.not_allowed`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from core.errors import VeccError
 
 
-class AgentsError(ValueError):
+class AgentsError(VeccError):
     """Base class of every error raised by the ``agents`` package on bad input."""
 
 
@@ -39,9 +40,3 @@ class DatasetError(AgentsError):
 
 class ObservationError(AgentsError):
     """An observation dict missing a key, or with a wrong shape/dtype."""
-
-
-def bad_value(field: str, value: object, allowed: Iterable[object] | str) -> str:
-    """Format the standard message: field, bad value, allowed values."""
-    allowed_txt = allowed if isinstance(allowed, str) else ", ".join(map(repr, allowed))
-    return f"{field}={value!r} is not allowed; allowed: {allowed_txt}"

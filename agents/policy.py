@@ -38,6 +38,7 @@ from agents.preprocess import images_to_tensor, proprio_vector, stack_cameras
 from agents.shape_io import shape_from_dict, shape_to_dict
 from agents.tokenizer import WordTokenizer
 from agents.zoo import build_model
+from core.errors import not_allowed
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,11 @@ def read_checkpoint_config(path: str | Path) -> dict:
     config = _read_json(root / "config.json", "config")
     if config.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            f"config format={config.get('format')!r} is not allowed; allowed: {CHECKPOINT_FORMAT!r}"
+            not_allowed("config format", config.get("format"), [CHECKPOINT_FORMAT])
         )
     if config.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
-            f"format_version={config.get('format_version')!r} is not allowed; allowed: {CHECKPOINT_VERSION}"
+            not_allowed("format_version", config.get("format_version"), [CHECKPOINT_VERSION])
         )
     return config
 

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.errors import OutOfVocabularyError, TokenizerError, bad_value
+from agents.errors import OutOfVocabularyError, TokenizerError
+from core.errors import not_allowed
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class WordTokenizer:
 
     def __post_init__(self) -> None:
         if self.oov not in OOV_POLICIES:
-            raise TokenizerError(bad_value("oov", self.oov, OOV_POLICIES))
+            raise TokenizerError(not_allowed("oov", self.oov, OOV_POLICIES))
         if self.overflow not in OVERFLOW_POLICIES:
-            raise TokenizerError(bad_value("overflow", self.overflow, OVERFLOW_POLICIES))
+            raise TokenizerError(not_allowed("overflow", self.overflow, OVERFLOW_POLICIES))
         if self.vocab_size > self.capacity:
             raise TokenizerError(
                 f"vocabulary of {self.vocab_size} ids (4 specials + {len(self.words)} words) exceeds "
@@ -114,9 +115,7 @@ class WordTokenizer:
     @classmethod
     def from_dict(cls, d: dict) -> WordTokenizer:
         if d.get("type") != "word" or not isinstance(d.get("words"), list):
-            raise TokenizerError(
-                f"tokenizer type={d.get('type')!r} is not allowed; allowed: 'word'"
-            )
+            raise TokenizerError(not_allowed("tokenizer type", d.get("type"), ["word"]))
         return cls(
             words=list(d["words"]),
             capacity=int(d["capacity"]),

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from agents.data import DemoArrays, action_chunks, load_demos, random_shift
-from agents.errors import AgentsError, CheckpointError, bad_value
+from agents.errors import AgentsError, CheckpointError
 from agents.normalize import NormStats
 from agents.policy import (
     DEFAULT_CAMERAS,
@@ -43,6 +43,7 @@ from agents.policy import (
 from agents.preprocess import images_to_tensor
 from agents.tokenizer import WordTokenizer
 from agents.zoo import build_model, get_shape, text_vocab_size
+from core.errors import not_allowed
 
 log = logging.getLogger(__name__)
 WANDB_MODES: tuple[str, ...] = ("offline", "online", "disabled")
@@ -88,15 +89,15 @@ class TrainConfig:
     def validate(self) -> None:
         get_shape(self.shape)
         if self.wandb_mode not in WANDB_MODES:
-            raise AgentsError(bad_value("wandb_mode", self.wandb_mode, WANDB_MODES))
+            raise AgentsError(not_allowed("wandb_mode", self.wandb_mode, WANDB_MODES))
         for name in ("steps", "batch_size", "save_every", "log_every", "num_threads"):
             if int(getattr(self, name)) < 1:
-                raise AgentsError(bad_value(name, getattr(self, name), "an integer >= 1"))
+                raise AgentsError(not_allowed(name, getattr(self, name), "an integer >= 1"))
         if self.lr <= 0:
-            raise AgentsError(bad_value("lr", self.lr, "a float > 0"))
+            raise AgentsError(not_allowed("lr", self.lr, "a float > 0"))
         if self.aux_keypoint_weight < 0:
             raise AgentsError(
-                bad_value("aux_keypoint_weight", self.aux_keypoint_weight, "a float >= 0")
+                not_allowed("aux_keypoint_weight", self.aux_keypoint_weight, "a float >= 0")
             )
 
 

@@ -1,15 +1,18 @@
 """Exceptions of the ecc core (traces, cost model, hardware, network, planners).
 
-Every user-input error is a ``ValueError`` subclass whose message names the field, the bad
-value and the allowed values, so a researcher can fix a Hydra override without reading code.
+Every user-input error is a :class:`core.errors.VeccError` (a ``ValueError``) whose message names
+the field, the bad value and the allowed values, so a researcher can fix a Hydra override without
+reading code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.errors import VeccError, not_allowed
 
-class EccError(ValueError):
+
+class EccError(VeccError):
     """Base class of every bad-input error raised by the ecc core."""
 
 
@@ -18,9 +21,7 @@ class UnknownNameError(EccError, KeyError):
 
     def __init__(self, field: str, value: object, allowed: Iterable[object]) -> None:
         self.field, self.value, self.allowed = field, value, tuple(allowed)
-        super().__init__(
-            f"{field}={value!r} is not known; allowed: {', '.join(map(str, self.allowed))}"
-        )
+        super().__init__(not_allowed(field, value, ", ".join(map(str, self.allowed))))
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.args[0]
@@ -31,7 +32,7 @@ class InvalidValueError(EccError):
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field}={value!r} is invalid; allowed: {allowed}")
+        super().__init__(not_allowed(field, value, allowed))
 
 
 class InfeasiblePlanError(EccError):

@@ -1,22 +1,20 @@
-"""Exceptions raised by the envs package."""
+"""Exceptions raised by the envs package (all :class:`core.errors.VeccError`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.errors import VeccError, not_allowed
 
-class EnvConfigError(ValueError):
+
+class EnvConfigError(VeccError):
     """A bad argument to an environment constructor or reset (suite, task, level, size...)."""
 
     def __init__(self, field: str, value: object, allowed: Iterable[object] | str) -> None:
-        if isinstance(allowed, str):
-            allowed_text = allowed
-        else:
-            allowed_text = ", ".join(repr(a) for a in allowed)
-        super().__init__(f"invalid {field}={value!r}; allowed: {allowed_text}")
+        super().__init__(not_allowed(field, value, allowed))
         self.field = field
         self.value = value
 
 
-class TaskSpecError(ValueError):
+class TaskSpecError(VeccError):
     """A task declaration that is internally inconsistent (unknown object, region or predicate)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from core.errors import not_allowed
 from experiments.config_checks import ConfigError
 
 KINDS: tuple[str, ...] = ("table", "study", "bench", "tool")
@@ -73,7 +74,7 @@ def resolve_entry(entry: str) -> Callable[[DictConfig], Any]:
     """``"package.module:function"`` -> the function."""
     module, sep, func = entry.partition(":")
     if not sep or not func:
-        raise ConfigError(f"app.entry={entry!r} is not allowed; allowed: 'package.module:function'")
+        raise ConfigError(not_allowed("app.entry", entry, "'package.module:function'"))
     return getattr(importlib.import_module(module), func)
 
 
@@ -146,7 +147,7 @@ def list_options(cfg: DictConfig) -> None:
 
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
-        raise ConfigError(f"kind={kind!r} is not allowed; allowed: {', '.join(KINDS)}")
+        raise ConfigError(not_allowed("kind", kind, ", ".join(KINDS)))
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

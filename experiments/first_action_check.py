@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from core.errors import not_allowed
+from core.errors import not_allowed
 from experiments.tables import fmt, markdown_table
 
 log = logging.getLogger(__name__)

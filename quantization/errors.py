@@ -1,7 +1,8 @@
 """Exceptions raised by the quantization package.
 
-Every error about user input is a ``ValueError`` subclass whose message names the
-field, the bad value and the allowed values, so a Hydra override typo is obvious.
+Every error about user input is a :class:`core.errors.VeccError` (a ``ValueError``) whose
+message names the field, the bad value and the allowed values, so a Hydra override typo is
+obvious.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from core.errors import VeccError, not_allowed
 
-class QuantizationError(ValueError):
+
+class QuantizationError(VeccError):
     """Base class for bad quantization input (configs, shapes, bit widths)."""
 
 
@@ -18,8 +21,7 @@ class QuantConfigError(QuantizationError):
     """A configuration field holds a value outside its allowed set or range."""
 
     def __init__(self, field: str, value: Any, allowed: Iterable[Any] | str) -> None:
-        allowed_txt = allowed if isinstance(allowed, str) else ", ".join(map(repr, allowed))
-        super().__init__(f"{field}={value!r} is not allowed; allowed: {allowed_txt}")
+        super().__init__(not_allowed(field, value, allowed))
         self.field = field
         self.value = value
 

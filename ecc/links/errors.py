@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from core.errors import VeccError, not_allowed
 
-class LinkError(Exception):
-    """Base class of everything the links package raises."""
+
+class LinkError(VeccError):
+    """Base class of everything the links package raises (a ``ValueError`` via ``VeccError``)."""
 
 
 class LinkConfigError(LinkError, ValueError):
     """A link parameter is invalid; the message names the field, value and allowed range."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        super().__init__(f"{field}={value!r} is invalid; allowed: {allowed}")
+        super().__init__(not_allowed(field, value, allowed))
         self.field = field
         self.value = value
         self.allowed = allowed

@@ -1,13 +1,15 @@
 """Exceptions raised by the scripted experts.
 
-All of them subclass :class:`ValueError` so callers that validate user input
-with ``except ValueError`` keep working.
+All of them subclass :class:`core.errors.VeccError` (a :class:`ValueError`) so callers
+that validate user input with ``except ValueError`` keep working.
 """
 
 from __future__ import annotations
 
+from core.errors import VeccError, not_allowed
 
-class ExpertError(ValueError):
+
+class ExpertError(VeccError):
     """Base class for errors raised by :mod:`envs.experts`."""
 
 
@@ -15,7 +17,7 @@ class ExpertConfigError(ExpertError):
     """A field of :class:`envs.experts.config.ExpertConfig` has a bad value."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
-        super().__init__(f"ExpertConfig.{field}={value!r} is invalid; allowed: {allowed}")
+        super().__init__(not_allowed(f"ExpertConfig.{field}", value, allowed))
         self.field = field
         self.value = value
         self.allowed = allowed
