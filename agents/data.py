@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from agents.errors import DatasetError
 from agents.preprocess import images_to_tensor
-from core.errors import not_allowed
 from core.bounded_io import DEFAULT_MAX_ARRAY_BYTES, FileFormatError, check_declared
+from core.errors import not_allowed
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from core.errors import not_allowed
-from core.errors import not_allowed
 from experiments.tables import fmt, markdown_table
 
 log = logging.getLogger(__name__)
