@@ -101,6 +101,8 @@ def make_main(kind: str) -> Callable[[], Any]:
     import hydra
 
     _check_kind(kind)
+    # conf/hydra/help/<kind>.yaml lists the options through this resolver, so --help never goes stale.
+    OmegaConf.register_new_resolver("vecc_options", _options_help, replace=True)
 
     def task(cfg: DictConfig) -> Any:
         import logging
@@ -143,6 +145,12 @@ def list_options(cfg: DictConfig) -> None:
     for name, text in options(kind).items():
         if name != "list":
             print(f"  {name:24s} {text}")
+
+
+def _options_help(kind: str) -> str:
+    """``  kind=name   description`` lines for the help template (resolver ``vecc_options``)."""
+    lines = [f"  {kind}={n:<24s} {d}" for n, d in options(kind).items() if n != "list"]
+    return "\n".join(lines) or "  (none yet)"
 
 
 def _check_kind(kind: str) -> None:
