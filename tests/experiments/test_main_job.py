@@ -81,3 +81,63 @@ def test_quantization_without_the_simulated_runtime_is_refused_at_start_up(tmp_p
     assert "runtime.kind='simulated'" in err
     assert "Traceback" not in err
     assert not (tmp_path / "results.json").exists()
+
+
+# Recorded from the unchanged code (cee3136, before the typed step record): pi0_tiny, object suite,
+# modeled OpenVLA-7B on Orin + A100 over cellular_markov, seed 0, one 30-step episode.
+# field: (mean, p50, p95, n) in ms
+_BEFORE = {
+    "blocking": {
+        "inferences": 4, "hold_steps": 0, "bytes_up": 603136, "uplink_mbps_mean": 96.6089570194668,
+        "inference_ms": (164.76858247313112, 164.67989312693166, 167.9106201991124, 4),
+        "edge_ms": (0.0, 0.0, 0.0, 4),
+        "uplink_ms": (22.641853650482386, 22.908971646832068, 23.43219735602606, 4),
+        "cloud_ms": (132.9852626938237, 132.9852626938237, 132.9852626938237, 4),
+        "downlink_ms": (9.141466128825043, 9.610283833128545, 12.293337689645838, 4),
+    },
+    "realtime": {
+        "inferences": 3, "hold_steps": 12, "bytes_up": 452352, "uplink_mbps_mean": 97.09436789108922,
+        "inference_ms": (164.46467970480572, 164.41551874048847, 167.36981571801974, 3),
+        "edge_ms": (0.0, 0.0, 0.0, 3),
+        "uplink_ms": (22.868552408223763, 22.938535963965457, 23.461236261441385, 3),
+        "cloud_ms": (132.9852626938237, 132.9852626938237, 132.9852626938237, 3),
+        "downlink_ms": (8.610864602758282, 8.491720082699318, 12.157672958209082, 3),
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", sorted(_BEFORE))
+def test_typed_step_record_keeps_the_numbers_of_the_untyped_one(tmp_path, mode):
+    proc = _run(
+        tmp_path, "logger=none", "eval.progress=false", "eval.init_states=1",
+        "eval.max_episode_steps=30", "eval.num_wait_steps=0", f"runtime.mode={mode}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want = _BEFORE[mode]
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert summary["successes"] == 0
+    lat = summary["step_latency_ms"]
+    for name in ("inference_ms", "edge_ms", "uplink_ms", "cloud_ms", "downlink_ms"):
+        got = (lat[name]["mean"], lat[name]["p50"], lat[name]["p95"], lat[name]["n"])
+        assert got == pytest.approx(want[name], rel=1e-9, abs=1e-12), name
+    # misfiled before: not milliseconds, so no longer among the per-step ms fields
+    assert not {"uplink_mbps", "fallback", "round_trips", "aborted"} & set(lat)
+    facts = summary["inference"]
+    assert facts["count"] == want["inferences"]
+    assert facts["uplink_mbps"]["mean"] == pytest.approx(want["uplink_mbps_mean"], rel=1e-9)
+    assert facts["fallback_fraction"] == 0.0
+    row = json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[0])
+    extra = row["extra"]
+    assert (extra["inferences"], extra["hold_steps"], extra["bytes_up"]) == (
+        want["inferences"], want["hold_steps"], want["bytes_up"],
+    )  # fmt: skip
+    per_episode = extra["episode_summary"]
+    assert per_episode["steps"] == row["steps"] == 30
+    mean, _, _, n = want["inference_ms"]
+    assert per_episode["per_step_ms"] == pytest.approx(mean * n / 30, rel=1e-9)
+    assert per_episode["per_inference_ms"] == pytest.approx(mean, rel=1e-9)
+    remote = sum(want[f][0] for f in ("uplink_ms", "cloud_ms", "downlink_ms")) * n / 30
+    assert per_episode["cloud_per_step_ms"] == pytest.approx(remote, rel=1e-9)
+    assert per_episode["cloud_calls"] == n
+    assert per_episode["edge_memory_bytes"] == 0.0  # the planner put everything in the cloud
+    assert extra["timeline"]["fallback"] == [False] * n

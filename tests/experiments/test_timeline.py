@@ -43,7 +43,8 @@ def test_a_new_episode_starts_an_empty_timeline_and_old_columns_are_kept() -> No
     first = tl.as_dict()
     tl.on_episode_start(START)
     assert tl.as_dict() == {}
-    assert first["inference_step"] == [0] and first["act_bits"] == [16]  # not cleared with it
+    assert first["inference_step"] == [0]  # not cleared with the timeline
+    assert first["act_bits"] == [16]
 
 
 def test_wandb_offline_run_holds_the_decision_timeline(tmp_path) -> None:
