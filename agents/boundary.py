@@ -17,6 +17,7 @@ That rule has one owner, ``agents.holders.Holders``; ``ecc.emulated.split_plan``
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,6 @@ def stage_boundaries(
 
     With ``timed`` each stage's wall time (s) is measured too (``time.perf_counter``).
     """
-    import time
-
     specs = model.stages()
     state = model.init_state(inputs)
     # A key may be rewritten (KV caches, hidden state): sizes are taken at the

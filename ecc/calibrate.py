@@ -28,7 +28,10 @@ scores and provenance as JSON.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -38,8 +41,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents import zoo
+from core.provenance import provenance
 from ecc.cost import stage_times_ms
 from ecc.errors import EccError, InvalidValueError, check_choice
+from ecc.flopcheck import example_inputs
 from ecc.hardware import HardwareProfile, load_profile, save_profile
 from ecc.trace import ExecutionTrace, build_trace
 
@@ -105,8 +111,6 @@ SHAPE_SETS = ("tiny", "real")
 def calibration_shapes(which: str = "tiny") -> list[Any]:
     """``tiny``: the zoo's tiny models and 4x-wider variants of two of them; ``real``: the
     published-size shapes (a GPU's worth of memory: 15 GB of bf16 weights for the 7B ones)."""
-    from agents import zoo
-
     check_choice("shapes", which, SHAPE_SETS)
     if which == "real":
         return [zoo.get_shape(n) for n in zoo.REAL_SHAPES]
@@ -186,9 +190,6 @@ def measure_model(
     The model is built on ``device`` itself (a 7B model never passes through host memory) with
     the layers' own random initialisation; weights do not change the time of dense kernels.
     """
-    from agents import zoo
-    from ecc.flopcheck import example_inputs
-
     # Stray buffers made on the host during construction follow in the .to().
     model = zoo.build_model(shape, device=device).to(device=device, dtype=dtype).eval()
     inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
@@ -311,8 +312,6 @@ def load_report(path: str | Path) -> list[StageMeasurements]:
     Raises InvalidValueError naming the model when a trace's stages no longer match the
     recorded ones (the zoo changed since the measurement).
     """
-    import json
-
     if not Path(path).is_file():
         raise InvalidValueError(
             "from_report", str(path), "the path of a report JSON written by --report"
@@ -413,8 +412,6 @@ def calibrate(
             if dev.type == "cuda":
                 mem_capacity_gb = torch.cuda.get_device_properties(dev).total_memory / 1e9
             else:
-                import os
-
                 mem_capacity_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
         peaks = {p: peak_flops / 1e12 for p in ("fp32", "bf16", "int8", "int4")}
         base_prof = HardwareProfile(name, role, peaks, bw / 1e9, mem_capacity_gb, 1.0, 1.0, 0.0,
@@ -462,8 +459,6 @@ def print_validation(validation: dict[str, dict[str, Any]]) -> None:
 def _device_label(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
-    import platform
-
     return platform.processor() or platform.machine()
 
 
@@ -512,10 +507,6 @@ def main() -> None:
         print(f"{k:28s} {v:.4g}")
     print_validation(cal.validation)
     if args.report:
-        import json
-
-        from core.provenance import provenance
-
         doc = {"device": _device_label(args.device), "command": vars(args), "provenance": provenance(),
                "torch": torch.__version__, **cal.to_json()}  # fmt: skip
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ held to.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -294,8 +294,6 @@ def sample_breakdown(
     Compute times stay at their roofline values; the expectation over draws equals ``bd``
     when the link has no loss (jitter has zero mean, truncated at zero delay).
     """
-    from dataclasses import replace
-
     up = sum(
         link.sample_message_ms(t.nbytes, "up", rng) for t in bd.transfers if t.direction == "up"
     )

@@ -13,6 +13,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from agents import zoo
 from ecc.trace import build_trace
 
 
@@ -60,8 +61,6 @@ def example_inputs(shape: Any, seed: int = 0) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def compare_flops(shape_name: Any) -> FlopComparison:
     """Run the zoo model ``shape_name`` (a name or a VLAShape) stage by stage under the FLOP counter."""
-    from agents import zoo
-
     shape = zoo.get_shape(shape_name) if isinstance(shape_name, str) else shape_name
     model = zoo.build_model(shape).eval()
     trace = build_trace(shape, granularity="block")

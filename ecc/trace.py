@@ -23,7 +23,8 @@ import numpy as np
 
 from agents.shapes import DecoderShape, ViTShape, VLAShape
 from core.registry import Registry, resolve
-from ecc.errors import InvalidValueError, check_choice, check_positive
+from ecc.catalog import get_shape
+from ecc.errors import InvalidValueError, UnknownNameError, check_choice, check_positive
 
 GRANULARITIES = ("block", "sublayer")
 # (shape, granularity, act_bytes, prompt_tokens, image_bytes_per_value) -> trace
@@ -113,8 +114,6 @@ class ExecutionTrace:
         for s in self.stages:
             if s.name == stage_or_unit:
                 return s.unit + 1
-        from ecc.errors import UnknownNameError
-
         raise UnknownNameError("cut", stage_or_unit, [u.name for u in self.units[:8]] + ["..."])
 
     def cut_name(self, cut: int) -> str:
@@ -371,8 +370,6 @@ def build_trace(
         image_bytes_per_value: bytes per image value sent (1: uint8 on the wire).
     """
     if isinstance(shape, str):
-        from ecc.catalog import get_shape
-
         shape = get_shape(shape)
     check_choice("granularity", granularity, GRANULARITIES)
     check_positive("act_bytes", act_bytes)

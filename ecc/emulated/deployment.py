@@ -29,9 +29,10 @@ from ecc.emulated.client import SplitExecutor
 from ecc.emulated.server import model_fingerprint
 from ecc.emulated.split_plan import module_order
 from ecc.errors import InvalidValueError
+from ecc.links import LinkConfig, best_available, trace_schedule
 from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.runtime.latency import InferenceTiming
-from ecc.wire.transport import free_port
+from ecc.wire.transport import Client, free_port
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +103,6 @@ class EmulatedDeployment:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> EmulatedDeployment:
-        from ecc.wire.transport import Client
-
         codec = self.wire.codec()
         factory = None
         try:
@@ -140,8 +139,6 @@ class EmulatedDeployment:
         return self
 
     def _start_local_server(self) -> tuple[str, int]:
-        from ecc.links import LinkConfig, best_available
-
         cmd_prefix: list[str] = []
         host = "127.0.0.1"
         if self.link_kind != "none":
@@ -160,8 +157,6 @@ class EmulatedDeployment:
                 cmd_prefix = ["ip", "netns", "exec", pair.cloud_ns]
                 host = pair.cloud_ip
             if self.network.trace is not None:
-                from ecc.links import trace_schedule
-
                 down = self.network.link.down_mbps / self.network.link.up_mbps
                 self.link.apply_trace(
                     trace_schedule(self.network.trace, _Scaled(self.network.trace, down))
