@@ -289,7 +289,10 @@ class StageServer:
         return self.frames.stats if self.frames is not None else None
 
     def start(self) -> tuple[str, int]:
-        sock = self._listen or socket.create_server((self._host, self._port), reuse_port=False)
+        # A deep backlog: bursts of connects wait in the kernel instead of in SYN retries.
+        sock = self._listen or socket.create_server(
+            (self._host, self._port), reuse_port=False, backlog=1024
+        )
         self.frames = FrameServer(
             self.codec,
             self.service.handlers(),

@@ -212,7 +212,7 @@ class FrameServer:
         self.max_conn_bytes = cfg.max_conn_bytes or 2 * codec.max_frame_bytes
         self.max_send_queue_bytes = cfg.max_send_queue_bytes or 2 * codec.max_frame_bytes
         self.stats = ServerStats()
-        self.sock = listen_sock or socket.create_server(("127.0.0.1", port))
+        self.sock = listen_sock or socket.create_server(("127.0.0.1", port), backlog=1024)
         self.sock.setblocking(False)
         self._pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="vecc-worker")
         self._sel = selectors.DefaultSelector()
