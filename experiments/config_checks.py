@@ -8,11 +8,12 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from quantization.methods import METHODS, get_method
+
 NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
 RUNTIME_KINDS = ("simulated", "emulated", "none")
 LATENCY_KINDS = ("modeled", "measured", "constant")
 WORLD_TIME_MODES = ("blocking", "realtime")
-CALIBRATED_METHODS = ("smoothquant", "qvla")  # quantization.name values that need demo frames
 
 
 class ConfigError(ValueError):
@@ -107,8 +108,8 @@ def check_calibration(cfg: DictConfig) -> str | None:
     """
     quant = cfg.get("quantization")
     name = quant.get("name", "none") if quant is not None else "none"
-    if name not in CALIBRATED_METHODS:
-        return None
+    if name not in METHODS or not get_method(name).needs_calibration:
+        return None  # an unknown name is method_config's error, named there
     demos = (cfg.get("calibration") or {}).get("demos")
     if not demos:
         raise ConfigError(

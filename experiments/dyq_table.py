@@ -49,11 +49,11 @@ from experiments.apps import as_args, compose_main
 from experiments.config_checks import ConfigError
 from experiments.figures import pyplot, save_figure
 from experiments.tables import markdown_table, write_csv
+from quantization.methods import option_needs_calibration
 
 log = logging.getLogger(__name__)
 
 SUITES: tuple[str, ...] = ("goal", "object", "spatial", "long")
-CALIBRATED = ("smoothquant_w4a4", "qvla")  # need +calibration.demos
 # The committed tiny policy (scripts/train_tiny_policies.sh): the default acting checkpoint.
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "object" / "pi0_tiny"
 CALIBRATION_DEMOS_PER_TASK = 2  # collected when --demos is absent (a fresh clone has no data/)
@@ -66,6 +66,12 @@ class Method:
     key: str
     label: str
     overrides: tuple[str, ...]
+
+
+def needs_demos(method: Method) -> bool:
+    """The row's quantization option names a method that calibrates (+calibration.demos)."""
+    options = [o.split("=", 1)[1] for o in method.overrides if o.startswith("quantization=")]
+    return any(option_needs_calibration(o) for o in options)
 
 
 TABLE_METHODS: tuple[Method, ...] = (
@@ -142,7 +148,7 @@ def run_overrides(a: SimpleNamespace, suite: str, method: Method) -> list[str]:
     if getattr(a, "image_size", None) is not None:  # render at the size the model was trained on
         out.append(f"env.image_size={a.image_size}")
     out += a.main_overrides
-    if method.key in CALIBRATED:
+    if needs_demos(method):
         out.append(f"+calibration.demos={a.demos}")
     return out
 
@@ -376,7 +382,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         a.image_size = load_policy(a.checkpoint).shape.vision[0].image_size
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
-    if set(a.methods) & set(CALIBRATED) and not Path(a.demos).is_file():
+    calibrates = any(needs_demos(m) for m in TABLE_METHODS if m.key in a.methods)
+    if calibrates and not Path(a.demos).is_file():
         a.demos = str(collect_calibration_demos(a.out / "calibration_demos.hdf5", a.image_size))
     ablation_suite = "spatial" if "spatial" in a.suites else a.suites[0]
     methods = [m for m in TABLE_METHODS if m.key == "bf16" or m.key in a.methods]

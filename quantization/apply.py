@@ -1,13 +1,8 @@
 """``quantize_model``: swap the selected ``nn.Linear`` layers of any model for ``QuantLinear``.
 
-Methods (``QuantMethodConfig.name``):
-
-- ``none``: model unchanged (fp32/bf16 is then a matter of accounting and casting).
-- ``w8a8`` / ``w4a16`` / ``w4a4``: static weight bits, activation bits as configured.
-- ``smoothquant``: migrate activation outliers into weights first (needs calibration).
-- ``qvla``: per-module weight bits by action-output sensitivity (needs calibration).
-- ``dyq``: INT4 weights once; activation bits are then switched per step by
-  :class:`quantization.dyq.DyQController` via :func:`quantization.linear.set_act_bits`.
+Methods (``QuantMethodConfig.name``): the entries of ``quantization.methods.METHODS`` (the
+built-ins, listed in ``quantization.builtin_methods``); each says whether it calibrates and what
+it computes before the swap (``prepare``: SmoothQuant's input scales, QVLA's bits).
 """
 
 from __future__ import annotations
@@ -19,20 +14,20 @@ from typing import Any
 import torch
 from torch import nn
 
+import quantization.builtin_methods  # noqa: F401  (registers the built-in methods)
 from quantization.calib_batches import CalibrationBatches
 from quantization.config import QuantMethodConfig, method_config
 from quantization.errors import CalibrationError
 from quantization.linear import QuantLinear
+from quantization.methods import Prepared, get_method
 from quantization.mixed import MixedQuantLinear
 from quantization.quantizers import WeightQuantSpec
-from quantization.qvla import allocate_bits
 from quantization.selection import (
     module_group,
     selected_linears,
     selected_weight_only,
     set_submodule,
 )
-from quantization.smoothquant import smoothing_scales
 from quantization.weight_only import QuantConv2d, QuantEmbedding
 
 log = logging.getLogger(__name__)
@@ -61,8 +56,8 @@ def _spec(cfg: QuantMethodConfig, in_features: int, bits: int | None = None) -> 
 
 
 def _act_bits(cfg: QuantMethodConfig) -> int:
-    # DyQ starts at BF16 (the safe side); the controller lowers it per step.
-    return 16 if cfg.name == "dyq" else cfg.act_bits
+    # The method's start (DyQ: BF16, the safe side; its controller lowers it per step).
+    return get_method(cfg.name).act_bits(cfg)
 
 
 @torch.no_grad()
@@ -80,17 +75,14 @@ def quantize_model(
     if not cfg.quantizes_weights:
         return report
     targets = selected_linears(model, cfg)
-    input_scales: dict[str, torch.Tensor] = {}
-    bits: dict[str, int | torch.Tensor] = {}
-    if cfg.name in ("smoothquant", "qvla") and calibration is None:
+    method = get_method(cfg.name)
+    if method.needs_calibration and calibration is None:
         raise CalibrationError(
             f"quantization.name={cfg.name!r} needs calibration batches "
             "(pass calibration=CalibrationBatches(batches=...))"
         )
-    if cfg.name == "smoothquant":
-        input_scales = smoothing_scales(model, targets, calibration, cfg.smoothquant)
-    elif cfg.name == "qvla":
-        bits = allocate_bits(model, targets, calibration, cfg)
+    prepared = method.prepare(model, targets, calibration, cfg) if method.prepare else Prepared()
+    input_scales, bits = prepared.input_scales, prepared.bits
     for name, lin in targets.items():
         b = bits.get(name, cfg.weight_bits_for(module_group(name, cfg)))
         if isinstance(b, torch.Tensor):  # channel-wise QVLA: bits per output channel

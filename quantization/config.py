@@ -16,12 +16,10 @@ from typing import Any
 import torch
 
 from quantization.errors import QuantConfigError, check_choice, check_range
+from quantization.methods import CONF_DIR, METHODS, get_method
 
-METHODS = ("none", "w8a8", "w4a16", "w4a4", "smoothquant", "qvla", "dyq")
 MODULE_GROUPS = ("vision", "projector", "llm", "action_expert", "action_head", "other")
 HIGH_BITS = (32, 16)
-# The Hydra group's yaml files (conf/quantization/<method>.yaml).
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "quantization"
 SCALE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 # Regexes on dotted module names; first group whose pattern matches wins, in this order.
@@ -120,6 +118,8 @@ class QuantMethodConfig:
     one with the least squared error kept; 0 = each group's full range (round to nearest).
     group_weight_bits: per module group overrides of ``weight_bits`` (8/4/2), e.g.
     ``{action_expert: 8}``; groups not listed (or null) use ``weight_bits``.
+    options: a plug-in method's own knobs (``quantization.methods``; its ``validate`` checks
+    them); the built-in methods keep theirs in the sub-configs below.
     """
 
     name: str = "none"
@@ -144,6 +144,7 @@ class QuantMethodConfig:
     smoothquant: SmoothQuantConfig = field(default_factory=SmoothQuantConfig)
     qvla: QVLAConfig = field(default_factory=QVLAConfig)
     dyq: DyQConfig = field(default_factory=DyQConfig)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def quantizes_weights(self) -> bool:
@@ -172,7 +173,7 @@ class QuantMethodConfig:
 
     def validate(self) -> QuantMethodConfig:
         """Check every field; returns self."""
-        check_choice("quantization.name", self.name, METHODS)
+        check_choice("quantization.name", self.name, METHODS.names())
         check_choice("quantization.weight_bits", self.weight_bits, (32, 16, 8, 4, 2))
         check_choice("quantization.act_bits", self.act_bits, (32, 16, 8, 4, 2))
         check_choice("quantization.scale_dtype", self.scale_dtype, tuple(SCALE_DTYPES))
@@ -238,6 +239,11 @@ class QuantMethodConfig:
             raise QuantConfigError(
                 "quantization.dyq.calib_D/calib_eta", (d.calib_D, d.calib_eta), "> 0"
             )
+        if not isinstance(self.options, dict):
+            raise QuantConfigError("quantization.options", self.options, "a {knob: value} map")
+        method = get_method(self.name)
+        if method.validate is not None:
+            method.validate(self)
         return self
 
 

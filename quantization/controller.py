@@ -14,9 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from torch import nn
 
+import quantization.builtin_methods  # noqa: F401  (registers the built-in methods)
 from quantization.config import QuantMethodConfig, method_config
-from quantization.dyq import DyQController, precision_histogram
+from quantization.dyq import precision_histogram
 from quantization.errors import check_choice
+from quantization.methods import get_method
 
 
 @runtime_checkable
@@ -60,7 +62,7 @@ def make_precision_controller(
 ) -> PrecisionController:
     """The controller of a method config; binds ``model`` (already quantized) for DyQ."""
     cfg = method_config(cfg)
-    if cfg.name == "dyq":
-        ctrl = DyQController(cfg.dyq)
-        return ctrl.bind(model) if model is not None else ctrl
+    method = get_method(cfg.name)
+    if method.controller is not None:
+        return method.controller(cfg, model)
     return FixedPrecision(cfg.act_bits)
