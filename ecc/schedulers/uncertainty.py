@@ -6,12 +6,11 @@ fools them: noisy frames raise entropy and feature distance without the task bec
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ecc.errors import InvalidValueError, check_positive
 from ecc.schedulers.base import PLAY, Decision, SchedulerBase, StepContext
+from ecc.schedulers.safe import FailureCalibration
 
 
 def _scalar(value: object) -> float:
@@ -85,8 +84,9 @@ class EntropyTrigger(_UncertaintyTrigger):
 class FailureScoreTrigger(_UncertaintyTrigger):
     """SAFE-style: Mahalanobis distance of the policy's feature to features of successful rollouts.
 
-    The Gaussian (mean, precision) and the threshold come from a calibration file written by
-    ``python -m experiments.rapid.calibrate_failure_score`` (npz with ``mean``, ``precision``, ``threshold``).
+    The Gaussian and the threshold come from a calibration file (``ecc.schedulers.safe``; written
+    by ``python -m experiments.rapid.calibrate_failure_score``). The feature is the policy info
+    field ``features`` (``policy.features=true``).
     """
 
     name = "failure_score"
@@ -105,24 +105,20 @@ class FailureScoreTrigger(_UncertaintyTrigger):
                 None,
                 "a path to an npz made by experiments.rapid.calibrate_failure_score",
             )
-        path = Path(calibration)
-        if not path.is_file():
-            raise InvalidValueError("scheduler.calibration", str(path), "an existing .npz file")
-        with np.load(path, allow_pickle=False) as data:
-            self.mean = data["mean"].astype(np.float64)
-            self.precision = data["precision"].astype(np.float64)
-            calibrated = float(data["threshold"])
+        self.calibration = FailureCalibration.load(calibration)
+        calibrated = self.calibration.threshold
         super().__init__(calibrated if threshold is None else threshold, min_interval, target)
         self.feature = feature
 
     def score(self, ctx: StepContext) -> float:
-        value = _reported(ctx.last_inference_info, "scheduler.feature", self.feature)
+        value = _reported(
+            ctx.last_inference_info, "scheduler.feature", self.feature, " (policy.features=true)"
+        )
         f = np.asarray(value, dtype=np.float64).reshape(-1)
-        if f.shape != self.mean.shape:
+        if f.shape != self.calibration.mean.shape:
             raise InvalidValueError(
                 f"policy feature {self.feature!r} size",
                 f.size,
-                f"{self.mean.size} (the calibration's)",
+                f"{self.calibration.mean.size} (the calibration's)",
             )
-        d = f - self.mean
-        return float(np.sqrt(max(d @ self.precision @ d, 0.0)))
+        return float(self.calibration.distance(f)[0])
