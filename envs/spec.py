@@ -65,6 +65,10 @@ class FixtureSpec:
     init: tuple[tuple[str, float], ...] = ()
 
 
+# Task categories (RAPID's pick-place / drawer / peg split, plus the kinds our suites add).
+TASK_CATEGORIES: tuple[str, ...] = ("pick_place", "drawer", "button", "push", "long")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task. ``goal`` is a conjunction of predicates, e.g. ``(("In", "milk", "basket"),)``."""
@@ -77,6 +81,7 @@ class TaskSpec:
     regions: tuple[Region, ...] = ()
     goal: tuple[tuple[str, ...], ...] = ()
     tags: tuple[str, ...] = field(default=())
+    category: str = "pick_place"  # one of TASK_CATEGORIES
 
     @property
     def gym_id(self) -> str:
@@ -105,6 +110,11 @@ class TaskSpec:
 
     def validate(self) -> None:
         """Raise TaskSpecError when names, regions or predicates do not line up."""
+        if self.category not in TASK_CATEGORIES:
+            raise TaskSpecError(
+                f"{self.gym_id}: category={self.category!r} is not allowed; allowed: "
+                f"{', '.join(TASK_CATEGORIES)}"
+            )
         names = self.entity_names()
         if len(set(names)) != len(names):
             raise TaskSpecError(f"{self.gym_id}: duplicate object/fixture names in {names}")

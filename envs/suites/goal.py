@@ -42,5 +42,13 @@ GOALS = {
 }
 
 
+# Task category (envs.spec.TASK_CATEGORIES): what kind of motion the task is.
+CATEGORIES = {
+    name: {"open_the_drawer": "drawer", "close_the_drawer": "drawer",
+           "turn_on_the_stove": "button", "push_the_plate_to_the_front": "push"}.get(name, "pick_place")
+    for name in GOALS
+}  # fmt: skip
+
+
 def tasks() -> list[TaskSpec]:
-    return kitchen.tasks(SUITE, GOALS)
+    return kitchen.tasks(SUITE, GOALS, CATEGORIES)

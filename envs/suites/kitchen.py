@@ -31,8 +31,13 @@ def fixtures(drawer_open: bool = False) -> tuple[FixtureSpec, ...]:
     )
 
 
-def tasks(suite: str, table: dict[str, tuple[str, tuple, bool]]) -> list[TaskSpec]:
-    """Kitchen-scene tasks from ``{name: (instruction, goal predicates, drawer starts open)}``."""
+def tasks(
+    suite: str, table: dict[str, tuple[str, tuple, bool]], categories: dict[str, str] | str
+) -> list[TaskSpec]:
+    """Kitchen-scene tasks from ``{name: (instruction, goal predicates, drawer starts open)}``.
+
+    ``categories``: the task category of every task (``envs.spec.TASK_CATEGORIES``), or one for all.
+    """
     return [
         TaskSpec(
             suite=suite,
@@ -42,6 +47,7 @@ def tasks(suite: str, table: dict[str, tuple[str, tuple, bool]]) -> list[TaskSpe
             fixtures=fixtures(drawer_open),
             regions=REGIONS,
             goal=goal,
+            category=categories if isinstance(categories, str) else categories[name],
         )
         for name, (lang, goal, drawer_open) in table.items()
     ]

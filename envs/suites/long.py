@@ -47,4 +47,4 @@ CHAINS = {
 
 
 def tasks() -> list[TaskSpec]:
-    return kitchen.tasks(SUITE, CHAINS)
+    return kitchen.tasks(SUITE, CHAINS, "long")
