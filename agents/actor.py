@@ -50,6 +50,7 @@ class PolicyActor:
         device: str = "cpu",
         num_threads: int | None = 1,
         spread_samples: int = 0,
+        features: bool = False,
     ) -> None:
         if not checkpoint:
             raise CheckpointError(
@@ -79,6 +80,7 @@ class PolicyActor:
         self.policy.config.noise_seed = int(noise_seed)
         self.policy.config.noise_scale = noise_scale
         self.policy.config.spread_samples = int(spread_samples)
+        self.policy.config.features = bool(features)
         self.last_latency_ms: dict[str, float] = {}
         self._size_checked = False
 

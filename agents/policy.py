@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from agents.errors import CheckpointError, ObservationError
+from agents.features import capture_features
 from agents.models.base import StagedVLA
 from agents.normalize import NormStats
 from agents.preprocess import images_to_tensor, proprio_vector, stack_cameras
@@ -68,6 +70,9 @@ class PolicyConfig:
     # spread is reported as ``sample_spread``, their uncertainty signal; < 2 = off (each extra
     # sample costs one more batched forward).
     spread_samples: int = 0
+    # Report ``features`` (the prefill's final hidden state, ``agents.features``): the signal
+    # SAFE-style failure scores read.
+    features: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -137,12 +142,14 @@ class VLAPolicy:
         info: ``actions_normalized`` [chunk, A], ``infer_ms`` (wall ms of the forward),
         and for token families ``token_logits`` [n, bins] and ``token_entropy`` [n] (nats);
         for flow/diffusion families with ``spread_samples >= 2``: ``sample_spread`` (normalised
-        action units) and ``spread_ms`` (wall ms of the extra samples, not in ``infer_ms``).
+        action units) and ``spread_ms`` (wall ms of the extra samples, not in ``infer_ms``);
+        with ``features``: ``features`` [hidden] (float32, ``agents.features``).
         """
         inputs = self.model_inputs(obs)
         self._calls += 1
         t0 = time.perf_counter()
-        out = (self.forward_fn or self.model)(inputs)
+        with capture_features(self.model) if self.config.features else nullcontext() as cap:
+            out = (self.forward_fn or self.model)(inputs)
         infer_ms = (time.perf_counter() - t0) * 1e3
         norm = out["actions"][0].cpu().numpy()
         chunk = self.stats.unnormalize_actions(norm)
@@ -150,6 +157,8 @@ class VLAPolicy:
         for key in ("token_logits", "token_entropy"):
             if key in out:
                 info[key] = out[key][0].cpu().numpy()
+        if cap is not None and (features := cap.value()) is not None:
+            info["features"] = features
         if self.config.spread_samples >= 2 and "noise" in inputs:
             t1 = time.perf_counter()
             info["sample_spread"] = self._sample_spread(inputs, out["actions"][:1])
