@@ -1,5 +1,8 @@
 """Compose the acting policy with a runtime: quantization, latency source, scheduler, world-time mode.
 
+Plain composition: quantization is ``quantization.policy.quantize_policy``, the latency sources
+are ``ecc.runtime``'s, the scheduler is the ``scheduler`` group's object.
+
 The policy group yields an actor. A VLA policy actor exposes its chunk policy (``.policy`` with
 ``predict_action_chunk``); the quantization group quantizes its model and puts a precision controller
 in the loop; the runtime group then wraps the chunk policy so the world sees the configured
@@ -16,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from experiments.config_checks import LATENCY_KINDS, RUNTIME_KINDS, ConfigError
+from quantization.policy import quantize_policy
 
 log = logging.getLogger(__name__)
 
@@ -33,38 +37,11 @@ def model_policy(policy: Any) -> Any:
     return policy
 
 
-def apply_quantization(
-    cfg: DictConfig, policy: Any, model: Any
-) -> tuple[Any, dict[str, Any], Callable[[Any], Any] | None]:
-    """Quantize the acting model per ``cfg.quantization``; put its precision controller in the loop.
-
-    Returns the (possibly wrapped) chunk policy, a summary for results.json, and a function giving
-    the per-stage precision of the next inference for any trace (for the modeled latency).
-    """
-    qcfg = cfg.get("quantization")
-    if qcfg is None or qcfg.get("name", "none") == "none":
-        return policy, {"name": "none"}, None
+def _calibration(cfg: DictConfig, policy: Any) -> Any:
+    """SmoothQuant / QVLA calibrate on demonstration frames (+calibration.demos=...); others: None."""
     from experiments.calibration import calibration_for
-    from quantization import (
-        PrecisionControlledPolicy,
-        ecc_precision_map,
-        make_precision_controller,
-        model_memory_bytes,
-        precision_map,
-        quantize_model,
-    )
 
-    # SmoothQuant / QVLA calibrate on demonstration frames (+calibration.demos=...); others: None
-    quantize_model(model, qcfg, calibration_for(cfg, model_policy(policy)))
-    controller = make_precision_controller(qcfg, model)
-    wrapped = PrecisionControlledPolicy(policy, controller)
-    wrapped.shape = policy.shape  # the runtime and the cost model read the acting shape
-    pmap = precision_map(qcfg)
-    summary = {
-        "name": qcfg.name,
-        "acting_model_bytes": int(model_memory_bytes(model, qcfg).total),
-    }
-    return wrapped, summary, lambda stages: ecc_precision_map(stages, pmap, controller.bits)
+    return calibration_for(cfg, model_policy(policy))
 
 
 def build_latency_source(
@@ -102,6 +79,7 @@ def build_latency_source(
         rt.jitter,
         rt.seed,
         precision_fn=precision_fn,
+        episode_seeds=bool(rt.get("episode_seeds", False)),
     )
 
 
@@ -164,10 +142,6 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
 
     scheduler = instantiate(cfg.scheduler)  # before anything that must be closed again
     model = policy.model
-    if scheduler.name == "failure_score":  # SAFE reads a feature of every inference
-        from experiments.rapid.policies import FeaturePolicy
-
-        policy = FeaturePolicy(policy)
     if kind == "emulated":
         if quantized:
             raise ConfigError("runtime=emulated runs the model unquantized; use quantization=none")
@@ -175,8 +149,11 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         quant: dict[str, Any] = {"name": "none"}
         close: Callable[[], None] = latency.close
     else:
-        policy, quant, stage_precision = apply_quantization(cfg, policy, model)
-        latency = build_latency_source(cfg, policy.shape.name, stage_precision)
+        quantized_policy = quantize_policy(
+            cfg.get("quantization"), policy, model, _calibration(cfg, policy) if quantized else None
+        )
+        policy, quant = quantized_policy.policy, quantized_policy.summary
+        latency = build_latency_source(cfg, policy.shape.name, quantized_policy.stage_precision)
         close = lambda: None  # noqa: E731 - a modeled deployment holds nothing to release
     runtime = SimulatedRuntime(
         policy,

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from core.provenance import provenance
 from experiments.config_checks import ConfigError, resolve_eval_plan
-from experiments.deployment import wrap_actor
+from experiments.compose_actor import wrap_actor
 from experiments.loggers import sweep_labels
 from experiments.report import print_summary
 from experiments.results import RunWriter

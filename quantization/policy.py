@@ -10,11 +10,16 @@ it is bound to), every executed action is fed back to the controller, and the ch
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from quantization.controller import PrecisionController
+from quantization.apply import quantize_model
+from quantization.controller import PrecisionController, make_precision_controller
+from quantization.memory import model_memory_bytes
+from quantization.precision import ecc_precision_map, precision_map
 
 
 class PrecisionControlledPolicy:
@@ -59,3 +64,41 @@ class PrecisionControlledPolicy:
     def histogram(self) -> dict[int, float]:
         """Fraction of this episode's decisions at each precision."""
         return self.controller.histogram()
+
+
+@dataclass
+class QuantizedPolicy:
+    """A chunk policy put behind a method's precision controller, and what a runtime needs of it.
+
+    ``stage_precision(stages)`` gives the per-stage precision names (``ecc.cost``'s ``precision``
+    argument) of the next inference for any trace's stages, at the controller's current bits;
+    None when the method is ``none``. ``summary`` goes to results.json (``acting_model_bytes``:
+    bytes of the quantized acting model).
+    """
+
+    policy: Any
+    summary: dict[str, Any]
+    stage_precision: Callable[[Any], dict[str, str]] | None = None
+
+
+def quantize_policy(
+    method_cfg: Any, policy: Any, model: Any, calibration: Any = None
+) -> QuantizedPolicy:
+    """Quantize ``model`` (the acting ``policy``'s) in place per ``method_cfg``; wrap ``policy``.
+
+    ``calibration``: the method's calibration data (SmoothQuant / QVLA; None for the others).
+    """
+    if method_cfg is None or method_cfg.get("name", "none") == "none":
+        return QuantizedPolicy(policy, {"name": "none"})
+    quantize_model(model, method_cfg, calibration)
+    controller = make_precision_controller(method_cfg, model)
+    wrapped = PrecisionControlledPolicy(policy, controller)
+    wrapped.shape = policy.shape  # the runtime and the cost model read the acting shape
+    pmap = precision_map(method_cfg)
+    summary = {
+        "name": method_cfg.name,
+        "acting_model_bytes": int(model_memory_bytes(model, method_cfg).total),
+    }
+    return QuantizedPolicy(
+        wrapped, summary, lambda stages: ecc_precision_map(stages, pmap, controller.bits)
+    )
