@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from ecc.runtime.records import EpisodeRecord, EpisodeStart, EpisodeSummary
 from ecc.runtime.subscribers import SubscriberBase
 from experiments.timeline import COLUMNS as TIMELINE_COLUMNS
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 _MAX_GROUP_CHARS = 128
 
 
-def sweep_labels(hydra_cfg: Any, logger_cfg: Any) -> dict[str, str]:
+def sweep_labels(hydra_cfg: DictConfig, logger_cfg: DictConfig) -> dict[str, str]:
     """W&B ``group``/``name`` for a job of a Hydra multirun; empty for a single run.
 
     All jobs of one sweep share the group (the sweep directory, e.g. ``multirun/2026-11-26/21-10-00``)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 
 from ecc.runtime.records import (
@@ -35,7 +36,7 @@ class Actor(Protocol):
     ``last_latency_ms`` (name -> ms) for the step instead.
     """
 
-    def reset(self, env: Any) -> None: ...
+    def reset(self, env: gym.Env) -> None: ...
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray: ...
 
@@ -86,7 +87,7 @@ def step_event(
 
 
 def run_episode(
-    env: Any,
+    env: gym.Env,
     actor: Actor,
     *,
     suite: str,

@@ -144,7 +144,8 @@ class SimulatedRuntime:
         timing = self.last_step.inference if self.last_step is not None else None
         return timing.step_latency_ms() if timing is not None else {}
 
-    def reset(self, env: Any) -> None:
+    def reset(self, env: object) -> None:
+        """Start an episode in ``env`` (its ``language``, if any, is passed to the policy)."""
         self._reset_state()
         self.inferences = []
         self.last_step = None
