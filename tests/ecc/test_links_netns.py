@@ -59,6 +59,7 @@ def test_auto_picks_best_and_names_fallback() -> None:
     assert _ours(os.getpid()) == []
 
 
+@pytest.mark.timing  # wall-clock rates: noisy on a loaded machine (python -m pytest -m timing)
 def test_tbf_userspace_transfer_and_live_rate() -> None:
     from ecc.links.tc import tbf_parameters
 

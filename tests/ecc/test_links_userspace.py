@@ -43,6 +43,7 @@ def _rtts_ms(link: Link, n: int, size: int = 64) -> list[float]:
     return out[1:]
 
 
+@pytest.mark.timing  # wall-clock rates and delays (python -m pytest -m timing)
 def test_transfer_time_matches_rate_plus_delay() -> None:
     cfg = LinkConfig(kind="userspace", up_mbps=20, down_mbps=20, delay_ms=10)
     with UserspaceLink(cfg) as link:
@@ -57,6 +58,7 @@ def _mad(xs: list[float]) -> float:
     return statistics.median(abs(x - m) for x in xs)
 
 
+@pytest.mark.timing  # wall-clock rates and delays (python -m pytest -m timing)
 def test_delay_and_jitter() -> None:
     with UserspaceLink(LinkConfig(kind="userspace", delay_ms=15)) as link:
         rtts = _rtts_ms(link, 15)
@@ -77,6 +79,7 @@ def test_loss_costs_retransmission_time() -> None:
     assert statistics.mean(rtts) > 4 + 12
 
 
+@pytest.mark.timing  # wall-clock rates and delays (python -m pytest -m timing)
 def test_live_rate_change_applies() -> None:
     with UserspaceLink(LinkConfig(kind="userspace", up_mbps=100)) as link:
         fast = one_way_transfer_s(link, 250_000)
@@ -130,6 +133,20 @@ class _RecordingLink(UserspaceLink):
         self.calls.append((time.monotonic() - self.t0, up_bps, down_bps))
 
 
+def test_trace_runner_applies_steps_in_order() -> None:
+    sched = StepSchedule([(0.0, 50e6, 50e6), (0.2, 10e6, 20e6), (0.4, 50e6, 50e6)])
+    with _RecordingLink() as link:
+        runner = link.apply_trace(sched, hz=20)
+        deadline = time.monotonic() + 10
+        while len(link.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner.stop()
+    assert [c[1:] for c in link.calls] == [(50e6, 50e6), (10e6, 20e6), (50e6, 50e6)]
+    for (t, *_), step in zip(link.calls[1:], (0.2, 0.4)):
+        assert t >= step  # never early; how late is the timing test's business
+
+
+@pytest.mark.timing  # within one tick of schedule (python -m pytest -m timing)
 def test_trace_runner_applies_steps_promptly() -> None:
     sched = StepSchedule([(0.0, 50e6, 50e6), (0.2, 10e6, 20e6), (0.4, 50e6, 50e6)])
     assert sched(0.25) == (10e6, 20e6)
