@@ -1,7 +1,9 @@
 """Collect the run directories of a sweep into a tidy table, a grouped summary and the standard plots.
 
-    python -m experiments.aggregate multirun/2026-11-26/21-10-00 [--out DIR]
-    python -m experiments.aggregate outputs            # every run below outputs/
+    vecc-tool tool=aggregate root=multirun/2026-11-26/21-10-00 [out=DIR]
+    python -m experiments.tool tool=aggregate root=outputs   # every run below outputs/
+
+Fields: conf/tool/aggregate.yaml (old positional ROOT -> root=ROOT, --no-plots -> no_plots=true).
 
 A run directory is any folder holding both ``results.json`` and ``config.yaml`` (what the main job
 writes). Every number is recomputed from the run directory alone:
@@ -21,7 +23,6 @@ combination of the other swept fields), ``aggregate.json`` (provenance, run list
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -332,13 +333,12 @@ def aggregate(
     return {"rows": rows, "summary": summary, "swept": swept, "out": out_dir, "files": written}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run(cfg: Any) -> dict[str, Any]:
+    """The tool app's entry (conf/tool/aggregate.yaml): aggregate ``root`` into ``out``."""
+    from experiments.apps import as_args
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("root", type=Path, help="a sweep dir, a run dir or an outputs dir")
-    p.add_argument("--out", type=Path, default=None, help="output dir (default: ROOT/aggregate)")
-    p.add_argument("--no-plots", action="store_true")
-    a = p.parse_args(argv)
+    a = as_args(cfg, paths=("root", "out"))
     try:
         result = aggregate(a.root, a.out, plots=not a.no_plots)
     except AggregateError as e:
@@ -349,4 +349,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "aggregate")

@@ -1,14 +1,16 @@
 """Regenerate the fixed initial states of every task (envs/init_states/<suite>/<task>.npz).
 
-python experiments/make_init_states.py                 # all suites
-python experiments/make_init_states.py --suite object  # one suite
+    vecc-tool tool=make_init_states                    # all suites
+    vecc-tool tool=make_init_states suites=[object]    # one suite
+
+Fields: conf/tool/make_init_states.yaml (--suite a --suite b -> suites=[a,b], --task x -> tasks=[x]).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -38,16 +40,16 @@ def make_states(suite: str, task: str, n: int = N_INIT_STATES) -> tuple[np.ndarr
     return states, sig
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--suite", choices=envs.list_suites(), action="append")
-    ap.add_argument("--task", action="append", help="only these task names")
-    args = ap.parse_args()
-    for suite in args.suite or envs.list_suites():
+def run(cfg: Any) -> None:
+    """The tool app's entry (conf/tool/make_init_states.yaml): regenerate and print each digest."""
+    suites = list(cfg.suites or envs.list_suites())
+    bad = [s for s in suites if s not in envs.list_suites()]
+    if bad:
+        raise ValueError(f"suites={bad} is not allowed; allowed: {', '.join(envs.list_suites())}")
+    only = set(cfg.tasks or ())
+    for suite in suites:
         for task in envs.list_tasks(suite):
-            if args.task and task not in args.task:
+            if only and task not in only:
                 continue
             t0 = time.time()
             states, sig = make_states(suite, task)
@@ -57,4 +59,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "make_init_states")

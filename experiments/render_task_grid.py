@@ -1,6 +1,6 @@
 """Picture grid of every task's first frame (init state 0) at each perturbation level.
 
-    python experiments/render_task_grid.py [--out docs/img] [--size 128]
+    vecc-tool tool=render_task_grid [out=docs/img] [size=128]      (fields: conf/tool/render_task_grid.yaml)
 
 Writes ``task_grid_<level>.png|.jpg`` (rows = suites, columns = tasks, agentview camera)
 and ``wrist_grid_standard.png``.
@@ -8,10 +8,10 @@ and ``wrist_grid_standard.png``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -58,14 +58,11 @@ def save_grid(frames: dict, key: str, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--out", default="docs/img")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def run(cfg: Any) -> None:
+    """The tool app's entry (conf/tool/render_task_grid.yaml): write the grids into ``out``."""
+    from experiments.apps import as_args
+
+    args = as_args(cfg)
     out = Path(args.out)
     for level in envs.PERTURBATION_LEVELS:
         frames = first_frames(level, args.size, args.seed)
@@ -80,4 +77,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "render_task_grid")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.aggregate import AggregateError, aggregate, display_value, flatten, main
+from experiments.aggregate import AggregateError, aggregate, display_value, flatten
+from experiments.apps import run_app
 
 # Wilson 95% intervals, computed by hand (z = 1.95996):
 # centre = (p + z^2/2n) / (1 + z^2/n), half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
@@ -130,7 +131,7 @@ def test_summary_pools_seeds_and_recomputes_the_interval(sweep: Path) -> None:
 
 def test_files_on_disk_match_and_plots_skip_what_is_absent(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "agg"
-    main([str(sweep), "--out", str(out)])
+    run_app("tool", "aggregate", [f"root={sweep}", f"out={out}"])
     with (out / "runs.csv").open() as f:
         rows = {r["run_dir"]: r for r in csv.DictReader(f)}
     assert float(rows["0"]["success_ci95_hi"]) == pytest.approx(WILSON_7_OF_10[1], abs=1e-4)
