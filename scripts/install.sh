@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what VLA-ECC Lab needs on a fresh Debian/Ubuntu machine, then the package itself (editable).
+# Installs what VLA-ECC Lab needs on a fresh Debian/Ubuntu machine, then the package itself (editable,
+# with the vecc-* console scripts).
 #   bash scripts/install.sh          # run dependencies
 #   bash scripts/install.sh --test   # plus test/lint tools and the sweep launchers
 # System packages: EGL/Mesa for headless MuJoCo rendering, iproute2 for network namespaces, ffmpeg for videos.
@@ -31,3 +32,6 @@ fi
 python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
 echo "[install] done: $(python -c 'import torch, mujoco, robosuite; print(f"torch {torch.__version__}, mujoco {mujoco.__version__}, robosuite {robosuite.__version__}")' 2>/dev/null | tail -1)"
+# The editable install puts the console scripts on PATH (pyproject [project.scripts]).
+echo "[install] commands: vecc-run vecc-train vecc-table vecc-study vecc-bench vecc-tool vecc-serve (each --help);"
+echo "[install] tab completion: eval \"\$(vecc-run -sc install=bash)\"  (likewise for vecc-table, vecc-study, ...)"

@@ -1,6 +1,7 @@
 """The Hydra apps: help lists every group and option, tab completion answers, budgets are checked."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,26 @@ def test_bash_completion_returns_group_names():
         "experiments.table", "-sc", "query=bash", env={"COMP_LINE": "vecc-table table=r"}
     ).split()
     assert "table=roboecc" in tables
+
+
+@pytest.mark.skipif(shutil.which("vecc-run") is None, reason="console scripts not installed")
+def test_installed_bash_completion_function_fills_compreply(tmp_path):
+    # The whole path bash takes on <TAB>: the installed completion function, run outside the checkout.
+    script = """
+eval "$(vecc-run -sc install=bash)"
+COMP_LINE="vecc-run quantization=w"; COMP_POINT=${#COMP_LINE}
+COMP_WORDS=(vecc-run quantization=w); COMP_CWORD=1
+hydra_bash_completion; echo "${COMPREPLY[*]}"
+"""
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert set(out.stdout.split()) == {
+        "quantization=w4a16",
+        "quantization=w4a4",
+        "quantization=w8a8",
+    }
 
 
 def test_budget_picks_presets_and_explicit_fields_win():
