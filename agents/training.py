@@ -187,6 +187,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 
 def suite_instructions() -> list[str]:
     """Language of every task of every envs suite (imports envs lazily: it loads robosuite)."""
+    # lazy: envs loads robosuite (~1 s); only the instruction list needs it
     from envs.make import get_task, list_suites, list_tasks
 
     return [get_task(s, t).language for s in list_suites() for t in list_tasks(s)]

@@ -16,6 +16,7 @@ class ScriptedExpertActor:
     privileged = True
 
     def __init__(self, **expert_config: Any) -> None:
+        # lazy: envs.experts loads robosuite (~1 s); only an actor that is built needs it
         from envs.experts import ExpertConfig, ScriptedExpert
 
         self.expert = ScriptedExpert(ExpertConfig(**expert_config))

@@ -17,7 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from agents.data import load_demos
 from experiments.config_checks import check_calibration
+from quantization.calib_data import demo_calibration
 
 
 def calibration_for(cfg: DictConfig, policy: Any) -> Any | None:
@@ -31,9 +33,6 @@ def calibration_for(cfg: DictConfig, policy: Any) -> Any | None:
         return None
     qcfg = cfg.quantization
     node = cfg.get("calibration") or {}
-    from agents.data import load_demos
-    from quantization.calib_data import demo_calibration
-
     demos = load_demos(
         demos_path,
         policy.config.camera_keys,

@@ -49,6 +49,9 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from core.provenance import provenance
+from experiments.apps import as_args
+
 log = logging.getLogger("experiments.collect_demos")
 
 N_INIT_STATES = 50
@@ -110,6 +113,7 @@ def collect_task(job: Job, on_episode: Callable[[bool], None] | None = None) -> 
 
     ``on_episode(success)`` is called after every episode (progress reporting in-process).
     """
+    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
     import envs
     from envs.experts import ExpertConfig, ScriptedExpert
     from envs.experts.rollout import run_episode
@@ -193,8 +197,6 @@ def merge_shards(results: Sequence[JobResult], out: Path, attrs: dict) -> int:
 
 def run(cfg: Any) -> int:
     """The tool app's entry (conf/tool/collect_demos.yaml); returns the exit status."""
-    from experiments.apps import as_args
-
     args = as_args(cfg, paths=("out",))
     if not isinstance(args.tasks, str):
         args.tasks = ",".join(args.tasks)
@@ -219,8 +221,8 @@ def collect(args: SimpleNamespace) -> int:
     """Collect the demos ``args`` asks for (the fields of conf/tool/collect_demos.yaml) into ``args.out``;
     0 when every task got its ``n_per_task`` demos, 1 otherwise."""
     logging.basicConfig(level=logging.WARNING)
+    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
     import envs
-    from core.provenance import provenance
     from envs.experts import ExpertConfig
 
     if args.suite not in envs.list_suites():

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from core.provenance import provenance
+from experiments.apps import as_args
+
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +36,7 @@ class ExpertShadow:
     """Wraps an actor: acts with it, and records the expert's label and phase at every step."""
 
     def __init__(self, actor: Any) -> None:
+        # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
         from envs.experts import ScriptedExpert
 
         self.actor = actor
@@ -108,6 +112,7 @@ def diagnose(
     num_wait_steps: int = 10,
 ) -> dict[str, Any]:
     """Run the policy with an expert shadow; returns per-episode and pooled per-phase figures."""
+    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
     import envs
     from agents.actor import PolicyActor
     from experiments.rollout import run_episode
@@ -150,8 +155,6 @@ def format_table(pooled_rows: dict[str, dict[str, float]]) -> str:
 
 def run(cfg: Any) -> None:
     """The study app's entry (conf/study/diagnose_policy.yaml): print the figures, JSON to ``out``."""
-    from experiments.apps import as_args
-
     args = as_args(cfg, paths=("out",))
     tasks = [args.tasks] if isinstance(args.tasks, str) else list(args.tasks)
     init_states = [args.init_states] if isinstance(args.init_states, int) else args.init_states
@@ -167,8 +170,6 @@ def run(cfg: Any) -> None:
     print(f"{wins}/{len(result['episodes'])} episodes succeeded")
     print(format_table(result["pooled"]))
     if args.out is not None:
-        from core.provenance import provenance
-
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
                                         "provenance": provenance(), **result}, indent=1))  # fmt: skip

@@ -32,6 +32,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tqdm import tqdm
 
+from core.provenance import provenance
+from experiments.apps import as_args
+
 log = logging.getLogger("experiments.expert_table")
 
 N_INIT_STATES = 50
@@ -54,6 +57,7 @@ def run_chunk(
     suite: str, task: str, init_states: Sequence[int], seed: int, noise: float
 ) -> list[EpisodeRow]:
     """Run the expert on ``init_states`` of one task in a fresh env (called in a worker)."""
+    # lazy: envs loads robosuite (~1 s); each worker process imports it for itself
     import envs
     from envs.experts import ExpertConfig, ScriptedExpert
     from envs.experts.rollout import run_episode
@@ -116,6 +120,7 @@ def summarize(rows: Sequence[EpisodeRow]) -> list[TaskSummary]:
 
 def _header(args: SimpleNamespace, elapsed_s: float, prov: dict) -> dict:
     """Table header; ``prov`` is taken when the run starts (the code that ran)."""
+    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
     from envs.experts import ExpertConfig
 
     return {
@@ -231,6 +236,7 @@ def check_args(args: SimpleNamespace) -> SimpleNamespace:
 
 def select_tasks(suites_arg: str, tasks_arg: str) -> list[tuple[str, str]]:
     """(suite, task) pairs named on the command line; raises ValueError on unknown names."""
+    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
     import envs
 
     suites = (
@@ -256,8 +262,6 @@ def select_tasks(suites_arg: str, tasks_arg: str) -> list[tuple[str, str]]:
 
 def run(cfg: Any) -> int:
     """The study app's entry (conf/study/expert_table.yaml); 1 if any task is below threshold."""
-    from experiments.apps import as_args
-
     args = as_args(cfg, paths=("out_md", "out_csv"))
     for name in ("suites", "tasks"):  # a YAML list, or "all"
         if not isinstance(getattr(args, name), str):
@@ -274,8 +278,6 @@ def table(args: SimpleNamespace) -> int:
         for suite, task in pairs
         for lo in range(0, args.n_init, args.chunk)
     ]
-    from core.provenance import provenance
-
     prov = provenance()  # before the run: the commit whose code the workers import
     t0 = time.perf_counter()
     rows: list[EpisodeRow] = []

@@ -23,6 +23,7 @@ from typing import Any
 from agents.policy import load_policy, read_checkpoint_config
 from core.provenance import provenance
 from experiments.aggregate import success_block
+from experiments.apps import as_args
 from experiments.results import read_episodes
 
 POLICY_FILES: tuple[str, ...] = ("model.safetensors", "config.json", "stats.json", "tokenizer.json")
@@ -106,8 +107,6 @@ def export(src: Path, dst: Path, eval_dir: Path | None = None, note: str | None 
 
 def run(cfg: Any) -> None:
     """The tool app's entry (conf/tool/export_policy.yaml): export and print one line."""
-    from experiments.apps import as_args
-
     args = as_args(cfg, paths=("src", "dst", "eval"))
     out = export(args.src, args.dst, args.eval, args.note)
     rec = json.loads((out / "provenance.json").read_text())

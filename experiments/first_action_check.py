@@ -23,7 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.data import load_demos
+from agents.policy import load_policy
+from agents.preprocess import images_to_tensor
 from core.errors import not_allowed
+from experiments.apps import as_args
 from experiments.tables import fmt, markdown_table
 
 log = logging.getLogger(__name__)
@@ -54,8 +58,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 def first_actions(policy: Any, data: Any, rows: np.ndarray, image_rows: np.ndarray) -> np.ndarray:
     """Unnormalised first action [len(rows), A] of the chunk predicted at ``rows``, with the
     images taken from ``image_rows`` (same noise for every row of the flow/diffusion heads)."""
-    from agents.preprocess import images_to_tensor
-
     s = policy.shape
     tokens = torch.tensor(
         [
@@ -85,9 +87,6 @@ def first_actions(policy: Any, data: Any, rows: np.ndarray, image_rows: np.ndarr
 
 def check(checkpoint: str | Path, demos: str | Path, frame: int = 0) -> dict[str, dict[str, float]]:
     """{"real": {x, y, z}, "swapped": {x, y, z}}: Pearson r of first actions vs the demos'."""
-    from agents.data import load_demos
-    from agents.policy import load_policy
-
     if frame < 0:
         raise ValueError(not_allowed("frame", frame, "an integer >= 0"))
     policy = load_policy(checkpoint)
@@ -119,8 +118,6 @@ def format_table(result: dict[str, dict[str, float]], frame: int) -> str:
 
 def run(cfg: Any) -> None:
     """The study app's entry (conf/study/first_action_check.yaml): print the table."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(format_table(check(args.checkpoint, args.demos, args.frame), args.frame))

@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
+from agents.boundary import example_inputs, stage_boundaries
 from agents.zoo import REAL_SHAPES, TINY_SHAPES, build_model, count_params, get_shape
+from experiments.apps import as_args
 
 
 def component_counts(model: torch.nn.Module) -> dict[str, int]:
@@ -32,8 +34,6 @@ def component_counts(model: torch.nn.Module) -> dict[str, int]:
 
 def print_stage_bytes(name: str, max_rows: int) -> None:
     """Per stage: bytes written and bytes crossing a temporal cut after it (meta device, fp32)."""
-    from agents.boundary import example_inputs, stage_boundaries
-
     model = build_model(name, "meta")
     rows = stage_boundaries(model, example_inputs(model.shape))
     print(f"{name}: {len(rows)} stages, batch 1, fp32 bytes (halve for bf16)")
@@ -46,8 +46,6 @@ def print_stage_bytes(name: str, max_rows: int) -> None:
 
 def run(cfg: Any) -> None:
     """The study app's entry (conf/study/param_table.yaml): print the table."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     if args.stages:
         print_stage_bytes(args.stages, args.max_rows)

@@ -25,8 +25,16 @@ import numpy as np
 import torch
 import yaml
 
+from agents.data import load_demos
+from agents.policy import load_policy
+from experiments.apps import as_args
 from experiments.tables import markdown_table
+from quantization.apply import quantize_model
+from quantization.calib_data import demo_frames
+from quantization.config import dyq_weight_config, method_config
 from quantization.errors import QuantConfigError
+from quantization.linear import set_act_bits
+from quantization.memory import model_memory_bytes
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +74,6 @@ def action_errors(
     model: torch.nn.Module, batches: Sequence[dict], refs: Sequence[torch.Tensor], bits: int
 ) -> np.ndarray:
     """|first action - reference| averaged over action dims, one value per batch."""
-    from quantization.linear import set_act_bits
-
     set_act_bits(model, bits)
     try:
         return np.array(
@@ -89,10 +95,6 @@ def compare_variants(
     ``policy`` (a ``VLAPolicy``) is left unquantized: every variant quantizes a copy.
     Returns the rows and the BF16 model's bytes.
     """
-    from quantization.apply import quantize_model
-    from quantization.calib_data import demo_frames
-    from quantization.memory import model_memory_bytes
-
     n = len(demos.actions)
     rows = np.linspace(0, n - 1, min(frames, n)).astype(int)
     batches = [demo_frames(policy, demos, np.array([r]), seed=int(r)) for r in rows]
@@ -116,14 +118,8 @@ def compare_variants(
 
 def run(cfg: Any) -> None:
     """The study app's entry (conf/study/quant_weight_error.yaml): print the table."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from agents.data import load_demos
-    from agents.policy import load_policy
-    from quantization.config import dyq_weight_config, method_config
-
     try:
         variants = dict(parse_variant(v) for v in args.variants or ["dyq.yaml="])
         cfgs = {name: method_config(dyq_weight_config(**ov)) for name, ov in variants.items()}

@@ -23,6 +23,7 @@ import torch
 from ecc.network.lstm import train_lstm
 from ecc.network.predictors import make_predictor
 from ecc.network.traces import load_mahimahi, markov, random_walk, step
+from experiments.apps import as_args
 
 
 def one_step_errors(predictor, series: np.ndarray, warmup: int) -> tuple[float, float, float]:
@@ -46,8 +47,6 @@ def one_step_errors(predictor, series: np.ndarray, warmup: int) -> tuple[float, 
 
 def run(cfg: Any) -> None:
     """The tool app's entry (conf/tool/train_bw_predictor.yaml): train, save to ``out``, compare."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     traces = ("markov", "random_walk", "step", "mahimahi")
     if args.trace not in traces:

@@ -32,14 +32,13 @@ from ecc.network.link import LinkState
 from ecc.trace import build_trace
 from ecc.wire import Codec
 from ecc.wire.transport import Client, TransportConfig
+from experiments.apps import as_args
 
 SECRET = b"fidelity-benchmark-secret-0123456789"
 
 
 def run(cfg: Any) -> int:
     """The bench app's entry (conf/bench/emulated_fidelity.yaml): 0 if every cell is within 10%, else 1."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)

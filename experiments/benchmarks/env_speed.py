@@ -23,6 +23,7 @@ os.environ.setdefault("LP_NUM_THREADS", "1")
 import numpy as np
 
 import envs
+from experiments.apps import as_args
 
 ONE_PER_SUITE = [
     ("spatial", "left_bowl_on_plate"),
@@ -93,8 +94,6 @@ def time_stock(steps: int, warmup: int) -> float:
 
 def run(cfg: Any) -> None:
     """The bench app's entry (conf/bench/env_speed.yaml): print the table."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     import torch
 

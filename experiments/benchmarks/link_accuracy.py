@@ -23,6 +23,7 @@ from typing import Any
 from ecc.links import LinkConfig, LinkUnavailable, StepSchedule, best_available
 from ecc.links.base import Link
 from ecc.links.measure import one_way_transfer_s
+from experiments.apps import as_args
 
 
 def step_response(
@@ -98,8 +99,6 @@ def lag_ms(
 
 def run(cfg: Any) -> None:
     """The bench app's entry (conf/bench/link_accuracy.yaml): print both checks."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 

@@ -25,6 +25,7 @@ from ecc.hardware import load_profile
 from ecc.network.link import LinkState
 from ecc.planners.base import best_cut
 from ecc.trace import build_trace
+from experiments.apps import as_args
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -38,8 +39,6 @@ def _median_ms(fn, repeats: int) -> float:
 
 def run(cfg: Any) -> None:
     """The bench app's entry (conf/bench/planner_speed.yaml): print exactness and speed."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     torch.set_num_threads(1)
 

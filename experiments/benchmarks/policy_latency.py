@@ -28,6 +28,7 @@ from agents.normalize import NormStats
 from agents.policy import VLAPolicy, load_policy
 from agents.tokenizer import WordTokenizer
 from agents.zoo import build_model, count_params, text_vocab_size
+from experiments.apps import as_args
 
 INSTRUCTION = "put the black bowl on the plate"
 
@@ -61,8 +62,6 @@ def _stats_ms(samples: list[float]) -> tuple[float, float]:
 
 def run(cfg: Any) -> None:
     """The bench app's entry (conf/bench/policy_latency.yaml): print the tables."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

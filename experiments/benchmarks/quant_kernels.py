@@ -13,23 +13,31 @@ Timings on a shared machine are inflated by other processes' load; compare rows 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import multiprocessing as mp
 import os
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from agents.shapes import DecoderShape
 from agents.zoo import build_model, get_shape, random_inputs
+from experiments.apps import as_args
 from quantization.apply import quantize_model
 from quantization.config import MODULE_GROUPS, DyQConfig, dyq_weight_config, method_config
 from quantization.dyq import DyQController
 from quantization.linear import QuantLinear, quant_linears, set_act_bits
-from quantization.memory import measure_peak_rss, model_memory_bytes
+from quantization.memory import _rss_bytes, measure_peak_rss, model_memory_bytes
 from quantization.quantizers import WeightQuantSpec
 from quantization.selection import selected_linears
 
@@ -128,10 +136,6 @@ METHODS = {
 
 def _wide_shape():
     """A small transformer policy wide enough for int kernels to pay (not a zoo entry)."""
-    from dataclasses import replace
-
-    from agents.shapes import DecoderShape
-
     base = get_shape("oft-tiny")
     return replace(
         base,
@@ -200,8 +204,6 @@ def bench_interleaved(fns: dict[str, Callable[[], object]], rounds: int, inner: 
 
 
 def policy_table(repeats: int, names: list[str]) -> None:
-    import warnings
-
     print("\n## 2. Whole policies, batch 1 (ms per action generation / speedup vs fp32;")
     print("##    variants sampled round-robin, median)")
     print(
@@ -308,8 +310,6 @@ def memory_table(names: list[str]) -> None:
     print("\nmeasured in a fresh process (oft-tiny, MB): accounted = exact bytes; resident = RSS")
     print("with the model minus RSS after deleting it (libc trimmed both times); peak = RSS rise")
     print("while building + quantizing + one forward, after a warm-up forward of another copy:")
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")
     for label, cfg in [("fp32", None), *METHODS.items()]:
         with ctx.Pool(1) as pool:
@@ -321,10 +321,6 @@ def memory_table(names: list[str]) -> None:
 
 
 def _trim() -> None:
-    import contextlib
-    import ctypes
-    import gc
-
     gc.collect()
     # Not glibc: RSS figures then include freed arena memory.
     with contextlib.suppress(OSError):
@@ -332,8 +328,6 @@ def _trim() -> None:
 
 
 def _rss_child(cfg: dict | None) -> tuple[int, int, int]:
-    from quantization.memory import _rss_bytes
-
     torch.set_num_threads(1)
     warm = build_model("oft-tiny").eval()
     x = _inputs(warm)
@@ -363,8 +357,6 @@ def _rss_child(cfg: dict | None) -> tuple[int, int, int]:
 
 def run(cfg: Any) -> None:
     """The bench app's entry (conf/bench/quant_kernels.yaml): print the four tables."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     torch.set_num_threads(args.threads)
     repeats, names = args.repeats, list(args.policies)

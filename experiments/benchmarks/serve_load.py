@@ -28,6 +28,7 @@ SECRET = "load-benchmark-shared-secret-0123456789"
 def _client(
     idx: int, port: int, shape: str, cut_frac: float, seconds: float, out: mp.Queue
 ) -> None:
+    # lazy: each client process loads torch itself, single-threaded; the parent stays torch-free
     import torch
 
     torch.set_num_threads(1)
