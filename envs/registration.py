@@ -22,4 +22,8 @@ def register_all() -> list[str]:
                     id=spec.gym_id, entry_point=_entry, kwargs={"suite": suite, "task": name}
                 )
             ids.append(spec.gym_id)
+    # LIBERO's own tasks rebuilt from their BDDL files: LIBERO/<suite>-<task>-v0 (not in ids)
+    from envs.libero.make import register_libero
+
+    register_libero()
     return ids

@@ -1,0 +1,272 @@
+"""Project-owned stand-ins for LIBERO's object meshes, built from primitive geoms.
+
+LIBERO's meshes (HOPE / Google Scanned Objects / TurboSquid) are not in the hf-libero wheel,
+so every object type a BDDL file names maps to an :class:`ObjectAsset` here: a body of boxes
+and cylinders sized like the real item (HOPE and GSO scans are real-size; sizes below are
+estimates of the real groceries / kitchenware, not measured from LIBERO's meshes), upright,
+with its bottom at ``-half_z`` of the body origin. Lengths are metres, masses kg.
+
+Geoms render in group 1 and collide (one geom for both), as in ``envs.catalog``; the body
+states its own inertia because robosuite compiles with ``inertiagrouprange="0 0"``.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from envs.errors import EnvConfigError
+
+_GRASP = 'friction="1.2 0.01 0.0001" condim="4" solref="0.01 1" solimp="0.95 0.99 0.001"'
+#: kg/m^3 for the filled groceries: light enough to lift, heavy enough not to bounce
+_DENSITY = 300.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One primitive: ``shape`` box (size = half x, y, z) or cylinder (size = radius, half z),
+    at ``pos`` (m) in the body frame."""
+
+    shape: str
+    size: tuple[float, ...]
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rgba: tuple[float, float, float, float] | None = None
+    collide: bool = True
+
+
+@dataclass(frozen=True)
+class ObjectAsset:
+    """A movable object type. ``half`` is the half extent (m) of its bounding box about the
+    body origin; ``container`` is the inner half size (x, y, m) and rim height above the
+    bottom (m) when things can be put in it (``In obj <this>_contain_region``)."""
+
+    kind: str
+    noun: str
+    rgba: tuple[float, float, float, float]
+    parts: tuple[Part, ...]
+    half: tuple[float, float, float]
+    mass: float
+    container: tuple[float, float, float] | None = None
+    source: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def footprint_radius(self) -> float:
+        """Radius (m) of the circle around the body origin that holds its footprint."""
+        return math.hypot(self.half[0], self.half[1])
+
+
+def _box_mass(hx: float, hy: float, hz: float) -> float:
+    return _DENSITY * 8 * hx * hy * hz
+
+
+def _cyl_mass(r: float, hz: float) -> float:
+    return _DENSITY * math.pi * r * r * 2 * hz
+
+
+def _box(kind, noun, rgba, half, label_rgba=None, source=""):
+    hx, hy, hz = half
+    parts = [Part("box", half)]
+    if label_rgba is not None:  # a printed label band, visual only
+        parts.append(Part("box", (hx + 0.0005, hy * 0.7, hz * 0.45), (0, 0, 0), label_rgba, False))
+    return ObjectAsset(kind, noun, rgba, tuple(parts), half, _box_mass(*half), source=source)
+
+
+def _can(kind, noun, rgba, r, hz, label_rgba, source=""):
+    parts = (
+        Part("cylinder", (r, hz)),
+        Part("cylinder", (r + 0.0005, hz * 0.6), (0, 0, 0), label_rgba, False),
+    )
+    return ObjectAsset(kind, noun, rgba, parts, (r, r, hz), _cyl_mass(r, hz), source=source)
+
+
+def _bottle(kind, noun, rgba, body, neck, cap_rgba, source=""):
+    """A squeeze / glass bottle: body box (hx, hy, hz) or cylinder (r, hz), neck cylinder
+    (r, hz) on top, a coloured cap. The origin is the middle of the whole height."""
+    if len(body) == 3:
+        bx, by, bz = body
+        body_part_size: tuple[float, ...] = body
+        shape = "box"
+        hx, hy = bx, by
+    else:
+        r, bz = body
+        body_part_size = body
+        shape = "cylinder"
+        hx = hy = r
+    nr, nz = neck
+    total = bz + nz  # half of the full height
+    parts = (
+        Part(shape, body_part_size, (0, 0, -total + bz)),
+        Part("cylinder", (nr, nz), (0, 0, -total + 2 * bz + nz), cap_rgba),
+    )
+    mass = _box_mass(hx, hy, bz) if shape == "box" else _cyl_mass(hx, bz)
+    return ObjectAsset(kind, noun, rgba, parts, (hx, hy, total), mass, source=source)
+
+
+def _basket() -> ObjectAsset:
+    # LIBERO's basket (Google Scanned Objects) is a shallow woven basket about 28 x 20 cm
+    ix, iy, wall, t, base = 0.115, 0.085, 0.065, 0.008, 0.006
+    hz = (wall + base) / 2
+    z0 = -hz  # bottom
+    c = (0.62, 0.45, 0.25, 1.0)
+    parts = (
+        Part("box", (ix + t, iy + t, base / 2), (0, 0, z0 + base / 2)),
+        Part("box", (t / 2, iy + t, wall / 2), (ix + t / 2, 0, z0 + base + wall / 2)),
+        Part("box", (t / 2, iy + t, wall / 2), (-ix - t / 2, 0, z0 + base + wall / 2)),
+        Part("box", (ix, t / 2, wall / 2), (0, iy + t / 2, z0 + base + wall / 2)),
+        Part("box", (ix, t / 2, wall / 2), (0, -iy - t / 2, z0 + base + wall / 2)),
+    )
+    return ObjectAsset(
+        "basket",
+        "basket",
+        c,
+        parts,
+        (ix + t, iy + t, hz),
+        0.8,
+        container=(ix, iy, wall + base),
+        source="Google Scanned Objects basket",
+        tags=("container",),
+    )
+
+
+OBJECT_ASSETS: dict[str, ObjectAsset] = {
+    a.kind: a
+    for a in (
+        # HOPE groceries (libero_object, libero_10, libero_90)
+        _can(
+            "alphabet_soup",
+            "alphabet soup",
+            (0.85, 0.2, 0.15, 1),
+            0.033,
+            0.042,
+            (0.95, 0.92, 0.85, 1),
+            "HOPE AlphabetSoup",
+        ),
+        _can(
+            "tomato_sauce",
+            "tomato sauce",
+            (0.8, 0.12, 0.08, 1),
+            0.033,
+            0.04,
+            (0.2, 0.5, 0.2, 1),
+            "HOPE TomatoSauce",
+        ),
+        _box(
+            "butter",
+            "butter",
+            (0.95, 0.9, 0.6, 1),
+            (0.05, 0.03, 0.014),
+            (0.85, 0.2, 0.2, 1),
+            "HOPE Butter",
+        ),
+        _box(
+            "cream_cheese",
+            "cream cheese",
+            (0.85, 0.9, 0.95, 1),
+            (0.05, 0.029, 0.015),
+            (0.2, 0.35, 0.75, 1),
+            "HOPE CreamCheese",
+        ),
+        _box(
+            "chocolate_pudding",
+            "chocolate pudding",
+            (0.4, 0.22, 0.12, 1),
+            (0.042, 0.032, 0.018),
+            (0.9, 0.85, 0.7, 1),
+            "HOPE ChocolatePudding",
+        ),
+        _box(
+            "milk",
+            "milk",
+            (0.95, 0.95, 0.95, 1),
+            (0.03, 0.03, 0.075),
+            (0.2, 0.4, 0.85, 1),
+            "HOPE Milk",
+        ),
+        _box(
+            "orange_juice",
+            "orange juice",
+            (1.0, 0.6, 0.1, 1),
+            (0.03, 0.03, 0.078),
+            (0.95, 0.95, 0.9, 1),
+            "HOPE OrangeJuice",
+        ),
+        _bottle(
+            "ketchup",
+            "ketchup",
+            (0.8, 0.08, 0.05, 1),
+            (0.03, 0.02, 0.058),
+            (0.012, 0.012),
+            (0.95, 0.95, 0.95, 1),
+            "HOPE Ketchup",
+        ),
+        _bottle(
+            "bbq_sauce",
+            "bbq sauce",
+            (0.35, 0.15, 0.08, 1),
+            (0.028, 0.02, 0.058),
+            (0.012, 0.012),
+            (0.1, 0.1, 0.1, 1),
+            "HOPE BBQSauce",
+        ),
+        _bottle(
+            "salad_dressing",
+            "salad dressing",
+            (0.9, 0.85, 0.55, 1),
+            (0.026, 0.06),
+            (0.011, 0.015),
+            (0.15, 0.45, 0.15, 1),
+            "HOPE SaladDressing",
+        ),
+        _bottle(
+            "new_salad_dressing",
+            "salad dressing",
+            (0.9, 0.8, 0.5, 1),
+            (0.026, 0.06),
+            (0.011, 0.015),
+            (0.7, 0.2, 0.2, 1),
+            "HOPE SaladDressing (variant)",
+        ),
+        _basket(),
+    )
+}
+
+#: fixture types the workspace stands for (no body is built: the table / floor is the arena)
+WORKSPACE_FIXTURES = ("floor", "table", "kitchen_table", "living_room_table", "study_table")
+
+
+def get_asset(kind: str) -> ObjectAsset:
+    if kind not in OBJECT_ASSETS:
+        raise EnvConfigError("object type", kind, sorted(OBJECT_ASSETS))
+    return OBJECT_ASSETS[kind]
+
+
+def _inertial(mass: float, half: tuple[float, float, float]) -> str:
+    hx, hy, hz = half
+    ixx = mass / 3 * (hy**2 + hz**2)
+    iyy = mass / 3 * (hx**2 + hz**2)
+    izz = mass / 3 * (hx**2 + hy**2)
+    return f'<inertial pos="0 0 0" mass="{mass:.4f}" diaginertia="{ixx:.3e} {iyy:.3e} {izz:.3e}"/>'
+
+
+def _fmt(v: tuple[float, ...]) -> str:
+    return " ".join(f"{x:.5f}" for x in v)
+
+
+def build_object_body(name: str, asset: ObjectAsset) -> ET.Element:
+    """MJCF body ``<name>_main`` with free joint ``<name>_joint0``, parked above the scene
+    (the init state sets the real pose)."""
+    geoms = []
+    for i, p in enumerate(asset.parts):
+        rgba = _fmt(p.rgba or asset.rgba)
+        coll = _GRASP if p.collide else 'contype="0" conaffinity="0"'
+        geoms.append(
+            f'<geom name="{name}_g{i}" type="{p.shape}" size="{_fmt(p.size)}" pos="{_fmt(p.pos)}" '
+            f'rgba="{rgba}" group="1" {coll}/>'
+        )
+    xml = (
+        f'<body name="{name}_main" pos="0 0 2.0"><freejoint name="{name}_joint0"/>'
+        f"{_inertial(asset.mass, asset.half)}{''.join(geoms)}</body>"
+    )
+    return ET.fromstring(xml)
