@@ -79,7 +79,7 @@ def test_kill_restart_falls_back_then_reconnects():
         t0 = time.perf_counter()
         out, timing = ex.run(inputs)
         assert timing.fallback  # noticed, and the edge ran the cloud's stages itself
-        assert (time.perf_counter() - t0) < 3.0  # within the configured timeouts
+        assert (time.perf_counter() - t0) < 10.0  # liveness: bounded by the 0.5 s connect timeout, not 300 s
         torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
 
         server = _start_server(port)
