@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -101,6 +102,10 @@ def make_main(kind: str) -> Callable[[], Any]:
     import hydra
 
     _check_kind(kind)
+    # Our conf/hydra/launcher/*.yaml shadow the plugins' configs on purpose (see experiments/run.py).
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"
+    )
     # conf/hydra/help/<kind>.yaml lists the options through this resolver, so --help never goes stale.
     OmegaConf.register_new_resolver("vecc_options", _options_help, replace=True)
 

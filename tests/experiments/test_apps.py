@@ -115,3 +115,13 @@ def test_compose_main_is_the_main_job_config():
 def test_list_is_the_default_option(capsys):
     run_app("table", "list", ["out=x"])
     assert "roboecc" in capsys.readouterr().out
+
+
+def test_a_table_sweeps_with_multirun(tmp_path):
+    _run("experiments.table", "-m", "table=roboecc", "bandwidths=[5],[100]", "granularity=block",
+         "skip_adaptive=true", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    jobs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert jobs == ["0_roboecc_table", "1_roboecc_table"]  # sweep subdir: job number + app name
+    for job, bw in zip(jobs, ("5.0", "100.0")):
+        rows = (tmp_path / job / "speedup.csv").read_text().splitlines()[1:]
+        assert {r.split(",")[4] for r in rows} == {bw}  # each job wrote into its own dir
