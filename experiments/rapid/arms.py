@@ -1,19 +1,16 @@
-"""The scheduler arms the latency studies compare, each with the partition of its default inferences.
+"""The scheduler arms the latency studies compare: each a list of main-job overrides.
 
-Triggered arms (entropy, failure score, RAPID) replan in the CLOUD when triggered (``target: cloud``)
-and run their routine chunk-refill inferences under ``trigger_partition`` (default ``edge_only``): the
-RAPID split, where redundant phases stay on the edge and critical ones go to the cloud.
+Triggered arms (entropy, failure score, RAPID) replan in the CLOUD when triggered
+(``scheduler.target=cloud``) and run their routine chunk-refill inferences under
+``trigger_partition`` (default ``edge_only``): the RAPID split, where redundant phases stay on the
+edge and critical ones go to the cloud. An arm never touches the policy object: what it needs of
+the policy (sample spread, features) is a policy field it sets (``policy.spread_samples``,
+``policy.features``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-from experiments.rapid.closed_loop import Arm
 from experiments.rapid.errors import RapidExperimentError
-from experiments.rapid.scheduler_conf import scheduler_from_yaml
 
 ARM_NAMES: tuple[str, ...] = (
     "edge_only",
@@ -33,7 +30,6 @@ LABELS: dict[str, str] = {
     "rapid": "RAPID",
 }
 
-
 SPREAD_SAMPLES = 8  # noise samples per inference behind a flow/diffusion policy's sample spread
 ENTROPY_CONF_BY_FAMILY: dict[str, str] = {
     "openvla": "entropy",  # token entropy of the autoregressive action tokens (nats)
@@ -42,15 +38,11 @@ ENTROPY_CONF_BY_FAMILY: dict[str, str] = {
 }
 
 
-def setup_entropy_arm(policy: Any, names: list[str]) -> str:
-    """The scheduler conf of the entropy arm for ``policy``'s family (``entropy`` if unused).
+def entropy_overrides(family: str) -> list[str]:
+    """The entropy arm's scheduler for a policy family, and the policy field its signal needs.
 
-    Turns on the acting policy's sample spread for flow/diffusion families; an OFT policy has
-    no uncertainty signal (deterministic L1 regression), so the arm is refused for it.
+    An OFT policy has no uncertainty signal (deterministic L1 regression): refused.
     """
-    if "entropy" not in names:
-        return "entropy"
-    family = policy.shape.family
     if family not in ENTROPY_CONF_BY_FAMILY:
         raise RapidExperimentError(
             "arms",
@@ -58,54 +50,47 @@ def setup_entropy_arm(policy: Any, names: list[str]) -> str:
             [f"a {f} policy" for f in ENTROPY_CONF_BY_FAMILY],
         )
     conf = ENTROPY_CONF_BY_FAMILY[family]
-    if conf == "sample_spread":
-        inner = getattr(policy, "policy", policy)  # FeaturePolicy wraps the VLAPolicy
-        inner.config.spread_samples = SPREAD_SAMPLES
-    return conf
+    spread = [f"policy.spread_samples={SPREAD_SAMPLES}"] if conf == "sample_spread" else []
+    return [f"scheduler={conf}", *spread]
 
 
-def build_arms(
-    names: list[str],
-    rapid_conf: str | Path,
-    failure_calibration: str | Path | None,
+def arm_overrides(
+    name: str,
+    family: str,
+    rapid_conf: str = "rapid_calibrated",
+    failure_calibration: str | None = None,
     entropy_threshold: float | None = None,
     trigger_partition: str = "edge_only",
-    entropy_conf: str = "entropy",
-) -> list[Arm]:
-    """Arms in the order given; ``failure_calibration`` is the npz the failure-score arm needs.
+) -> list[str]:
+    """Main-job overrides of arm ``name`` for a policy of ``family``.
 
-    ``entropy_conf``: conf/scheduler file of the entropy arm (``setup_entropy_arm`` picks it).
+    ``rapid_conf``: the scheduler group option of the RAPID arm; ``failure_calibration``: the npz
+    the failure-score arm needs (``ecc.schedulers.safe``); ``entropy_threshold``: None keeps the
+    scheduler file's threshold.
     """
-    from ecc.schedulers import EveryStep, QueueThreshold
-
-    makers: dict[str, tuple[Callable[[], Any], str]] = {
-        "edge_only": (EveryStep, "edge_only"),
-        "cloud_only": (EveryStep, "cloud_only"),
-        "chunk_replay": (lambda: QueueThreshold(fraction=0.0), "edge_only"),
-        "entropy": (
-            lambda: scheduler_from_yaml(
-                entropy_conf,
-                target="cloud",
-                **({"threshold": entropy_threshold} if entropy_threshold is not None else {}),
-            ),
-            trigger_partition,
-        ),
-        "failure_score": (
-            lambda: scheduler_from_yaml(
-                "failure_score", calibration=str(failure_calibration), target="cloud"
-            ),
-            trigger_partition,
-        ),
-        "rapid": (lambda: scheduler_from_yaml(rapid_conf, target="cloud"), trigger_partition),
-    }
-    arms = []
-    for n in names:
-        if n not in makers:
-            raise RapidExperimentError("arms", n, list(ARM_NAMES))
-        if n == "failure_score" and failure_calibration is None:
+    triggered = ["scheduler.target=cloud", f"partition={trigger_partition}"]
+    if name == "edge_only":
+        return ["scheduler=every_step", "partition=edge_only"]
+    if name == "cloud_only":
+        return ["scheduler=every_step", "partition=cloud_only"]
+    if name == "chunk_replay":
+        return ["scheduler=chunk_replay", "partition=edge_only"]
+    if name == "entropy":
+        threshold = (
+            [] if entropy_threshold is None else [f"scheduler.threshold={entropy_threshold}"]
+        )
+        return [*entropy_overrides(family), *threshold, *triggered]
+    if name == "failure_score":
+        if failure_calibration is None:
             raise RapidExperimentError(
                 "failure_calibration", None, "an npz from experiments.rapid.calibrate_failure_score"
             )
-        make, partition = makers[n]
-        arms.append(Arm(n, make, partition))
-    return arms
+        return [
+            "scheduler=failure_score",
+            f"scheduler.calibration={failure_calibration}",
+            "policy.features=true",
+            *triggered,
+        ]
+    if name == "rapid":
+        return [f"scheduler={rapid_conf}", *triggered]
+    raise RapidExperimentError("arms", name, list(ARM_NAMES))

@@ -1,80 +1,43 @@
-"""Calibrate the SAFE-style failure-score trigger: a Gaussian over policy features of successful rollouts.
+"""Calibrate the SAFE-style failure-score trigger on the acting policy's features.
 
-    python -m experiments.rapid.calibrate_failure_score --checkpoint DIR --suite object --episodes 5
+    python -m experiments.tool tool=rapid_failure_score checkpoint=DIR suite=object episodes=5
 
-Rolls the acting policy (blocking world time, chunk replay, no latency) and keeps the feature of every
-inference (``FeaturePolicy``: final LLM norm output of the prefill). Fits ``mean`` and a regularised
-inverse covariance ``precision = inv(cov + ridge * trace(cov)/d * I)`` on the features of SUCCESSFUL
-episodes, and sets ``threshold`` to the ``--percentile`` of their Mahalanobis distances. Writes an npz
-(mean, precision, threshold, percentile, ridge, n) for ``ecc.schedulers.FailureScoreTrigger`` and a
-JSON record. ``--include-failures`` fits on every episode (the only option for an untrained policy).
-With two or more episodes the threshold is cross-fitted (distances of held-out episodes under a fit on
-the others), since in-sample distances of 128-d features from a few dozen samples are biased low.
+Rolls the acting policy (blocking world time, chunk replay, no latency) with ``policy.features=true``
+and keeps the ``features`` info field of every inference. The fit, the distance, the cross-fitted
+threshold and the npz format are ``ecc.schedulers.safe``'s; this module only collects the
+features and writes the npz and a JSON record. ``include_failures=true`` fits on every episode.
+Old flags: --out X -> out=X (writes X/failure_score.npz), --foo-bar V -> foo_bar=V.
+
+Why not ``experiments.run.evaluate``: the features of every inference are the product here, and a
+main-job run reports no inference info. The policy, env and runtime are the main job's pieces.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
+from ecc.schedulers.safe import FailureCalibration, calibrate
 from experiments.rapid.errors import RapidExperimentError
-from experiments.rapid.policies import FeaturePolicy, acting_policy
 from experiments.rapid.reporting import SETTING_NOTES, write_record
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class FailureCalibration:
-    mean: np.ndarray  # [d]
-    precision: np.ndarray  # [d, d]
-    threshold: float  # Mahalanobis distance (unitless)
-    percentile: float
-    ridge: float
-    n: int
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        d = np.atleast_2d(features) - self.mean
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, self.precision, d), 0.0))
-
-    def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            path, mean=self.mean, precision=self.precision, threshold=np.float64(self.threshold),
-            percentile=np.float64(self.percentile), ridge=np.float64(self.ridge), n=np.int64(self.n),
-        )  # fmt: skip
-        return path
-
-
-def fit(features: np.ndarray, percentile: float = 95.0, ridge: float = 0.1) -> FailureCalibration:
-    """Gaussian fit with ridge ``ridge * mean eigenvalue`` on the diagonal; threshold at a percentile."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise RapidExperimentError("features", tuple(x.shape), "[n >= 2, d] feature rows")
-    if not 0.0 < percentile <= 100.0:
-        raise RapidExperimentError("percentile", percentile, "a percentile in (0, 100]")
-    if ridge <= 0.0:
-        raise RapidExperimentError("ridge", ridge, "a positive shrinkage factor")
-    mean = x.mean(0)
-    cov = np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
-    scale = max(float(np.trace(cov)) / x.shape[1], 1e-12)
-    precision = np.linalg.inv(cov + ridge * scale * np.eye(x.shape[1]))
-    calib = FailureCalibration(mean, precision, 0.0, percentile, ridge, int(x.shape[0]))
-    calib.threshold = float(np.percentile(calib.distance(x), percentile))
-    return calib
+Episode = tuple[str, int, bool, np.ndarray]  # task, init state, success, features [n, d]
 
 
 class _Recorder:
-    """Chunk policy that keeps the feature of every inference of the current episode."""
+    """Chunk policy that keeps the ``features`` of every inference of the current episode."""
 
-    def __init__(self, policy: FeaturePolicy) -> None:
+    def __init__(self, policy: Any) -> None:
         self.policy = policy
+        self.shape = policy.shape
         self.features: list[np.ndarray] = []
 
     def reset(self, language: str | None = None) -> None:
@@ -89,23 +52,29 @@ class _Recorder:
 
 
 def collect_features(
-    policy: FeaturePolicy,
-    suite: str,
-    tasks: list[str],
+    cfg: DictConfig,
+    tasks: Sequence[str],
     episodes: int,
-    seed: int = 0,
-    image_size: int = 128,
-    max_episode_steps: int | None = None,
+    seed: int,
     progress: bool = True,
-    num_wait_steps: int = 10,
-) -> list[tuple[str, int, bool, np.ndarray]]:
-    """(task, init state, success, features [n, d]) per episode; blocking world time, chunk replay."""
+) -> list[Episode]:
+    """(task, init state, success, features [n, d]) per episode; blocking world time, chunk replay.
+
+    ``cfg`` carries the study fields (policy, checkpoint, suite, image_size, max_episode_steps,
+    num_wait_steps). Episode k of a task uses init state k and seed ``seed + k``.
+    """
+    from hydra.utils import instantiate
+
     import envs
     from ecc.runtime import ConstantLatency, SimulatedRuntime
     from ecc.schedulers import QueueThreshold
+    from experiments.apps import compose_main
     from experiments.rollout import run_episode
 
-    rec = _Recorder(policy)
+    main = compose_main(
+        [f"policy={cfg.policy}", f"policy.checkpoint={cfg.checkpoint}", "policy.features=true"]
+    )
+    rec = _Recorder(instantiate(main.policy).policy)
     runtime = SimulatedRuntime(rec, ConstantLatency(0.0), QueueThreshold(0.0), mode="blocking")
     out = []
     bar = None
@@ -114,14 +83,16 @@ def collect_features(
 
         bar = tqdm(total=len(tasks) * episodes, desc="feature episodes", unit="ep", file=sys.stderr)
     for task in tasks:
+        # The limit here has never counted the wait steps (the studies' runs do); kept as it was.
         env = envs.make_env(
-            suite, task, image_size=image_size, render=True, max_episode_steps=max_episode_steps
-        )
+            cfg.suite, task, image_size=cfg.image_size, render=True,
+            max_episode_steps=cfg.max_episode_steps,
+        )  # fmt: skip
         try:
             for k in range(episodes):
                 r = run_episode(
-                    env, runtime, suite=suite, task=task, init_state=k, seed=seed + k,
-                    num_wait_steps=num_wait_steps,
+                    env, runtime, suite=cfg.suite, task=task, init_state=k, seed=seed + k,
+                    num_wait_steps=cfg.num_wait_steps,
                 )  # fmt: skip
                 feats = np.stack(rec.features) if rec.features else np.zeros((0, 0))
                 out.append((task, k, bool(r.success), feats))
@@ -134,110 +105,86 @@ def collect_features(
     return out
 
 
-def cross_fitted_threshold(
-    groups: list[np.ndarray], percentile: float, ridge: float, folds: int = 2
-) -> float:
-    """Percentile of out-of-fold distances: fit on the other episodes, score the held-out ones.
-
-    In-sample Mahalanobis distances are biased low when features outnumber samples (128-d features,
-    a few dozen inferences per episode), so an in-sample threshold would flag nearly every new step.
-    """
-    k = min(folds, len(groups))
-    held: list[np.ndarray] = []
-    for f in range(k):
-        train = [g for i, g in enumerate(groups) if i % k != f]
-        test = [g for i, g in enumerate(groups) if i % k == f]
-        held.append(fit(np.concatenate(train), percentile, ridge).distance(np.concatenate(test)))
-    return float(np.percentile(np.concatenate(held), percentile))
-
-
 def calibrate_from_episodes(
-    episodes: list[tuple[str, int, bool, np.ndarray]],
-    include_failures: bool,
-    percentile: float,
-    ridge: float,
+    episodes: Sequence[Episode], include_failures: bool, percentile: float, ridge: float
 ) -> FailureCalibration:
-    """Fit on all chosen episodes; threshold cross-fitted over episodes when there are two or more."""
+    """The calibration of the successful episodes (every episode with ``include_failures``)."""
     chosen = [f for _, _, ok, f in episodes if (ok or include_failures) and len(f) >= 1]
-    if not chosen or sum(len(f) for f in chosen) < 2:
+    if sum(len(f) for f in chosen) < 2:
         wins = sum(ok for _, _, ok, _ in episodes)
         raise RapidExperimentError(
             "episodes",
             f"{wins} successful of {len(episodes)}",
-            "successful episodes with at least 2 inferences in all (or --include-failures)",
+            "successful episodes with at least 2 inferences in all (or include_failures=true)",
         )
-    calib = fit(np.concatenate(chosen), percentile, ridge)
-    if len(chosen) >= 2 and all(
-        sum(len(g) for i, g in enumerate(chosen) if i % 2 != f) >= 2 for f in range(2)
-    ):
-        calib.threshold = cross_fitted_threshold(chosen, percentile, ridge)
-    else:
+    calib, cross_fitted = calibrate(chosen, percentile, ridge)
+    if not cross_fitted:
         log.warning("one episode only: in-sample threshold (biased low; collect more episodes)")
     return calib
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--checkpoint", default=None, help="policy checkpoint dir (none: UNTRAINED random)"
-    )
-    p.add_argument("--shape", default="openvla-tiny", help="tiny shape when no checkpoint")
-    p.add_argument("--chunk", type=int, default=8, help="chunk of the untrained policy")
-    p.add_argument("--suite", default="object")
-    p.add_argument("--tasks", nargs="*", default=None)
-    p.add_argument("--episodes", type=int, default=5, help="init states per task")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--max-episode-steps", type=int, default=None)
-    p.add_argument("--percentile", type=float, default=95.0)
-    p.add_argument("--ridge", type=float, default=0.1, help="x mean eigenvalue on the diagonal")
-    p.add_argument("--include-failures", action="store_true")
-    p.add_argument("--out", type=Path, default=Path("outputs/rapid/failure_score.npz"))
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+def study_tasks(cfg: DictConfig) -> list[str]:
+    """The study's tasks: ``cfg.tasks`` (all of the suite when empty), the first ``max_tasks``."""
+    import envs
+
+    if cfg.suite not in envs.list_suites():
+        raise RapidExperimentError("suite", cfg.suite, envs.list_suites())
+    allowed = envs.list_tasks(cfg.suite)
+    chosen = list(cfg.tasks) if cfg.tasks else list(allowed)
+    for t in chosen:
+        if t not in allowed:
+            raise RapidExperimentError("tasks", t, allowed)
+    return chosen[: cfg.get("max_tasks")]
 
 
-def main(argv: list[str] | None = None) -> FailureCalibration:
-    import torch
+def calibrate_inline(cfg: DictConfig) -> tuple[str, str | None]:
+    """A study's own calibration (``failure_episodes`` per task, seeds from ``seed + 1000``).
 
-    from experiments.rapid.kinematics import check_tasks
+    Returns the npz path under ``cfg.out`` and a note when no episode succeeded and the fit had to
+    take every episode.
+    """
+    log.info("calibrating the failure score on %d episode(s) per task", cfg.failure_episodes)
+    eps = collect_features(cfg, study_tasks(cfg), cfg.failure_episodes, cfg.seed + 1000)
+    note = None
+    if not any(ok for _, _, ok, _ in eps):
+        note = (
+            f"The failure score was fitted on ALL {len(eps)} calibration episodes: the "
+            "checkpoint succeeded in none of them (raise failure_episodes)."
+        )
+        log.warning(note)
+    cal = calibrate_from_episodes(eps, note is not None, percentile=95.0, ridge=0.1)
+    return str(cal.save(Path(cfg.out) / "failure_score.npz")), note
 
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    a = parse_args(argv)
-    tasks = check_tasks(a.suite, a.tasks)
-    policy, label = acting_policy(a.checkpoint, a.shape, a.chunk, a.seed)
-    eps = collect_features(
-        policy, a.suite, tasks, a.episodes, a.seed, a.image_size, a.max_episode_steps,
-        not a.no_progress,
-    )  # fmt: skip
-    calib = calibrate_from_episodes(eps, a.include_failures, a.percentile, a.ridge)
-    calib.save(a.out)
-    notes = [SETTING_NOTES["untrained" if label == "untrained" else "tiny"]]
-    if a.include_failures:
-        notes.append("Fitted on ALL episodes (--include-failures), not only successful ones.")
-    write_record(
-        a.out.with_suffix(".json"),
-        {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}, "policy": label},
-        {
-            "threshold": calib.threshold,
-            "n_features": calib.n,
-            "dim": int(calib.mean.size),
-            "episodes": [
-                {"task": t, "init_state": k, "success": ok, "inferences": len(f)}
-                for t, k, ok, f in eps
-            ],
-        },
-        notes,
-    )
+
+def run(cfg: DictConfig) -> float:
+    """The tool: calibrate on ``episodes`` per task; writes failure_score.npz and .json."""
+    out = Path(cfg.out) / "failure_score.npz"
+    eps = collect_features(cfg, study_tasks(cfg), cfg.episodes, cfg.seed)
+    calib = calibrate_from_episodes(eps, cfg.include_failures, cfg.percentile, cfg.ridge)
+    calib.save(out)
+    notes = [SETTING_NOTES["tiny"]]
+    if cfg.include_failures:
+        notes.append("Fitted on ALL episodes (include_failures=true), not only successful ones.")
+    episodes = [
+        {"task": t, "init_state": k, "success": ok, "inferences": len(f)} for t, k, ok, f in eps
+    ]
+    results = {
+        "threshold": calib.threshold,
+        "n_features": calib.n,
+        "dim": int(calib.mean.size),
+        "episodes": episodes,
+    }
+    write_record(out.with_suffix(".json"), {"checkpoint": cfg.checkpoint}, results, notes)
     wins = sum(ok for _, _, ok, _ in eps)
     print(
-        f"failure score: threshold {calib.threshold:.3f} (p{a.percentile:g}) from {calib.n} features "
-        f"of dim {calib.mean.size}; {wins}/{len(eps)} episodes successful; policy {label}"
+        f"failure score: threshold {calib.threshold:.3f} (p{cfg.percentile:g}) from {calib.n} "
+        f"features of dim {calib.mean.size}; {wins}/{len(eps)} episodes successful"
     )
-    print(f"wrote {a.out} and {a.out.with_suffix('.json')}")
-    return calib
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return float(calib.threshold)
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("tool", "rapid_failure_score")

@@ -1,9 +1,9 @@
-"""Scripted-expert rollouts reduced to their kinematic stream, and a latency-free trigger replay.
+"""Scripted-expert rollouts reduced to their kinematic stream (a data tool, not an evaluation).
 
 The stream of one episode is the env info of every control step (500 Hz joint velocity and torque
-histories, [25, 7] float32 each). ``replay_trigger`` feeds it to a scheduler with an idealised chunk
-queue (every inference returns at once with ``chunk_len`` actions), which isolates *when the trigger
-asks for an inference* from latency effects.
+histories, [25, 7] float32 each): what ``ecc.schedulers.replay_trigger`` feeds a trigger, latency
+free. The expert acts on privileged state with rendering off; a main-job run reports no per-step
+env info, which is the product here.
 """
 
 from __future__ import annotations
@@ -16,28 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ecc.schedulers import Scheduler, StepContext
 from experiments.rapid.errors import RapidExperimentError
 
 log = logging.getLogger(__name__)
 
 KINEMATIC_KEYS: tuple[str, ...] = ("joint_vel_history", "joint_torque_history")
-
-# The paper's three task categories; ours adds the ones our suites have beyond them.
-TASK_TYPES: tuple[str, ...] = ("pick_place", "drawer", "button", "push", "long")
-
-
-def task_type(suite: str, task: str) -> str:
-    """Task category of a suite task (``pick_place``, ``drawer``, ``button``, ``push``, ``long``)."""
-    if suite == "long":
-        return "long"
-    if "drawer" in task and not task.startswith("put_"):
-        return "drawer"
-    if task.startswith("turn_on"):
-        return "button"
-    if task.startswith("push"):
-        return "push"
-    return "pick_place"
 
 
 @dataclass
@@ -52,8 +35,11 @@ class KinematicEpisode:
     infos: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     @property
-    def task_type(self) -> str:
-        return task_type(self.suite, self.task)
+    def category(self) -> str:
+        """The task's category (``envs.spec.TASK_CATEGORIES``), as its suite defines it."""
+        import envs
+
+        return envs.get_task(self.suite, self.task).category
 
     @property
     def steps(self) -> int:
@@ -123,57 +109,6 @@ def collect_expert_episodes(
             env.close()
     bar.close()
     return out
-
-
-@dataclass
-class ReplayResult:
-    """What a trigger did over one kinematic stream (idealised zero-latency chunk queue)."""
-
-    steps: int
-    inferences: int
-    preemptions: int
-    redundant_fraction: float
-    trace: list[dict[str, Any]]
-
-
-def replay_trigger(
-    scheduler: Scheduler, infos: list[dict[str, Any]], chunk_len: int = 8
-) -> ReplayResult:
-    """Run ``scheduler`` over a stream with an instant chunk queue of ``chunk_len`` actions.
-
-    A step is redundant when the scheduler neither infers nor preempts (it plays the cached chunk).
-    """
-    if isinstance(chunk_len, bool) or not isinstance(chunk_len, int) or chunk_len <= 0:
-        raise RapidExperimentError("chunk_len", chunk_len, "a positive integer (actions per chunk)")
-    scheduler.reset()
-    queue = 0
-    last_request = -(10**9)
-    have_chunk = 0
-    inferences = preemptions = 0
-    for step, info in enumerate(infos):
-        ctx = StepContext(
-            step=step,
-            queue_len=queue,
-            chunk_len=have_chunk,
-            steps_since_request=step - last_request,
-            pending=False,
-            obs={},
-            info=info,
-        )
-        d = scheduler.decide(ctx)
-        if d.preempt:
-            preemptions += 1
-            queue = 0
-        if d.infer:
-            inferences += 1
-            queue = chunk_len
-            have_chunk = chunk_len
-            last_request = step
-        queue = max(queue - 1, 0)  # this step's action
-    trace = list(getattr(scheduler, "trace", []))
-    red = getattr(scheduler, "redundant_fraction", None)
-    fraction = float(red()) if callable(red) else float("nan")
-    return ReplayResult(len(infos), inferences, preemptions, fraction, trace)
 
 
 class _NoBar:

@@ -1,7 +1,10 @@
 """Visual-noise study: does a trigger's cloud use grow with noise that does not make the task harder?
 
-    python -m experiments.rapid.noise_study --checkpoint DIR --suite object --episodes 3
-    python -m experiments.rapid.noise_study --checkpoint DIR --quick   # or --full (as table3)
+    python -m experiments.study study=rapid_noise budget=quick   # 2 tasks x 1 init state
+    python -m experiments.rapid.noise_study checkpoint=DIR episodes=3 perturbations=[standard,visual_noise]
+
+Fields and old flags: conf/study/rapid_noise.yaml and conf/rapid/study.yaml; each (arm, perturbation)
+is one main-job run under OUT/runs/<perturbation>/<arm>/ (``experiments.rapid.study``).
 
 Every arm (scheduler) x perturbation (standard, visual_noise, interference), realtime world time,
 OpenVLA-7B latency modeled on Orin + A100. Per cell: latency per control step (mean and p95 over
@@ -13,19 +16,17 @@ The paper: an entropy trigger's latency grows 395.4 -> 520.6 -> 685.3 ms.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from experiments.figures import pyplot, save_figure
-from experiments.modes import apply_mode
-from experiments.rapid.arms import LABELS, build_arms, setup_entropy_arm
-from experiments.rapid.closed_loop import aggregate, run_arm, save_episodes
+from experiments.rapid.arms import LABELS
+from experiments.rapid.errors import RapidExperimentError
 from experiments.rapid.reporting import write_record
-from experiments.rapid.scheduler_conf import describe
-from experiments.rapid.table3 import PRESETS, add_common_args, prepare, spec_of
+from experiments.rapid.study import aggregate, prepare, run_arm, save_episodes, study_record
 from experiments.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,6 @@ PAPER_ENTROPY_MS: dict[str, float] = {
     "visual_noise": 520.6,
     "interference": 685.3,
 }
-
-# Three perturbations x every arm: quick mode plays one init state per task, not two.
-NOISE_PRESETS: dict[str, dict[str, Any]] = {**PRESETS, "quick": {**PRESETS["quick"], "episodes": 1}}
 
 COLUMNS = (
     "method",
@@ -134,50 +132,29 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     return save_figure(fig, path, title)
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    add_common_args(p, NOISE_PRESETS)
-    p.add_argument("--perturbations", nargs="+", default=list(PERTURBATIONS), choices=PERTURBATIONS)
-    p.add_argument("--out", type=Path, default=Path("outputs/rapid/noise_study"))
-    a = apply_mode(p.parse_args(argv), p, NOISE_PRESETS)
-    policy, label, tasks, calib, notes = prepare(a, a.out)
-    entropy_conf = setup_entropy_arm(policy, a.arms)
-    arms = build_arms(
-        a.arms, a.rapid_conf, calib, a.entropy_threshold, a.trigger_partition, entropy_conf
-    )
-    bar = None
-    if not a.no_progress:
-        from tqdm import tqdm
-
-        total = len(arms) * len(a.perturbations) * len(tasks) * a.episodes
-        bar = tqdm(total=total, desc="episodes", unit="ep", file=sys.stderr)
+def run(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Every arm x perturbation as one main-job run; the table into ``cfg.out``."""
+    out = Path(cfg.out)
+    for p in cfg.perturbations:
+        if p not in PERTURBATIONS:
+            raise RapidExperimentError("perturbations", p, list(PERTURBATIONS))
+    label, arms, calib, notes = prepare(cfg)
     rows, episodes = [], []
-    for pert in a.perturbations:
-        for arm in arms:
-            eps = run_arm(
-                arm, policy, spec_of(a), a.suite, tasks, a.episodes, pert, a.seed, a.image_size,
-                a.max_episode_steps, progress=bar,
-            )  # fmt: skip
+    for pert in cfg.perturbations:
+        for name, overrides in arms.items():
+            eps = run_arm(cfg, name, overrides, pert)
             episodes += eps
-            row = {
-                "method": LABELS[arm.name],
-                "arm": arm.name,
-                "perturbation": pert,
-                **aggregate(eps),
-            }
-            if arm.name == "entropy":
+            row = {"method": LABELS[name], "arm": name, "perturbation": pert, **aggregate(eps)}
+            if name == "entropy":
                 row["paper_entropy_ms"] = PAPER_ENTROPY_MS[pert]
             rows.append(row)
-    if bar is not None:
-        bar.close()
     change = {
-        arm.name: {
-            f"standard->{q}": cloud_rate_change(rows, arm.name, "standard", q)
-            for q in a.perturbations
+        name: {
+            f"standard->{q}": cloud_rate_change(rows, name, "standard", q)
+            for q in cfg.perturbations
             if q != "standard"
         }
-        for arm in arms
+        for name in arms
     }
     cell = {(r["arm"], r["perturbation"]): r["cloud_calls_per_100_steps"] for r in rows}
     for name in ("rapid", "entropy"):
@@ -191,22 +168,24 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if comparison:
         notes.append(describe_comparison(comparison))
     notes.append("per_step_ms = total inference ms charged / control steps; p95 over episodes.")
-    title = f"Noise study (policy: {label}; OpenVLA-7B modeled, {a.edge}+{a.cloud}, {a.network})"
-    md, _ = write_table(a.out, "noise_study", rows, COLUMNS, title=title, notes=notes)
-    png = plot(rows, a.out / "noise_study.png", title)
-    save_episodes(a.out / "episodes.jsonl", episodes)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
-    config.update(policy=label, failure_calibration=calib, rapid_fields=describe(a.rapid_conf))
+    title = (
+        f"Noise study (policy: {label}; OpenVLA-7B modeled, {cfg.edge}+{cfg.cloud}, {cfg.network})"
+    )
+    md, _ = write_table(out, "noise_study", rows, COLUMNS, title=title, notes=notes)
+    png = plot(rows, out / "noise_study.png", title)
+    save_episodes(out / "episodes.jsonl", episodes)
     write_record(
-        a.out / "noise_study.json",
-        config,
+        out / "noise_study.json",
+        study_record(cfg, label, calib),
         {"rows": rows, "cloud_rate_change_pct": change, "rapid_vs_baselines": comparison},
         notes,
     )
     print(md.read_text())
-    print(f"wrote {a.out}/noise_study.md, .csv, .json, {png.name}, episodes.jsonl")
+    print(f"wrote {out}/noise_study.md, .csv, .json, {png.name}, episodes.jsonl")
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "rapid_noise")

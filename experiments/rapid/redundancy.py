@@ -1,30 +1,29 @@
 """Share of control steps RAPID's trigger marks redundant, per task type, beside the paper's 81-86%.
 
-    python -m experiments.rapid.redundancy --suites object goal --episodes 3
+    python -m experiments.study study=rapid_redundancy suites=[object,goal] episodes=3
 
 Scripted-expert rollouts (no rendering); the trigger runs over each episode's kinematic stream with an
 instant chunk queue of ``--chunk-len`` actions (no latency), so the figure is the trigger's own
 redundancy. Writes redundancy.md/.csv, redundancy.json, a timeline PNG of one episode, and the
-trigger's per-step overhead (RapidTrigger.decide, microseconds).
+trigger's per-step overhead (RapidTrigger.decide, microseconds). Task types are the suites' task
+categories (``TaskSpec.category``). Old flags: --suites a b -> suites=[a,b], --foo-bar V -> foo_bar=V,
+--scheduler -> scheduler (a group option or a YAML path), --no-progress -> progress=false.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
+from ecc.schedulers import replay_trigger
 from experiments.rapid.errors import RapidExperimentError
-from experiments.rapid.kinematics import (
-    KinematicEpisode,
-    collect_expert_episodes,
-    replay_trigger,
-)
+from experiments.rapid.kinematics import KinematicEpisode, collect_expert_episodes
 from experiments.rapid.reporting import SETTING_NOTES, write_record
-from experiments.rapid.scheduler_conf import default_rapid_conf, describe, scheduler_from_yaml
+from experiments.rapid.scheduler_conf import describe, scheduler_from_yaml
 from experiments.rapid.timeline import plot_timeline
 from experiments.rapid.trigger_overhead import measure_decide_overhead
 from experiments.tables import write_table
@@ -61,7 +60,7 @@ def redundancy_rows(
     for ep in episodes:
         r = replay_trigger(trigger, ep.infos, chunk_len)
         per_ep[(ep.task, ep.init_state)] = r
-        groups.setdefault(ep.task_type, []).append((ep, r))
+        groups.setdefault(ep.category, []).append((ep, r))
     groups["all"] = [pair for k in sorted(groups) for pair in groups[k]]
     rows = []
     for name, pairs in groups.items():
@@ -89,108 +88,71 @@ def redundancy_rows(
     return rows, per_ep
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--suites", nargs="+", default=["object", "goal"])
-    p.add_argument("--tasks", nargs="*", default=None, help="restrict to these task names")
-    p.add_argument("--episodes", type=int, default=3, help="init states per task")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-episode-steps", type=int, default=None)
-    p.add_argument("--chunk-len", type=int, default=8)
-    p.add_argument("--scheduler", default=str(default_rapid_conf()), help="RAPID YAML")
-    p.add_argument("--timeline", default="goal:open_the_drawer", help="suite:task of the PNG")
-    p.add_argument("--overhead-repeats", type=int, default=3)
-    p.add_argument("--out", type=Path, default=Path("outputs/rapid/redundancy"))
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    import torch
-
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    a = parse_args(argv)
+def run(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Expert streams of every suite, the trigger replayed over them; table, timeline, overhead."""
     import envs
 
+    out = Path(cfg.out)
     episodes: list[KinematicEpisode] = []
-    for suite in a.suites:
-        tasks = (
-            [t for t in envs.list_tasks(suite) if not a.tasks or t in a.tasks]
-            if suite in envs.list_suites()
-            else None
-        )
+    for suite in cfg.suites:
+        known = envs.list_tasks(suite) if suite in envs.list_suites() else None
+        tasks = [t for t in known if not cfg.tasks or t in cfg.tasks] if known else None
         if tasks == []:
             continue
         episodes += collect_expert_episodes(
-            suite, tasks, a.episodes, a.seed, a.max_episode_steps, not a.no_progress
+            suite, tasks, cfg.episodes, cfg.seed, cfg.max_episode_steps, cfg.progress
         )
     if not episodes:
-        allowed = {s: envs.list_tasks(s) for s in a.suites if s in envs.list_suites()}
-        raise RapidExperimentError("tasks", a.tasks, f"task names of the chosen suites: {allowed}")
-    trigger = scheduler_from_yaml(a.scheduler)
-    rows, per_ep = redundancy_rows(episodes, trigger, a.chunk_len)
+        allowed = {s: envs.list_tasks(s) for s in cfg.suites if s in envs.list_suites()}
+        raise RapidExperimentError(
+            "tasks", cfg.tasks, f"task names of the chosen suites: {allowed}"
+        )
+    trigger = scheduler_from_yaml(cfg.scheduler)
+    rows, per_ep = redundancy_rows(episodes, trigger, cfg.chunk_len)
     notes = [
         SETTING_NOTES["expert"],
         SETTING_NOTES["thresholds"],
         SETTING_NOTES["peg"],
         (
-            f"Redundant = the trigger neither infers nor preempts; chunk replay of {a.chunk_len} "
-            f"actions alone caps it at {100 * (1 - 1 / a.chunk_len):.1f}%. Trigger: {a.scheduler}."
+            f"Redundant = the trigger neither infers nor preempts; chunk replay of {cfg.chunk_len} "
+            f"actions alone caps it at {100 * (1 - 1 / cfg.chunk_len):.1f}%. Trigger: {cfg.scheduler}."
         ),
     ]
-    md, csv = write_table(
-        a.out,
-        "redundancy",
-        rows,
-        COLUMNS,
-        title="RAPID redundant steps per task type (%)",
-        notes=notes,
-    )
-    suite, _, task = a.timeline.partition(":")
+    title = "RAPID redundant steps per task type (%)"
+    md, csv = write_table(out, "redundancy", rows, COLUMNS, title=title, notes=notes)
+    suite, _, task = str(cfg.timeline).partition(":")
     pick = [ep for ep in episodes if ep.suite == suite and ep.task == task]
     if not pick:
-        pick = collect_expert_episodes(suite, [task], 1, a.seed, a.max_episode_steps, False)
+        pick = collect_expert_episodes(suite, [task], 1, cfg.seed, cfg.max_episode_steps, False)
     ep = pick[0]
-    r = replay_trigger(trigger, ep.infos, a.chunk_len)
+    r = replay_trigger(trigger, ep.infos, cfg.chunk_len)
     png = plot_timeline(
-        r.trace, ep.infos, trigger.high, trigger.low, a.out / "timeline.png",
+        r.trace, ep.infos, trigger.high, trigger.low, out / "timeline.png",
         f"RAPID trigger over {suite}/{task} init {ep.init_state} (scripted expert; "
         f"redundant {100 * r.redundant_fraction:.1f}%)",
     )  # fmt: skip
     overhead = measure_decide_overhead(
-        scheduler_from_yaml(a.scheduler), episodes, a.overhead_repeats
+        scheduler_from_yaml(cfg.scheduler), episodes, cfg.overhead_repeats
     )
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
-    config["scheduler_fields"] = describe(a.scheduler)
-    write_record(
-        a.out / "redundancy.json",
-        config,
-        {
-            "rows": rows,
-            "decide_overhead": overhead,
-            "per_episode": [
-                {
-                    "task": k[0],
-                    "init_state": k[1],
-                    "redundant_fraction": v.redundant_fraction,
-                    "inferences": v.inferences,
-                    "preemptions": v.preemptions,
-                    "steps": v.steps,
-                }
-                for k, v in per_ep.items()
-            ],
-        },
-        notes,
-    )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["scheduler_fields"] = describe(cfg.scheduler)
+    per_episode = [
+        {"task": k[0], "init_state": k[1], "redundant_fraction": v.redundant_fraction,
+         "inferences": v.inferences, "preemptions": v.preemptions, "steps": v.steps}
+        for k, v in per_ep.items()
+    ]  # fmt: skip
+    results = {"rows": rows, "decide_overhead": overhead, "per_episode": per_episode}
+    write_record(out / "redundancy.json", config, results, notes)
     print(md.read_text())
     print(
         f"RapidTrigger.decide overhead: mean {overhead['mean_us']:.1f} us, p99 {overhead['p99_us']:.1f} us "
         f"per control step over {overhead['calls']} calls (shared CPU, inflated)"
     )
-    print(f"wrote {md}, {csv}, {png}, {a.out / 'redundancy.json'}")
+    print(f"wrote {md}, {csv}, {png}, {out / 'redundancy.json'}")
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("study", "rapid_redundancy")

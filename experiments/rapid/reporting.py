@@ -19,8 +19,6 @@ from core.provenance import provenance
 SETTING_NOTES: dict[str, str] = {
     "expert": "Kinematic streams come from our privileged scripted expert on our LIBERO-like MuJoCo "
     "tasks, not from OpenVLA rollouts on LIBERO.",
-    "untrained": "Acting policy: an UNTRAINED random-weight tiny VLA (plumbing check only); success "
-    "rates and vision-signal behaviour mean nothing until a trained --checkpoint is given.",
     "tiny": "Acting policy: a tiny VLA trained here, not OpenVLA-7B; it produces the actions and the "
     "vision signals (entropy, features).",
     "modeled": "OpenVLA-7B latency is MODELED (roofline cost model of the openvla-7b trace on "

@@ -1,24 +1,25 @@
 """Per-step cost of RapidTrigger.decide on the edge (O(window) numpy work on [25, 7] histories).
 
-    python -m experiments.rapid.trigger_overhead --episodes 2
+    python -m experiments.bench bench=rapid_trigger_overhead episodes=2
 
 Times every ``decide`` call (perf_counter_ns) while replaying recorded expert kinematic streams,
 single-threaded. Figures are wall time on this machine, inflated when other jobs share the CPU.
+Old flags: --foo V -> foo=V, --out F.json -> out=DIR (writes DIR/overhead.json).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from ecc.schedulers import StepContext
 from experiments.rapid.kinematics import KinematicEpisode, collect_expert_episodes
 from experiments.rapid.reporting import SETTING_NOTES, write_record
-from experiments.rapid.scheduler_conf import default_rapid_conf, scheduler_from_yaml
+from experiments.rapid.scheduler_conf import scheduler_from_yaml
 
 
 def measure_decide_overhead(
@@ -49,29 +50,22 @@ def measure_decide_overhead(
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    import torch
-
-    torch.set_num_threads(1)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--suite", default="goal")
-    p.add_argument("--tasks", nargs="*", default=["open_the_drawer"])
-    p.add_argument("--episodes", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--scheduler", default=str(default_rapid_conf()))
-    p.add_argument("--out", type=Path, default=Path("outputs/rapid/overhead.json"))
-    a = p.parse_args(argv)
-    eps = collect_expert_episodes(a.suite, a.tasks, a.episodes, progress=False)
-    stats = measure_decide_overhead(scheduler_from_yaml(a.scheduler), eps, a.repeats)
-    write_record(a.out, {k: str(v) for k, v in vars(a).items()}, stats, [SETTING_NOTES["expert"]])
+def run(cfg: DictConfig) -> float:
+    """Time ``decide`` over expert streams; writes overhead.json; returns the p99 (us)."""
+    eps = collect_expert_episodes(cfg.suite, cfg.tasks, cfg.episodes, progress=False)
+    stats = measure_decide_overhead(scheduler_from_yaml(cfg.scheduler), eps, cfg.repeats)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    write_record(Path(cfg.out) / "overhead.json", config, stats, [SETTING_NOTES["expert"]])
     print(
         f"RapidTrigger.decide: mean {stats['mean_us']:.1f} us, p50 {stats['p50_us']:.1f} us, "
         f"p99 {stats['p99_us']:.1f} us, max {stats['max_us']:.1f} us over {stats['calls']} calls "
         f"(p99 = {100 * stats['share_of_control_step_p99']:.3f}% of a 50 ms control step; "
         "shared CPU, inflated)"
     )
-    return stats
+    return float(stats["p99_us"])
 
 
 if __name__ == "__main__":
-    main()
+    from experiments.apps import main_for
+
+    main_for("bench", "rapid_trigger_overhead")

@@ -1,4 +1,4 @@
-"""RAPID threshold calibration (experiments.rapid.calibrate_rapid)."""
+"""RAPID threshold calibration (ecc.schedulers.rapid_calibration; the experiments.rapid tool)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import json
 import pytest
 from test_rapid_kinematics import synthetic_stream
 
-from ecc.schedulers import RapidTrigger
-from experiments.rapid.calibrate_rapid import TriggerParams, calibrate, main, pooled_redundancy
-from experiments.rapid.errors import RapidExperimentError
-from experiments.rapid.kinematics import KinematicEpisode
+from ecc.errors import InvalidValueError
+from ecc.schedulers import RapidTrigger, TriggerParams, pooled_redundancy
+from ecc.schedulers import calibrate_thresholds as calibrate
+from experiments.apps import run_app
 from experiments.rapid.scheduler_conf import scheduler_from_yaml
 
 
-def _episodes() -> list[KinematicEpisode]:
+def _episodes() -> list[list[dict]]:
     eps = []
     for k in range(4):
         infos = synthetic_stream(120, spike_at=None, seed=k)
         for s in (30 + k, 70 + 2 * k, 100):  # three abrupt events of different size
             infos[s]["joint_vel_history"][12:] += 0.5 + 0.5 * (s % 3)
-        eps.append(KinematicEpisode("object", "milk_in_basket", k, k, True, infos))
+        eps.append(infos)
     return eps
 
 
@@ -39,26 +39,26 @@ def test_calibrate_hits_target(target: float) -> None:
 
 
 def test_calibrate_infeasible_target_is_clear() -> None:
-    with pytest.raises(RapidExperimentError, match="target_redundancy"):
+    with pytest.raises(InvalidValueError, match="target_redundancy"):
         calibrate(_episodes(), TriggerParams(), target_redundancy=0.9, chunk_len=8)  # cap 87.5%
-    with pytest.raises(RapidExperimentError, match="low_ratio"):
+    with pytest.raises(InvalidValueError, match="low_ratio"):
         calibrate(_episodes(), TriggerParams(), low_ratio=1.5)
-    with pytest.raises(RapidExperimentError, match="episodes"):
+    with pytest.raises(InvalidValueError, match="episodes"):
         calibrate([], TriggerParams())
 
 
 def test_calibrate_cli_writes_loadable_yaml(tmp_path) -> None:
-    calib = main(
-        ["--suite", "goal", "--tasks", "turn_on_the_stove", "--episodes", "1",
-         "--max-episode-steps", "80", "--target-redundancy", "0.8", "--out", str(tmp_path),
-         "--no-progress"]
+    high = run_app(
+        "tool", "rapid_calibrate",
+        ["suite=goal", "tasks=[turn_on_the_stove]", "episodes=1", "max_episode_steps=80",
+         "target_redundancy=0.8", f"out={tmp_path}", "progress=false"],
     )  # fmt: skip
     trig = scheduler_from_yaml(tmp_path / "rapid_calibrated.yaml")
     assert isinstance(trig, RapidTrigger)
-    assert trig.high == pytest.approx(calib.high, abs=1e-4)
+    assert trig.high == pytest.approx(high, abs=1e-4)
     assert trig.target == "cloud"
     rec = json.loads((tmp_path / "calibration.json").read_text())
     assert rec["provenance"]["versions"]["mujoco"]
     assert rec["results"]["importance"]["p50"] <= rec["results"]["importance"]["p99"]
-    assert rec["results"]["by_task_type"]["button"]["episodes"] == 1
+    assert rec["results"]["by_task_category"]["button"]["episodes"] == 1
     assert rec["config"]["seed"] == 0

@@ -1,13 +1,16 @@
-"""Kinematic streams and the latency-free trigger replay (experiments.rapid.kinematics)."""
+"""Kinematic streams (experiments.rapid.kinematics), the task category and the trigger replay (ecc)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ecc.schedulers import EveryStep, RapidTrigger
+import envs
+from ecc.errors import InvalidValueError
+from ecc.schedulers import EveryStep, RapidTrigger, replay_trigger
+from envs.errors import TaskSpecError
 from experiments.rapid.errors import RapidExperimentError
-from experiments.rapid.kinematics import collect_expert_episodes, replay_trigger, task_type
+from experiments.rapid.kinematics import collect_expert_episodes
 
 
 def synthetic_stream(steps: int = 80, spike_at: int | None = 40, seed: int = 0) -> list[dict]:
@@ -41,8 +44,16 @@ def synthetic_stream(steps: int = 80, spike_at: int | None = 40, seed: int = 0) 
         ("long", "close_the_drawer_and_turn_on_the_stove", "long"),
     ],
 )
-def test_task_type(suite: str, task: str, kind: str) -> None:
-    assert task_type(suite, task) == kind
+def test_task_category_is_set_by_the_suite(suite: str, task: str, kind: str) -> None:
+    assert envs.get_task(suite, task).category == kind
+
+
+def test_task_category_is_validated() -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(envs.get_task("goal", "open_the_drawer"), category="juggling")
+    with pytest.raises(TaskSpecError, match=r"category='juggling'.*pick_place"):
+        spec.validate()
 
 
 def test_replay_chunk_replay_only_when_smooth() -> None:
@@ -71,7 +82,7 @@ def test_replay_every_step_has_no_redundancy() -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_replay_rejects_bad_chunk_len(bad: object) -> None:
-    with pytest.raises(RapidExperimentError, match="chunk_len"):
+    with pytest.raises(InvalidValueError, match="chunk_len"):
         replay_trigger(EveryStep(), synthetic_stream(5, None), chunk_len=bad)  # type: ignore[arg-type]
 
 
@@ -81,7 +92,7 @@ def test_collect_expert_episode_real_env() -> None:
     )
     assert len(eps) == 1
     ep = eps[0]
-    assert ep.task_type == "button"
+    assert ep.category == "button"
     assert ep.steps > 10
     assert ep.infos[-1]["joint_vel_history"].shape == (25, 7)
     assert ep.infos[-1]["joint_torque_history"].shape == (25, 7)

@@ -8,8 +8,9 @@ import pytest
 from test_rapid_kinematics import synthetic_stream
 
 from ecc.schedulers import RapidTrigger
+from experiments.apps import run_app
 from experiments.rapid.kinematics import KinematicEpisode
-from experiments.rapid.redundancy import main, redundancy_rows
+from experiments.rapid.redundancy import redundancy_rows
 from experiments.rapid.trigger_overhead import measure_decide_overhead
 
 
@@ -40,10 +41,11 @@ def test_decide_overhead_is_timed() -> None:
 
 
 def test_redundancy_cli_smoke(tmp_path) -> None:
-    rows = main(
-        ["--suites", "goal", "--tasks", "turn_on_the_stove", "--episodes", "1",
-         "--max-episode-steps", "80", "--timeline", "goal:turn_on_the_stove",
-         "--overhead-repeats", "1", "--out", str(tmp_path), "--no-progress"]
+    rows = run_app(
+        "study", "rapid_redundancy",
+        ["suites=[goal]", "tasks=[turn_on_the_stove]", "episodes=1", "max_episode_steps=80",
+         "timeline=goal:turn_on_the_stove", "overhead_repeats=1", f"out={tmp_path}",
+         "progress=false"],
     )  # fmt: skip
     button = next(r for r in rows if r["task_type"] == "button")
     assert 0.0 < button["redundant_pct"] <= 87.5
@@ -59,9 +61,10 @@ def test_redundancy_cli_rejects_unknown_tasks(tmp_path) -> None:
     from experiments.rapid.errors import RapidExperimentError
 
     with pytest.raises(RapidExperimentError, match="tasks"):
-        main(
-            ["--suites", "goal", "--tasks", "no_such_task", "--out", str(tmp_path), "--no-progress"]
-        )
+        run_app(
+            "study", "rapid_redundancy",
+            ["suites=[goal]", "tasks=[no_such_task]", f"out={tmp_path}", "progress=false"],
+        )  # fmt: skip
 
 
 def test_triggered_share_counts_critical_steps() -> None:
