@@ -198,6 +198,13 @@ def run_row(run: Run, fields: Sequence[str], root: Path) -> dict[str, Any]:
     for name, mean in means.items():
         row[f"{name}_mean"] = mean
         row[f"{name}_p95"] = p95.get(name, {}).get("p95", math.nan)
+    # not durations: per-inference link bandwidth (Mbit/s) and the share of edge fallbacks
+    facts = run.results.get("summary", {}).get("inference", {})
+    if "uplink_mbps" in facts:
+        row["uplink_mbps_mean"] = facts["uplink_mbps"]["mean"]
+        row["uplink_mbps_p95"] = facts["uplink_mbps"]["p95"]
+    if "fallback_fraction" in facts:
+        row["fallback_fraction"] = facts["fallback_fraction"]
     steps = sum(e["steps"] for e in eps)
     inference_total = sum(
         e["step_latency_ms"].get("inference_ms", {}).get("mean", 0.0)
