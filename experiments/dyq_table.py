@@ -290,7 +290,7 @@ def notes(a: SimpleNamespace, precision_ms: dict[str, float]) -> list[str]:
         (
             f"SmoothQuant and QVLA calibrate on frames of `{a.demos}`. DyQ thresholds are "
             "conf/quantization/dyq.yaml's (placeholders unless calibrated with "
-            "`python -m quantization.calibrate_dyq`)."
+            "`vecc-tool tool=calibrate_dyq`)."
         ),
         f"Published: {PAPER}. The paper's BF16 speedup is printed only for goal (1.00).",
     ]

@@ -4,15 +4,15 @@ Two entry points:
 
 1. From a policy checkpoint and successful demonstrations (robomimic HDF5, e.g. the
    scripted expert's): the policy is quantized as conf/quantization/dyq.yaml stores it
-   (INT4 weights, the action expert's INT8, INT4 tables), every ``--stride``-th frame is run
+   (INT4 weights, the action expert's INT8, INT4 tables), every ``stride``-th frame is run
    at BF16 and at 8/4/2-bit activations, the error is the mean absolute difference of the
    first predicted action (normalised units), and proxy scores are
    replayed from the demos' executed actions::
 
-       python -m quantization.calibrate_dyq --checkpoint ckpt/ --demos demos.hdf5 \
-           --out conf/quantization/dyq_calibrated.yaml [--save-data calib.npz]
+       vecc-tool tool=calibrate_dyq checkpoint=ckpt/ demos=demos.hdf5 \
+           out=conf/quantization/dyq_calibrated.yaml [save_data=calib.npz]
 
-2. From an ``.npz`` written earlier (``--save-data``) or by your own collection:
+2. From an ``.npz`` written earlier (``save_data``) or by your own collection:
 
 - ``actions`` ``[N, 7]``: executed actions of successful episodes, concatenated;
 - ``episode`` ``[N]``: episode id of each row (proxies restart per episode);
@@ -22,13 +22,14 @@ Two entry points:
 
    ::
 
-       python -m quantization.calibrate_dyq --data calib.npz --out dyq_calibrated.yaml \
-           --D 0.05 --eta 0.1 --bins 10
+       vecc-tool tool=calibrate_dyq data=calib.npz out=dyq_calibrated.yaml D=0.05 eta=0.1 bins=10
+
+The command is experiments/calibrate_dyq.py (fields: conf/tool/calibrate_dyq.yaml); this module
+holds the calibration.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,13 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.data import load_demos
-from agents.policy import load_policy
 from core.bounded_io import FileFormatError, read_npz
 from quantization.apply import quantize_model
 from quantization.calib_batches import RunFn, default_run
 from quantization.calib_data import demo_frames
-from quantization.config import DyQConfig, dyq_weight_config
+from quantization.config import DyQConfig
 from quantization.dyq import calibrate_thresholds, replay_scores
 from quantization.errors import CalibrationError
 from quantization.linear import quant_linears, set_act_bits
@@ -149,69 +148,3 @@ def calibrate_file(path: Path, cfg: DyQConfig, bins: int = 10) -> list[float]:
         return calibrate_arrays(arrays, cfg, bins)
     except CalibrationError as e:
         raise CalibrationError(f"{path}: {e}") from e
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """CLI: print the calibrated thresholds and optionally write a dyq config override."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help=".npz with actions, episode, err_2, err_4[, err_8]")
-    src.add_argument("--checkpoint", type=Path, help="policy checkpoint (agents.policy)")
-    p.add_argument("--demos", type=Path, help="successful trajectories (robomimic HDF5)")
-    p.add_argument("--stride", type=int, default=1, help="evaluate every n-th frame")
-    p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument(
-        "--group-size",
-        type=int,
-        default=None,
-        help="INT4 weight group size (default: dyq config's)",
-    )
-    p.add_argument(
-        "--groups",
-        nargs="+",
-        default=None,
-        help="module groups to quantize (default: the dyq config's; e.g. drop action_expert)",
-    )
-    p.add_argument("--save-data", type=Path, default=None, help="write the collected arrays")
-    p.add_argument("--out", type=Path, default=None, help="write a yaml with dyq.thresholds")
-    p.add_argument("--D", type=float, default=DyQConfig.calib_D, help="eps(S) = D / (S + eta)")
-    p.add_argument("--eta", type=float, default=DyQConfig.calib_eta)
-    p.add_argument("--theta-fp", type=float, default=DyQConfig.theta_fp)
-    p.add_argument("--bins", type=int, default=10, help="equal-count score bins")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    cfg = DyQConfig(calib_D=args.D, calib_eta=args.eta, theta_fp=args.theta_fp)
-    if args.checkpoint is not None:
-        if args.demos is None:
-            p.error("--checkpoint needs --demos")
-        torch.set_num_threads(1)
-        policy = load_policy(args.checkpoint)
-        demos = load_demos(
-            args.demos,
-            policy.config.camera_keys,
-            policy.config.proprio_keys,
-            policy.shape.vision[0].image_size,
-        )
-        given = {"group_size": args.group_size, "groups": args.groups}  # None = not on the CLI
-        weight_cfg = dyq_weight_config(**{k: v for k, v in given.items() if v is not None})
-        data = collect_from_policy(policy, demos, weight_cfg, args.stride, args.max_frames)
-        if args.save_data is not None:
-            np.savez(args.save_data, **data)
-            print(f"wrote {args.save_data}")
-        th = calibrate_arrays(data, cfg, args.bins)
-        source = args.demos.name
-    else:
-        th = calibrate_file(args.data, cfg, args.bins)
-        source = args.data.name
-    print(f"th_2|4={th[0]:.4f} th_4|8={th[1]:.4f} theta_fp={cfg.theta_fp}")
-    if args.out is not None:
-        args.out.write_text(
-            "# @package _global_\n# DyQ thresholds calibrated by quantization.calibrate_dyq on "
-            f"{source}\nquantization:\n  dyq:\n    thresholds: [{th[0]:.6f}, {th[1]:.6f}]\n"
-            f"    theta_fp: {cfg.theta_fp}\n    calib_D: {cfg.calib_D}\n    calib_eta: {cfg.calib_eta}\n"
-        )
-        print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -46,11 +46,11 @@ def test_calibration_cli_writes_thresholds(tmp_path):
         [
             sys.executable,
             "-m",
-            "quantization.calibrate_dyq",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
+            "experiments.tool",
+            "tool=calibrate_dyq",
+            f"data={data}",
+            f"out={out}",
+            f"hydra.run.dir={tmp_path / 'run'}",
         ],
         capture_output=True,
         text=True,
@@ -67,7 +67,14 @@ def test_calibration_cli_writes_thresholds(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, actions=actions)
     res = subprocess.run(
-        [sys.executable, "-m", "quantization.calibrate_dyq", "--data", str(bad)],
+        [
+            sys.executable,
+            "-m",
+            "experiments.tool",
+            "tool=calibrate_dyq",
+            f"data={bad}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
