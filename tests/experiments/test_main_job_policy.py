@@ -56,6 +56,11 @@ def test_emulated_runtime_crosses_a_real_link_to_a_server_process(tmp_path, rand
     lat = res["summary"]["step_latency_ms"]
     assert {"inference_ms", "edge_ms", "cloud_ms", "network_ms"} <= set(lat)
     assert lat["cloud_ms"]["mean"] > 0  # the server process did part of every forward
+    # counts and flags are not milliseconds: they are facts of each inference
+    assert not {"round_trips", "fallback", "aborted"} & set(lat)
+    facts = res["summary"]["inference"]
+    assert facts["round_trips"]["mean"] >= 1
+    assert facts["fallback_fraction"] == 0.0  # the server stayed up
     ep = json.loads((tmp_path / "em" / "episodes.jsonl").read_text().splitlines()[0])
     assert ep["extra"]["bytes_up"] > 0
     assert ep["extra"]["latency_source"].startswith("emulated:")
