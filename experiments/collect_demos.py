@@ -49,6 +49,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from core.errors import not_allowed
 from core.provenance import provenance
 from experiments.apps import as_args
 
@@ -207,13 +208,11 @@ def check_args(args: SimpleNamespace) -> SimpleNamespace:
     """Reject counts below 1 and a negative noise, naming the field and the allowed values."""
     for name in ("n_per_task", "image_size", "workers"):
         if getattr(args, name) < 1:
-            raise ValueError(f"{name}={getattr(args, name)} is not allowed; allowed: >= 1")
+            raise ValueError(not_allowed(name, getattr(args, name), ">= 1"))
     if args.noise < 0 or not np.isfinite(args.noise):
-        raise ValueError(f"noise={args.noise} is not allowed; allowed: a finite number >= 0")
+        raise ValueError(not_allowed("noise", args.noise, "a finite number >= 0"))
     if args.max_attempts_factor < 1:
-        raise ValueError(
-            f"max_attempts_factor={args.max_attempts_factor} is not allowed; allowed: >= 1"
-        )
+        raise ValueError(not_allowed("max_attempts_factor", args.max_attempts_factor, ">= 1"))
     return args
 
 
@@ -226,7 +225,7 @@ def collect(args: SimpleNamespace) -> int:
     from envs.experts import ExpertConfig
 
     if args.suite not in envs.list_suites():
-        raise ValueError(f"suite={args.suite!r} is not allowed; allowed: {envs.list_suites()}")
+        raise ValueError(not_allowed("suite", args.suite, envs.list_suites()))
     available = list(envs.list_tasks(args.suite))
     tasks = available if args.tasks == "all" else [t.strip() for t in args.tasks.split(",")]
     bad = [t for t in tasks if t not in available]

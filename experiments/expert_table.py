@@ -32,6 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tqdm import tqdm
 
+from core.errors import not_allowed
 from core.provenance import provenance
 from experiments.apps import as_args
 
@@ -225,12 +226,12 @@ def write_csv(path: Path, summaries: Sequence[TaskSummary], header: dict) -> Non
 def check_args(args: SimpleNamespace) -> SimpleNamespace:
     """Reject out-of-range fields, naming the field, the value and the allowed values."""
     if not 1 <= args.n_init <= N_INIT_STATES:
-        raise ValueError(f"n_init={args.n_init} is not allowed; allowed: 1..{N_INIT_STATES}")
+        raise ValueError(not_allowed("n_init", args.n_init, f"1..{N_INIT_STATES}"))
     for name in ("workers", "chunk"):
         if getattr(args, name) < 1:
-            raise ValueError(f"{name}={getattr(args, name)} is not allowed; allowed: >= 1")
+            raise ValueError(not_allowed(name, getattr(args, name), ">= 1"))
     if not 0.0 <= args.threshold <= 1.0:
-        raise ValueError(f"threshold={args.threshold} is not allowed; allowed: [0, 1]")
+        raise ValueError(not_allowed("threshold", args.threshold, "[0, 1]"))
     return args
 
 
@@ -245,7 +246,7 @@ def select_tasks(suites_arg: str, tasks_arg: str) -> list[tuple[str, str]]:
     pairs = []
     for suite in suites:
         if suite not in envs.list_suites():
-            raise ValueError(f"suites: {suite!r} is not allowed; allowed: {envs.list_suites()}")
+            raise ValueError(not_allowed("suites", suite, envs.list_suites()))
         available = list(envs.list_tasks(suite))
         wanted = available if tasks_arg == "all" else [t.strip() for t in tasks_arg.split(",")]
         chosen = [t for t in wanted if t in available]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.errors import not_allowed
 from ecc.network.lstm import train_lstm
 from ecc.network.predictors import make_predictor
 from ecc.network.traces import load_mahimahi, markov, random_walk, step
@@ -50,7 +51,7 @@ def run(cfg: Any) -> None:
     args = as_args(cfg)
     traces = ("markov", "random_walk", "step", "mahimahi")
     if args.trace not in traces:
-        raise ValueError(f"trace={args.trace!r} is not allowed; allowed: {', '.join(traces)}")
+        raise ValueError(not_allowed("trace", args.trace, ", ".join(traces)))
     torch.set_num_threads(1)
 
     if args.trace == "mahimahi":
