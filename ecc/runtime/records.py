@@ -159,9 +159,17 @@ class EpisodeSummary:
 
     @classmethod
     def from_inferences(
-        cls, inferences: list[InferenceTiming], steps: int, **counters: Any
+        cls,
+        inferences: list[InferenceTiming],
+        steps: int,
+        *,
+        preemptions: int,
+        hold_steps: int,
+        cancelled_requests: int,
+        redundant_fraction: float | None = None,
+        edge_memory_bytes: float | None = None,
     ) -> EpisodeSummary:
-        """Sum ``inferences`` over ``steps`` control steps; ``counters`` are the remaining fields."""
+        """Sum ``inferences`` over ``steps`` control steps; the counters are the runtime's."""
         n = max(steps, 1)
         total = [float(t.total_ms) for t in inferences]
         return cls(
@@ -176,7 +184,11 @@ class EpisodeSummary:
             inference_ms=total,
             bytes_up=sum(t.bytes_up for t in inferences),
             bytes_down=sum(t.bytes_down for t in inferences),
-            **counters,
+            preemptions=preemptions,
+            hold_steps=hold_steps,
+            cancelled_requests=cancelled_requests,
+            redundant_fraction=redundant_fraction,
+            edge_memory_bytes=edge_memory_bytes,
         )
 
     def to_json(self) -> dict[str, Any]:
