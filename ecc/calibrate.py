@@ -1,8 +1,10 @@
 """Measure stage latencies on this machine and fit a hardware profile to them.
 
-    python -m ecc.calibrate --name local_cpu [--threads 1] [--out path.yaml]
-    python -m ecc.calibrate --device cuda --shapes real --base h200 --validate h200 \
-        --graphs --name h200_eager --role cloud --out conf/hardware/h200_eager.yaml --report r.json
+    vecc-tool tool=calibrate_hardware name=local_cpu [threads=1] [out=path.yaml]
+    vecc-tool tool=calibrate_hardware device=cuda shapes=real base=h200 validate=[h200] \
+        graphs=true name=h200_eager role=cloud out=conf/hardware/h200_eager.yaml report=r.json
+
+(the command: experiments/calibrate_hardware.py; fields: conf/tool/calibrate_hardware.yaml)
 
 1. Microbenchmarks give the peaks: a large matmul per precision (FLOP/s) and a large copy
    (memory bytes/s).
@@ -27,11 +29,9 @@ scores and provenance as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -42,11 +42,10 @@ import numpy as np
 import torch
 
 from agents import zoo
-from core.provenance import provenance
 from ecc.cost import stage_times_ms
-from ecc.errors import EccError, InvalidValueError, check_choice
+from ecc.errors import InvalidValueError, check_choice
 from ecc.flopcheck import example_inputs
-from ecc.hardware import HardwareProfile, load_profile, save_profile
+from ecc.hardware import HardwareProfile, load_profile
 from ecc.trace import ExecutionTrace, build_trace
 
 log = logging.getLogger(__name__)
@@ -456,64 +455,8 @@ def print_validation(validation: dict[str, dict[str, Any]]) -> None:
                   f"{r['measured_stage_sum_ms']:9.2f} {r['measured_whole_ms']:9.2f} {r['measured_graph_ms']:9.2f} {r['total_rel_err']:+9.1%} {r['graph_rel_err']:+9.1%}")  # fmt: skip
 
 
-def _device_label(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return platform.processor() or platform.machine()
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--name", default="local_cpu")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--warmup", type=int, default=2, help="untimed runs of each model first")
-    ap.add_argument(
-        "--models", default="", help="comma-separated subset of the shape set, in order"
-    )
-    ap.add_argument("--role", default="edge", choices=("edge", "cloud"))
-    ap.add_argument("--graphs", action="store_true",
-                    help="CUDA: also time each model replayed as one captured CUDA graph")  # fmt: skip
-    ap.add_argument("--shapes", default="tiny", choices=SHAPE_SETS)
-    ap.add_argument("--base", default=None, help="profile whose peaks the fit starts from")
-    ap.add_argument("--validate", action="append", default=[],
-                    help="profile to score against the measurements (repeatable)")  # fmt: skip
-    ap.add_argument("--out", default=None, help="YAML path (default: the user profile directory)")
-    ap.add_argument("--report", default=None, help="JSON path for every measured stage")
-    ap.add_argument("--from-report", default=None,
-                    help="score the --validate profiles against a saved report; measures nothing")  # fmt: skip
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.from_report:
-        try:
-            ms = load_report(args.from_report)
-            precision = _precision(ms[0].trace)
-            profiles = [load_profile(v) for v in args.validate or ["local_cpu"]]
-        except EccError as e:
-            raise SystemExit(f"ecc.calibrate: {e}") from None
-        print_validation({p.name: validate_profile(p, ms, precision) for p in profiles})
-        return
-    try:
-        cal = calibrate(args.name, args.device, args.threads, args.repeats, args.role,
-                        shapes=args.shapes, base=args.base, validate=tuple(args.validate), warmup=args.warmup,
-                        models=tuple(m for m in args.models.split(",") if m), graphs=args.graphs)  # fmt: skip
-    except EccError as e:  # bad names and values: one line, not a traceback
-        raise SystemExit(f"ecc.calibrate: {e}") from None
-    path = save_profile(cal.profile, args.out)
-    for k, v in cal.report.items():
-        print(f"{k:28s} {v:.4g}")
-    print_validation(cal.validation)
-    if args.report:
-        doc = {"device": _device_label(args.device), "command": vars(args), "provenance": provenance(),
-               "torch": torch.__version__, **cal.to_json()}  # fmt: skip
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(doc, indent=1))
-        print(f"wrote {args.report}")
-    print(f"wrote {path} (load with ecc.hardware.load_profile({args.name!r}))")
-
-
-if __name__ == "__main__":
-    main()
+def validate_report(path: str | Path, profiles: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Score the named profiles against a saved report (``load_report``); measures nothing."""
+    ms = load_report(path)
+    precision = _precision(ms[0].trace)
+    return {p.name: validate_profile(p, ms, precision) for p in map(load_profile, profiles)}

@@ -46,7 +46,7 @@ def test_measurements_align_with_trace():
     assert np.all(m.measured_ms > 0)
     pred = stage_times_ms(m.trace, load_profile("local_cpu"), "fp32")
     assert pred.shape == m.measured_ms.shape
-    # How close prediction and measurement are is a timing question for `python -m ecc.calibrate`
+    # How close prediction and measurement are is a timing question for `vecc-tool tool=calibrate_hardware`
     # (it prints the median error), not for a unit test on a shared 2-core machine.
 
 
