@@ -34,6 +34,7 @@ from omegaconf import OmegaConf
 
 from core.provenance import provenance
 from experiments.aggregate_plots import draw_all
+from experiments.apps import as_args
 from experiments.results import read_episodes
 from experiments.sweep_records import (
     BREAKDOWN_FIELDS,
@@ -342,8 +343,6 @@ def aggregate(
 
 def run(cfg: Any) -> dict[str, Any]:
     """The tool app's entry (conf/tool/aggregate.yaml): aggregate ``root`` into ``out``."""
-    from experiments.apps import as_args
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     a = as_args(cfg, paths=("root", "out"))
     try:

@@ -36,19 +36,28 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
+from agents.policy import load_policy, read_checkpoint_config
+from agents.zoo import build_model, get_shape
 from core.provenance import REPO_ROOT, provenance
+from ecc.cost import Partition, latency_breakdown
+from ecc.hardware import load_profile
+from ecc.network.link import link_preset
+from ecc.trace import build_trace
 from experiments.aggregate import (
     load_run,
     pooled_latency_means,
     precision_shares,
     success_block,
 )
-from experiments.apps import as_args, compose_main
+from experiments.apps import as_args, compose_main, run_app
 from experiments.config_checks import ConfigError
 from experiments.figures import pyplot, save_figure
+from experiments.run import evaluate
 from experiments.tables import markdown_table, write_csv
+from quantization import ecc_precision_map, model_memory_bytes, precision_map
 from quantization.methods import option_needs_calibration
 
 log = logging.getLogger(__name__)
@@ -155,8 +164,6 @@ def run_overrides(a: SimpleNamespace, suite: str, method: Method) -> list[str]:
 
 def run_closed_loop(a: SimpleNamespace, suite: str, method: Method, run_dir: Path) -> Path:
     """Evaluate one (suite, method) into ``run_dir`` through the main job's ``evaluate``."""
-    from experiments.run import evaluate
-
     if (run_dir / "results.json").is_file() and a.reuse:
         log.info("reusing %s", run_dir)
         return run_dir
@@ -171,21 +178,12 @@ def run_closed_loop(a: SimpleNamespace, suite: str, method: Method, run_dir: Pat
 
 def openvla_memory_gb(quant_cfg: dict[str, Any]) -> float:
     """OpenVLA-7B weights (GB, 1e9 bytes) under a method config, counted on the meta device."""
-    from agents.zoo import build_model, get_shape
-    from quantization import model_memory_bytes
-
     model = build_model(get_shape("openvla-7b"), "meta")
     return model_memory_bytes(model, quant_cfg).total / 1e9
 
 
 def modeled_precision_ms() -> dict[str, float]:
     """OpenVLA-7B ms per inference on an A100 80GB by precision (INT4 g128 weights below BF16)."""
-    from ecc.cost import Partition, latency_breakdown
-    from ecc.hardware import load_profile
-    from ecc.network.link import link_preset
-    from ecc.trace import build_trace
-    from quantization import ecc_precision_map, precision_map
-
     trace = build_trace("openvla-7b", granularity="block")
     hw = load_profile("a100_80gb")
     pmap = precision_map({"name": "dyq", "weight_bits": 4, "group_size": 128})
@@ -339,8 +337,6 @@ def plot(rows: list[dict[str, Any]], ablation: list[dict[str, Any]], path: Path)
 def collect_calibration_demos(path: Path, image_size: int) -> Path:
     """Scripted-expert demos of every object task (``CALIBRATION_DEMOS_PER_TASK`` each) for
     SmoothQuant/QVLA calibration when no demonstrations file is given; reused when present."""
-    from experiments.apps import run_app
-
     if not path.is_file():
         log.warning(
             "no calibration demos given: collecting %d scripted-expert demos per object task "
@@ -370,15 +366,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"checkpoint={a.checkpoint!r} is not allowed; allowed: a checkpoint directory"
         )
     if a.policy is None:
-        from agents.policy import read_checkpoint_config
-
         a.policy = f"{read_checkpoint_config(a.checkpoint)['family']}_tiny"
-    import torch
-
     torch.set_num_threads(1)  # episodes are sequential; one thread leaves the other core free
     if a.image_size is None:  # a frame rendered at 128 px and resized is not a 64 px frame
-        from agents.policy import load_policy
-
         a.image_size = load_policy(a.checkpoint).shape.vision[0].image_size
     t_start = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)

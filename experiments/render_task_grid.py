@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import envs
+from experiments.apps import as_args
 
 
 def first_frames(level: str, size: int, seed: int) -> dict[tuple[str, str], dict]:
@@ -60,8 +61,6 @@ def save_grid(frames: dict, key: str, path: Path, title: str) -> None:
 
 def run(cfg: Any) -> None:
     """The tool app's entry (conf/tool/render_task_grid.yaml): write the grids into ``out``."""
-    from experiments.apps import as_args
-
     args = as_args(cfg)
     out = Path(args.out)
     for level in envs.PERTURBATION_LEVELS:
