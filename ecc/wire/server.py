@@ -260,21 +260,29 @@ class FrameServer:
                 continue
             for key, mask in events:
                 tag = key.data
-                if tag == "listen":
-                    self._accept_some()
-                elif tag == "wake":
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
-                else:
-                    self._on_events(tag, mask)
-            self._apply_dirty()
-            now = time.monotonic()
-            if not self._accepting and now >= self._accept_paused_until:
-                self._sel.register(self.sock, selectors.EVENT_READ, "listen")
-                self._accepting = True
-            if now >= next_sweep:
-                self._sweep(now)
-                next_sweep = now + 0.1
+                try:
+                    if tag == "listen":
+                        self._accept_some()
+                    elif tag == "wake":
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        self._on_events(tag, mask)
+                except Exception:  # a bug must cost one connection, never the whole loop
+                    log.exception("server loop error (%s)", tag)
+                    if isinstance(tag, _Conn):
+                        self._close(tag)
+            try:
+                self._apply_dirty()
+                now = time.monotonic()
+                if not self._accepting and now >= self._accept_paused_until:
+                    self._sel.register(self.sock, selectors.EVENT_READ, "listen")
+                    self._accepting = True
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + 0.1
+            except Exception:
+                log.exception("server loop error (housekeeping)")
 
     def _on_events(self, conn: _Conn, mask: int) -> None:
         if conn.closed:
@@ -452,7 +460,8 @@ class FrameServer:
                 f"body_len={need} bytes exceeds the per-connection budget "
                 f"max_conn_bytes={self.max_conn_bytes} or max_total_bytes"
             )
-        held = sum(r for _, _, r in conn.pending)
+        with conn.lock:  # a worker may pop from pending meanwhile
+            held = sum(r for _, _, r in conn.pending)
         with self._lock:
             fits = held + need <= self.max_conn_bytes and self._used + need <= (
                 self.config.max_total_bytes

@@ -352,3 +352,35 @@ def test_request_through_namespaced_link(codec: Codec) -> None:
     np.testing.assert_array_equal(reply.tensors["y"], 2 * np.ones(25_000))
     # 0.2 MB up at 20 Mbit/s (80 ms), back at 100 Mbit/s (16 ms), 2 x 5 ms delay.
     assert rtt == pytest.approx(0.106, rel=0.15)
+
+
+def test_one_slow_request_does_not_serialise_other_clients(codec: Codec) -> None:
+    release = threading.Event()
+
+    def block(msg: Message) -> Message:
+        release.wait(10.0)
+        return Message("result")
+
+    with FrameServer(codec, {"block": block, "double": _double}, workers=2) as srv:
+        slow = Client(srv.address, codec, TransportConfig(read_timeout_s=15.0, retries=0))
+        t = threading.Thread(target=slow.request, args=(Message("block"),))
+        t.start()
+        with Client(srv.address, codec, FAST) as client:
+            deadline = time.monotonic() + 10
+            while client.request(Message("health")).meta["busy_workers"] < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            reply = client.request(Message("double", tensors={"x": np.ones(4)}))
+            served_while_blocked = not release.is_set()
+        release.set()
+        t.join()
+        slow.close()
+    assert served_while_blocked
+    np.testing.assert_array_equal(reply.tensors["y"], 2 * np.ones(4))
+
+
+def test_server_config_validation() -> None:
+    with pytest.raises(E.WireConfigError, match="max_connections"):
+        ServerConfig(max_connections=0)
+    with pytest.raises(E.WireConfigError, match="handshake_timeout_s"):
+        ServerConfig(handshake_timeout_s=0)
