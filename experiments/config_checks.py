@@ -33,6 +33,7 @@ class EvalPlan:
 
 def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     """Check env.* and eval.* against what the environments offer and expand defaults."""
+    # lazy: envs loads robosuite (~1 s); every app imports this module, most never check env.*
     import envs
 
     suites = envs.list_suites()
