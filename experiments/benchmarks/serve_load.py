@@ -3,8 +3,9 @@
     python experiments/benchmarks/serve_load.py --clients 8 --seconds 60 --shape openvla-tiny
 
 The server is a separate `python -m ecc.serve` process; each client is its own process running the
-edge part of the split model and sending boundary states over loopback TCP (authenticated frames).
-Prints per-inference latency p50/p99 (ms), throughput and the error count.
+edge part of the split model and sending boundary states over loopback TCP (wire v2: a handshake
+per connection, then AES-256-GCM sealed frames). Prints per-inference latency p50/p99 (ms),
+throughput, the error count and the load average (other processes' load moves every figure).
 """
 
 from __future__ import annotations
@@ -73,11 +74,12 @@ def main() -> int:
     ap.add_argument(
         "--cut-frac", type=float, default=0.5, help="cut after this fraction of modules"
     )
+    ap.add_argument("--workers", type=int, default=2, help="server request workers")
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "VECC_WIRE_SECRET": SECRET}
     server = subprocess.Popen(
-        [sys.executable, "-m", "ecc.serve", "--shape", args.shape, "--port", str(port), "--log-level", "WARNING"],
+        [sys.executable, "-m", "ecc.serve", "--shape", args.shape, "--port", str(port), "--log-level", "WARNING", "--workers", str(args.workers)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     print(server.stdout.readline().strip())
@@ -97,8 +99,11 @@ def main() -> int:
     all_lat = np.concatenate([np.asarray(r[1]) for r in results if r[1]])
     errors = sum(r[2] for r in results)
     fallbacks = sum(r[3] for r in results)
+    load = os.getloadavg()
     print(
-        f"cores: {os.cpu_count()}  clients: {args.clients}  duration: {args.seconds:.0f} s  shape: {args.shape}"
+        f"cores: {os.cpu_count()}  clients: {args.clients}  duration: {args.seconds:.0f} s  "
+        f"shape: {args.shape}  server workers: {args.workers}  "
+        f"load average (1/5 min) at the end: {load[0]:.1f}/{load[1]:.1f}"
     )
     print(
         f"inferences: {all_lat.size}  ({all_lat.size / args.seconds:.1f}/s)  errors: {errors}  fallbacks: {fallbacks}"
