@@ -128,3 +128,45 @@ def test_stream_reader_never_hangs_on_garbage(data: bytes) -> None:
         pass
     finally:
         reader.close()
+
+
+_SERVER: dict = {}
+
+
+def _fuzz_server():
+    """One in-process server for all examples (started on first use, lives for the session)."""
+    if "srv" not in _SERVER:
+        from ecc.wire.server import FrameServer, ServerConfig
+
+        cfg = ServerConfig(handshake_timeout_s=1.0, frame_timeout_s=1.0)
+        _SERVER["srv"] = FrameServer(
+            CODEC, {"echo": lambda m: Message("r", tensors=m.tensors)}, config=cfg
+        )
+    return _SERVER["srv"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans(), st.binary(max_size=600))
+def test_server_survives_garbage_before_and_after_the_handshake(authed: bool, data: bytes) -> None:
+    """Random bytes from a raw peer (anonymous, or after a valid handshake): the server drops
+    or ignores it and keeps serving an honest client."""
+    import socket
+
+    from ecc.wire.transport import Client, TransportConfig, connect
+
+    srv = _fuzz_server()
+    cfg = TransportConfig(connect_timeout_s=2.0, read_timeout_s=5.0, retries=1)
+    if authed:
+        conn = connect(srv.address, CODEC, cfg)
+        s = conn.sock
+    else:
+        s = socket.create_connection(srv.address, timeout=2.0)
+    with contextlib.suppress(OSError):
+        s.sendall(data)
+    s.close()
+    with Client(srv.address, CODEC, cfg) as client:
+        assert client.request(Message("health")).meta["status"] == "ok"
+        x = np.arange(7, dtype=np.float32)
+        np.testing.assert_array_equal(
+            client.request(Message("echo", tensors={"x": x})).tensors["x"], x
+        )
