@@ -32,6 +32,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from core.errors import VeccError
 from core.provenance import provenance
 from experiments.aggregate_plots import draw_all
 from experiments.apps import as_args
@@ -73,7 +74,7 @@ KEY_FIELDS: tuple[str, ...] = (
 IGNORED_PREFIXES: tuple[str, ...] = ("logger.", "eval.progress", "eval.video")
 
 
-class AggregateError(RuntimeError):
+class AggregateError(VeccError, RuntimeError):
     """A run directory that cannot be read, or a root holding none."""
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from core.errors import VeccError
+
 from quantization.methods import METHODS, get_method
 
 NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
@@ -16,7 +18,7 @@ LATENCY_KINDS = ("modeled", "measured", "constant")
 WORLD_TIME_MODES = ("blocking", "realtime")
 
 
-class ConfigError(ValueError):
+class ConfigError(VeccError):
     """A config value is invalid; the message names the field, the value and what is allowed."""
 
 

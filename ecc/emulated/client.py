@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from agents.staged import StagedModel, run_all_stages
+from core.errors import VeccError
 from ecc.emulated.split_plan import Segment, placement_for_cut, plan_segments
 from ecc.wire import Message
 from ecc.wire import errors as wire_errors
@@ -30,7 +31,7 @@ from ecc.wire.transport import Client
 log = logging.getLogger(__name__)
 
 
-class CloudUnavailable(RuntimeError):
+class CloudUnavailable(VeccError, RuntimeError):
     """The cloud could not be reached and the edge cannot run the cloud's stages itself."""
 
 
