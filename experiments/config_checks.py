@@ -9,7 +9,6 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from core.errors import VeccError
-
 from quantization.methods import METHODS, get_method
 
 NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
