@@ -384,3 +384,32 @@ def test_server_config_validation() -> None:
         ServerConfig(max_connections=0)
     with pytest.raises(E.WireConfigError, match="handshake_timeout_s"):
         ServerConfig(handshake_timeout_s=0)
+
+
+def test_channels_expire_and_are_byte_capped_and_the_client_renews_them(codec: Codec) -> None:
+    from ecc.wire.secure import ChannelLimits
+
+    limits = ChannelLimits(max_bytes=60_000, max_age_s=0.5)
+    cfg = ServerConfig(channel_limits=limits)
+    client_cfg = TransportConfig(
+        connect_timeout_s=2.0, read_timeout_s=5.0, retries=0, channel_limits=limits
+    )
+    x = np.ones(2_000, np.float32)  # 8 KB up, 8 KB back per request
+    with (
+        FrameServer(codec, {"double": _double}, config=cfg) as srv,
+        Client(srv.address, codec, client_cfg) as client,
+    ):
+        for _ in range(16):  # ~130 KB per direction: more than two channels' worth
+            np.testing.assert_array_equal(
+                client.request(Message("double", tensors={"x": x})).tensors["y"], 2 * x
+            )
+        by_bytes = srv.stats.handshakes
+        deadline = time.monotonic() + 10
+        while srv.connections and time.monotonic() < deadline:
+            time.sleep(0.05)  # idle past max_age_s: the server closes the connection
+        closed_by_age = srv.connections == 0
+        assert client.request(Message("health")).meta["status"] == "ok"  # renewed, no error
+        total = srv.stats.handshakes
+    assert by_bytes >= 3
+    assert closed_by_age
+    assert total == by_bytes + 1
