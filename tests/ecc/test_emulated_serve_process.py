@@ -79,7 +79,8 @@ def test_kill_restart_falls_back_then_reconnects():
         t0 = time.perf_counter()
         out, timing = ex.run(inputs)
         assert timing.fallback  # noticed, and the edge ran the cloud's stages itself
-        assert (time.perf_counter() - t0) < 10.0  # liveness: bounded by the 0.5 s connect timeout, not 300 s
+        # liveness, not speed: bounded by the 0.5 s connect timeout, not the old 300 s
+        assert (time.perf_counter() - t0) < 10.0
         torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
 
         server = _start_server(port)
