@@ -15,17 +15,23 @@ main-job run reports no inference info. The policy, env and runtime are the main
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ecc.runtime import ConstantLatency, SimulatedRuntime
+from ecc.schedulers import QueueThreshold
 from ecc.schedulers.safe import FailureCalibration, calibrate
+from experiments.apps import compose_main
 from experiments.rapid.errors import RapidExperimentError
 from experiments.rapid.reporting import SETTING_NOTES, write_record
+from experiments.rollout import run_episode
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +69,8 @@ def collect_features(
     ``cfg`` carries the study fields (policy, checkpoint, suite, image_size, max_episode_steps,
     num_wait_steps). Episode k of a task uses init state k and seed ``seed + k``.
     """
-    from hydra.utils import instantiate
-
-    import envs
-    from ecc.runtime import ConstantLatency, SimulatedRuntime
-    from ecc.schedulers import QueueThreshold
-    from experiments.apps import compose_main
-    from experiments.rollout import run_episode
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless told otherwise
+    import envs  # after MUJOCO_GL: importing it loads mujoco
 
     main = compose_main(
         [f"policy={cfg.policy}", f"policy.checkpoint={cfg.checkpoint}", "policy.features=true"]
@@ -125,6 +126,7 @@ def calibrate_from_episodes(
 
 def study_tasks(cfg: DictConfig) -> list[str]:
     """The study's tasks: ``cfg.tasks`` (all of the suite when empty), the first ``max_tasks``."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
     import envs
 
     if cfg.suite not in envs.list_suites():

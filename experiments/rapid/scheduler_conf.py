@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.apps import compose_main
 from experiments.rapid.errors import RapidExperimentError
 
 DEFAULT_RAPID = "rapid_calibrated"  # the calibrated trigger (experiments.rapid.calibrate_rapid)
@@ -19,15 +21,11 @@ def scheduler_config(name_or_path: str | Path) -> DictConfig:
         if not p.is_file():
             raise RapidExperimentError("scheduler", str(p), "an existing YAML or a group option")
         return OmegaConf.load(p)  # type: ignore[return-value]
-    from experiments.apps import compose_main
-
     return compose_main([f"scheduler={name_or_path}"]).scheduler
 
 
 def scheduler_from_yaml(name_or_path: str | Path, **overrides: Any) -> Any:
     """Instantiate the scheduler an option or YAML names (``_target_`` + fields), with overrides."""
-    from hydra.utils import instantiate
-
     cfg = OmegaConf.to_container(scheduler_config(name_or_path), resolve=True)
     cfg.update(overrides)  # type: ignore[union-attr]
     return instantiate(cfg, _convert_="all")

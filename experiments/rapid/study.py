@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+from experiments.apps import compose_main
+from experiments.rapid.arms import arm_overrides
+from experiments.rapid.calibrate_failure_score import calibrate_inline
+from experiments.rapid.reporting import SETTING_NOTES
 from experiments.results import wilson_interval
+from experiments.run import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +76,8 @@ def run_arm(
     cfg: DictConfig, arm: str, overrides: Sequence[str], perturbation: str = "standard"
 ) -> list[dict[str, Any]]:
     """Evaluate one arm under one perturbation; its episodes as flat rows (``episode_rows``)."""
-    from experiments.apps import compose_main
-    from experiments.run import evaluate
 
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless told otherwise
     run_dir = Path(cfg.out) / "runs" / perturbation / arm
     if run_dir.exists():  # episodes.jsonl appends: a stale run would be counted twice
         shutil.rmtree(run_dir)
@@ -157,9 +163,6 @@ def save_episodes(path: Path, episodes: list[dict[str, Any]]) -> None:
 
 def policy_family(cfg: DictConfig) -> str:
     """The acting policy's family (``openvla``, ``pi0`` ...), read from its loaded checkpoint."""
-    from hydra.utils import instantiate
-
-    from experiments.apps import compose_main
 
     main = compose_main(main_overrides(cfg, "standard"))
     return str(instantiate(main.policy).policy.shape.family)
@@ -170,9 +173,6 @@ def prepare(cfg: DictConfig) -> tuple[str, dict[str, list[str]], str | None, lis
 
     Calibrates the failure score first when its arm runs without ``failure_calibration``.
     """
-    from experiments.rapid.arms import arm_overrides
-    from experiments.rapid.reporting import SETTING_NOTES
-
     label = f"trained:{cfg.checkpoint}"
     calib = cfg.failure_calibration
     notes = [SETTING_NOTES["tiny"], SETTING_NOTES["modeled"], SETTING_NOTES["thresholds"]]
@@ -181,8 +181,6 @@ def prepare(cfg: DictConfig) -> tuple[str, dict[str, list[str]], str | None, lis
         f"under partition {cfg.trigger_partition!r}."
     )
     if "failure_score" in cfg.arms and calib is None:
-        from experiments.rapid.calibrate_failure_score import calibrate_inline
-
         calib, fallback_note = calibrate_inline(cfg)
         if fallback_note:
             notes.append(fallback_note)
@@ -198,9 +196,6 @@ def prepare(cfg: DictConfig) -> tuple[str, dict[str, list[str]], str | None, lis
 
 def study_record(cfg: DictConfig, label: str, calib: str | None) -> dict[str, Any]:
     """The config part of a study's JSON record (fields, policy label, scheduler fields)."""
-    from omegaconf import OmegaConf
-
-    from experiments.apps import compose_main
 
     fields = OmegaConf.to_container(cfg, resolve=True)
     for key in ("presets", "hydra"):

@@ -86,7 +86,8 @@ def test_failure_score_scheduler_with_dyq_in_the_main_job(tmp_path, random_check
     np.savez(cal, mean=np.zeros(hidden), precision=np.eye(hidden), threshold=np.array(1e9))
     res = _run(
         tmp_path / "safe", "policy=oft_tiny", f"policy.checkpoint={random_checkpoint}",
-        "scheduler=failure_score", f"scheduler.calibration={cal}", "quantization=dyq",
+        "scheduler=failure_score", f"scheduler.calibration={cal}", "policy.features=true",
+        "quantization=dyq",
     )  # fmt: skip
     assert res["deployment"]["scheduler"] == "failure_score"
     assert res["deployment"]["quantization"]["name"] == "dyq"
