@@ -33,6 +33,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from core.errors import VeccError
+from core.jsonio import write_atomic
 from core.provenance import provenance
 from experiments.aggregate_plots import draw_all
 from experiments.apps import as_args
@@ -304,10 +305,21 @@ def aggregate(
 ) -> dict[str, Any]:
     """Read every run below ``root``; write the tables (and plots) into ``out``; return the rows."""
     root = Path(root).resolve()
-    dirs = find_run_dirs(root)
-    if not dirs:
+    found = find_run_dirs(root)
+    if not found:
         raise AggregateError(f"no run directories (results.json + config.yaml) below {root}")
-    runs = [load_run(d) for d in dirs]
+    loaded = [load_run(d) for d in found]
+    # A run that did not finish says so (status "failed"); it is listed, never counted.
+    failed = [r for r in loaded if r.results.get("status") == "failed"]
+    runs = [r for r in loaded if r.results.get("status") != "failed"]
+    for r in failed:
+        log.warning("skipping failed run %s: %s", r.path, r.results.get("error"))
+    if not runs:
+        raise AggregateError(
+            f"no finished runs below {root}: {len(failed)} failed "
+            f"({', '.join(str(r.path) for r in failed)})"
+        )
+    dirs = [r.path for r in runs]
     swept = swept_fields(runs)
     present = {k for r in runs for k in r.config}
     fields = [k for k in KEY_FIELDS if k in present] + [k for k in swept if k not in KEY_FIELDS]
@@ -326,6 +338,11 @@ def aggregate(
             "latency means (ms) pooled over all steps."
         ),
     ]
+    if failed:
+        notes.append(
+            f"Skipped {len(failed)} failed run(s): "
+            + "; ".join(f"`{r.path.name}` ({r.results.get('error')})" for r in failed)
+        )
     md = out_dir / "summary.md"
     md.write_text(markdown_table(summary, f"Sweep summary: {root.name}", notes))
     written.append(md)
@@ -334,12 +351,20 @@ def aggregate(
     record = {
         "root": str(root),
         "runs": [str(d) for d in dirs],
+        "failed_runs": [{"run": str(r.path), "error": r.results.get("error")} for r in failed],
         "swept_fields": swept,
         "files": [str(p) for p in written],
         "provenance": provenance(),
     }
-    (out_dir / "aggregate.json").write_text(json.dumps(record, indent=2, default=str))
-    return {"rows": rows, "summary": summary, "swept": swept, "out": out_dir, "files": written}
+    write_atomic(out_dir / "aggregate.json", record)
+    return {
+        "rows": rows,
+        "summary": summary,
+        "swept": swept,
+        "out": out_dir,
+        "files": written,
+        "failed": [r.path for r in failed],
+    }
 
 
 def run(cfg: Any) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from core.errors import VeccError
+from agents.actor import resolve_checkpoint
+from core.errors import VeccError, not_allowed
+from ecc.wire.codec import SECRET_ENV, secret_from_env
 from quantization.methods import METHODS, get_method
 
 NUM_INIT_STATES = 50  # LIBERO: 50 fixed initial states per task
@@ -67,6 +69,8 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     size = cfg.env.image_size
     if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size > 1024:
         raise ConfigError(f"env.image_size={size!r} must be an integer in [8, 1024] (pixels)")
+    _check_seed(cfg)
+    _check_checkpoint(cfg)
     _check_runtime(cfg)
     check_calibration(cfg)
     init_states = _init_states(cfg.eval.init_states)
@@ -76,6 +80,29 @@ def resolve_eval_plan(cfg: DictConfig) -> EvalPlan:
     elif not isinstance(limit, int) or limit <= 0:
         raise ConfigError(f"eval.max_episode_steps={limit!r} must be a positive integer or null")
     return EvalPlan(suite, tuple(tasks), init_states, int(limit))
+
+
+def _check_seed(cfg: DictConfig) -> None:
+    seed = cfg.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(not_allowed("seed", seed, "an integer >= 0"))
+
+
+def _check_checkpoint(cfg: DictConfig) -> None:
+    """A policy checkpoint that is named must be a checkpoint directory (checked before any write)."""
+    policy = cfg.get("policy")
+    path = policy.get("checkpoint") if policy is not None else None
+    if path is None:
+        return
+    found = resolve_checkpoint(path)
+    if not (found / "config.json").is_file():
+        raise ConfigError(
+            not_allowed(
+                "policy.checkpoint",
+                path,
+                "a checkpoint directory holding config.json (e.g. checkpoints/object/pi0_tiny)",
+            )
+        )
 
 
 def _check_runtime(cfg: DictConfig) -> None:
@@ -90,6 +117,13 @@ def _check_runtime(cfg: DictConfig) -> None:
     for field, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{field}={value!r} is unknown; allowed: {', '.join(allowed)}")
+    if rt.get("kind") == "emulated":
+        # Checked here, not when the server starts (seconds later, as a traceback).
+        var = (rt.get("wire") or {}).get("secret_env") or SECRET_ENV
+        try:
+            secret_from_env(var)
+        except VeccError as e:
+            raise ConfigError(f"runtime=emulated needs the wire secret: {e}") from None
     quant = cfg.get("quantization")
     name = quant.get("name", "none") if quant is not None else "none"
     if name != "none" and rt.get("kind") in ("none", "emulated"):

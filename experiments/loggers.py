@@ -77,7 +77,7 @@ class NullLogger(_EpisodeLogger):
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, failed: bool = False) -> None:
         pass
 
     def describe(self) -> str:
@@ -201,8 +201,9 @@ class WandbLogger(_EpisodeLogger):
                 flat[f"inference/{name}"] = facts[name]
         self.run.summary.update(flat)
 
-    def finish(self) -> None:
-        self.run.finish()
+    def finish(self, failed: bool = False) -> None:
+        """Close the run; ``failed`` marks it failed in W&B (exit code 1), not finished."""
+        self.run.finish(exit_code=1 if failed else 0)
 
     def describe(self) -> str:
         if self.mode == "offline":

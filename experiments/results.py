@@ -5,7 +5,8 @@ Layout of a run directory (Hydra's run dir)::
     config.yaml      resolved config
     provenance.json  versions, git commit, platform, seeds
     episodes.jsonl   one JSON object per finished episode (appended as they finish)
-    results.json     summary: success rate with a 95% Wilson interval, latency statistics, provenance
+    results.json     status "ok": summary (success rate with a 95% Wilson interval, latency
+                     statistics), config, provenance; status "failed": the error, no summary
 
 ``summary.step_latency_ms`` holds durations only (per control step, ms); what an inference was
 besides its duration (uplink bandwidth, fallback, round trips) is in ``summary.inference``.
@@ -21,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from core.jsonio import dumps as strict_dumps
+from core.jsonio import write_atomic
 from ecc.runtime.records import EpisodeRecord, InferenceTiming, latency_stats
 from ecc.runtime.subscribers import SubscriberBase
 
@@ -103,16 +106,6 @@ def inference_facts(inferences: Sequence[InferenceTiming]) -> dict[str, Any]:
     return out
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 class RunWriter(SubscriberBase):
     """Writes a run directory incrementally, so an interrupted run keeps its finished episodes.
 
@@ -127,9 +120,7 @@ class RunWriter(SubscriberBase):
         self.records: list[EpisodeRecord] = []
         self.episodes_path = self.run_dir / "episodes.jsonl"
         self.results_path = self.run_dir / "results.json"
-        (self.run_dir / "provenance.json").write_text(
-            json.dumps(provenance, indent=2, default=_json_default)
-        )
+        write_atomic(self.run_dir / "provenance.json", provenance)
 
     def on_episode_end(self, record: EpisodeRecord) -> None:
         self.add(record)
@@ -137,21 +128,40 @@ class RunWriter(SubscriberBase):
     def add(self, record: EpisodeRecord) -> None:
         self.records.append(record)
         with self.episodes_path.open("a") as f:
-            f.write(json.dumps(record.to_json(), default=_json_default) + "\n")
+            f.write(strict_dumps(record.to_json()) + "\n")
 
     def finish(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write results.json (summary + config + provenance) and return the summary."""
+        """Write results.json (status ok, summary, config, provenance); return the summary.
+
+        The file is strict JSON (a rate of an empty run is null, not NaN) and written
+        atomically: a crash never leaves half a results.json.
+        """
         summary = summarize(self.records)
         payload = {
+            "status": "ok",
             "summary": summary,
             "config": self.config,
             "provenance": self.provenance,
             **(extra or {}),
         }
-        tmp = self.results_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-        tmp.replace(self.results_path)  # atomic: a crash never leaves half a results.json
+        write_atomic(self.results_path, payload)
         return summary
+
+    def fail(self, error: BaseException, extra: dict[str, Any] | None = None) -> None:
+        """Write results.json for a run that did not finish: status failed, the error, no summary.
+
+        Nothing in it reads as a result (no success rate); the episodes that did finish stay
+        in episodes.jsonl. ``experiments.aggregate`` lists such runs and skips them.
+        """
+        payload = {
+            "status": "failed",
+            "error": f"{type(error).__name__}: {error}",
+            "episodes_finished": len(self.records),
+            "config": self.config,
+            "provenance": self.provenance,
+            **(extra or {}),
+        }
+        write_atomic(self.results_path, payload)
 
 
 def read_episodes(path: str | Path) -> Iterable[dict[str, Any]]:

@@ -22,9 +22,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from core.provenance import provenance
-from experiments.config_checks import ConfigError, resolve_eval_plan
+from core.errors import VeccError
+from core.provenance import input_fingerprints, provenance
 from experiments.compose_actor import wrap_actor
+from experiments.config_checks import ConfigError, resolve_eval_plan
 from experiments.loggers import sweep_labels
 from experiments.report import print_summary
 from experiments.results import RunWriter
@@ -51,7 +52,14 @@ def evaluate(
     config = OmegaConf.to_container(cfg, resolve=True)
     started = time.time()
     writer = RunWriter(
-        run_dir, config, {**provenance(), "seed": cfg.seed, "started_utc": _utc(started)}
+        run_dir,
+        config,
+        {
+            **provenance(),
+            "seed": cfg.seed,
+            "started_utc": _utc(started),
+            "inputs": input_fingerprints(config),  # sha256 of checkpoint, traces, calibration
+        },
     )
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     # Built with _partial_: Hydra would otherwise try to instantiate the `_target_`s inside run_config.
@@ -62,6 +70,7 @@ def evaluate(
     progress = _progress(total, enabled=cfg.eval.progress)
     index = 0
     deployment: dict[str, Any] = {}
+    failure: BaseException | None = None
     try:
         for task in plan.tasks:
             env = envs.make_env(
@@ -96,6 +105,9 @@ def evaluate(
             finally:
                 close_runtime()
                 env.close()
+    except BaseException as e:  # Ctrl-C included: the run dir must say it did not finish
+        failure = e
+        raise
     finally:
         progress.close()
         # Start/end stamps let a sweep's run dirs show which jobs ran at the same time.
@@ -105,15 +117,19 @@ def evaluate(
             "finished_utc": _utc(ended),
             "wall_s": ended - started,
         }
-        summary = writer.finish(
-            {"eval_plan": plan.as_dict(), "deployment": deployment, "timing": timing}
-        )
-        logger.log_summary(summary)
-        logger.finish()
+        extra = {"eval_plan": plan.as_dict(), "deployment": deployment, "timing": timing}
+        if failure is not None:
+            # A failed run must not read as a result: no summary, no success rate.
+            writer.fail(failure, extra)
+            logger.finish(failed=True)
+        else:
+            summary = writer.finish(extra)
+            logger.log_summary(summary)
+            logger.finish()
     print_summary(summary, title=f"{plan.suite} | policy={_target_name(cfg.policy)}")
     print(f"\nResults: {writer.results_path}\nEpisodes: {writer.episodes_path}")
     print(logger.describe())
-    print(f"Tables and plots: python -m experiments.aggregate {run_dir}")
+    print(f"Tables and plots: python -m experiments.tool tool=aggregate root={run_dir}")
     return summary
 
 
@@ -156,6 +172,9 @@ def main(cfg: DictConfig) -> float:
         # A clear message, not a traceback: the field, the bad value, the allowed values.
         log.error("config error: %s", e)
         sys.exit(2)
+    except VeccError as e:  # a bad input file (checkpoint, demos, trace) or peer: one line
+        log.error("run failed: %s", e)
+        sys.exit(1)
     return float(summary["success_rate"])  # Hydra sweepers/optimisers read the return value
 
 
