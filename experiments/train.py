@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 class TrainJob:
     """Command-line schema; ``policy`` comes from ``conf/policy/<name>.yaml``."""
 
-    defaults: list[Any] = field(default_factory=lambda: [{"policy": "oft_tiny"}, "_self_"])
+    defaults: list[Any] = field(
+        default_factory=lambda: [
+            {"policy": "oft_tiny"},
+            {"override hydra/help": "train"},  # conf/hydra/help/train.yaml
+            "_self_",
+        ]
+    )
     policy: Any = MISSING
     suite: str = "object"
     demos: Any = "data/${suite}.hdf5"  # a path, or a list of paths: 'demos=[a.hdf5,b.hdf5]'
