@@ -466,3 +466,45 @@ def test_the_edge_falls_back_on_any_server_error(reply_header: dict, reason: str
     assert ex.failures == 1
     assert reason in " ".join(timing.notes)
     torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------ session limits
+def test_sessions_are_byte_capped_expire_and_go_with_their_connection() -> None:
+    from ecc.emulated.server import StageService
+
+    torch.manual_seed(0)
+    model = build_model(SHAPE).eval()
+    state = {k: v.contiguous() for k, v in model.init_state(_oft_inputs(model)).items()}
+    nbytes = sum(v.numel() * v.element_size() for v in state.values())
+
+    arrays = {k: v.numpy().copy() for k, v in state.items()}  # as decoded off the wire
+
+    def run(svc: StageService, origin: int, session: int) -> Message:
+        msg = Message("run", tensors=arrays, meta={"session": session, "start": 0, "end": 1})
+        msg.origin = origin
+        return svc.run(msg)
+
+    capped = StageService(model, max_session_bytes=nbytes // 2)
+    reply = run(capped, 1, 1)
+    assert reply.type == "error"
+    assert "max_session_bytes" in reply.meta["error"]
+    assert capped.open_sessions == 0
+
+    probe = StageService(model)
+    run(probe, 1, 0)
+    per = probe.session_bytes  # inputs plus what stage 0 wrote
+    assert per >= nbytes
+    total = StageService(model, max_total_session_bytes=int(2.5 * per))
+    for s in range(4):
+        assert run(total, 1, s).type == "result"
+    assert total.open_sessions == 2  # the least recently used went to stay under the cap
+    assert total.session_bytes <= 2.5 * per
+
+    ttl = StageService(model, session_ttl_s=0.05)
+    run(ttl, 1, 1)
+    time.sleep(0.1)
+    run(ttl, 2, 1)  # another connection's session; the old one has expired meanwhile
+    assert ttl.open_sessions == 1
+    ttl.connection_closed(2)
+    assert ttl.open_sessions == 0
+    assert ttl.session_bytes == 0
