@@ -1,8 +1,8 @@
 """The three handshake frames of a connection (see ``ecc.wire.secure`` for the key schedule).
 
 Each is a bare prefix (kind 1, 2 or 3; body_len 0; seq 0) followed by a fixed-size payload, so a
-server reads at most ``PREFIX_BYTES + SERVER_HELLO_BYTES`` bytes from a peer that has not proven
-it holds the secret, and allocates nothing larger.
+server reads two 60-byte messages (hello, finish) from a peer that has not proven it holds the
+secret, into buffers of at most 32 bytes, and allocates nothing larger for it.
 """
 
 from __future__ import annotations

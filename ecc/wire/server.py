@@ -6,8 +6,8 @@ Design (the numbers are ``ServerConfig`` fields):
   ``workers`` handler threads run requests. Thread count is fixed, whatever the peers do.
 * Connections: at most ``max_connections``. At the cap, a new peer evicts the oldest connection
   that has not authenticated yet; if all are authenticated the newcomer is closed at once.
-  A peer must finish the handshake within ``handshake_timeout_s`` (it may send at most ~92 bytes
-  before that, and nothing larger is allocated for it). ``accept`` failing with EMFILE/ENFILE
+  A peer must finish the handshake within ``handshake_timeout_s`` (it may send two 60-byte
+  handshake messages before that, and no buffer over 32 bytes is allocated for it). ``accept`` failing with EMFILE/ENFILE
   (out of file descriptors) is logged, sheds one queued peer with a reserve descriptor, evicts
   an unauthenticated one, and backs off accepting for up to ``accept_backoff_max_s``; the loop
   never ends on an accept error.
