@@ -24,8 +24,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from core.errors import VeccError
 from core.provenance import input_fingerprints, provenance
-from experiments.compose_actor import wrap_actor
-from experiments.config_checks import ConfigError, resolve_eval_plan
 from experiments.loggers import sweep_labels
 from experiments.report import print_summary
 from experiments.results import RunWriter
@@ -46,7 +44,11 @@ def evaluate(
     cfg: DictConfig, run_dir: Path, logger_labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Evaluate ``cfg`` into ``run_dir``; ``logger_labels`` (W&B group/name) group sweep jobs."""
-    import envs  # registers the gymnasium ids; imported here so --help stays fast
+    # Imported here, not at the top: they load torch and robosuite (~5 s on a busy 2-core
+    # machine), and `--help` and every Tab of the shell completion import this module.
+    import envs  # registers the gymnasium ids
+    from experiments.compose_actor import wrap_actor
+    from experiments.config_checks import resolve_eval_plan
 
     plan = resolve_eval_plan(cfg)  # fails before anything is written if the config is bad
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -168,12 +170,14 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         summary = evaluate(cfg, run_dir, sweep_labels(hydra_cfg, cfg.logger))
-    except ConfigError as e:
-        # A clear message, not a traceback: the field, the bad value, the allowed values.
-        log.error("config error: %s", e)
-        sys.exit(2)
-    except VeccError as e:  # a bad input file (checkpoint, demos, trace) or peer: one line
-        log.error("run failed: %s", e)
+    except VeccError as e:
+        from experiments.config_checks import ConfigError  # loaded by evaluate already
+
+        if isinstance(e, ConfigError):
+            # A clear message, not a traceback: the field, the bad value, the allowed values.
+            log.error("config error: %s", e)
+            sys.exit(2)
+        log.error("run failed: %s", e)  # a bad input file (checkpoint, demos, trace) or peer
         sys.exit(1)
     return float(summary["success_rate"])  # Hydra sweepers/optimisers read the return value
 
