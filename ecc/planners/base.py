@@ -1,8 +1,9 @@
 """Planner interface, the planning context, feasibility and the registry.
 
 A planner turns (trace, hardware pair, precision, link knowledge) into a
-:class:`~ecc.cost.Partition`. Planners register by name (``Planner.registry``) and are
-validated when defined, so a Hydra ``partition`` config can name them.
+:class:`~ecc.cost.Partition`. Defining a subclass with a ``name`` registers it
+(``ecc.planners.registry.PLANNERS``, also ``Planner.registry``); a ``conf/partition/*.yaml``
+selects it by ``planner._target_``; ``check_planner`` (``ecc.planners.checker``) checks it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.registry import Registry
 from ecc.cost import DIRECTIONS, Partition, Precision
 from ecc.cuts import CutCosts, cut_costs
 from ecc.errors import InfeasiblePlanError, InvalidValueError, UnknownNameError, check_choice
 from ecc.hardware import HardwareProfile, load_profile
 from ecc.network.link import LinkState
+from ecc.planners.registry import PLANNERS
 from ecc.trace import ExecutionTrace, build_trace
 
 
@@ -125,16 +128,19 @@ class Planner(ABC):
     """Chooses a partition. Subclasses set ``name`` (registered on definition)."""
 
     name: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type[Planner]]] = {}
+    registry: ClassVar[Registry[type[Planner]]] = PLANNERS
+    # False for fixed placements (edge_only, cloud_only, fixed): check_planner then does not
+    # require the memory and cloud-load budgets to be met.
+    respects_budgets: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not getattr(cls, "__abstractmethods__", None):
             if not cls.name:
                 raise TypeError(f"planner {cls.__name__} must set a class attribute `name`")
-            if cls.name in Planner.registry and Planner.registry[cls.name] is not cls:
+            if cls.name in PLANNERS and PLANNERS[cls.name] is not cls:
                 raise TypeError(f"planner name {cls.name!r} is already registered")
-            Planner.registry[cls.name] = cls
+            PLANNERS.add(cls.name, cls)
 
     @abstractmethod
     def plan(self, ctx: PlanContext, link: LinkState) -> Plan:
@@ -162,6 +168,6 @@ def make_planner(name: str, **kwargs: Any) -> Planner:
     """Planner by registered name."""
     import ecc.planners  # noqa: F401  (registers the built-in planners)
 
-    if name not in Planner.registry:
-        raise UnknownNameError("partition", name, sorted(Planner.registry))
-    return Planner.registry[name](**kwargs)
+    if name not in PLANNERS:
+        raise UnknownNameError("partition", name, sorted(PLANNERS))
+    return PLANNERS[name](**kwargs)

@@ -12,6 +12,7 @@ class EdgeOnlyPlanner(Planner):
     """Everything on the edge device."""
 
     name = "edge_only"
+    respects_budgets = False  # a fixed placement: the budgets are the caller's to check
 
     def plan(self, ctx: PlanContext, link: LinkState) -> Plan:
         cut = ctx.trace.n_units if ctx.direction == "edge_prefix" else 0
@@ -22,6 +23,7 @@ class CloudOnlyPlanner(Planner):
     """Everything on the cloud server (inputs up, actions down)."""
 
     name = "cloud_only"
+    respects_budgets = False  # a fixed placement: the budgets are the caller's to check
 
     def plan(self, ctx: PlanContext, link: LinkState) -> Plan:
         cut = 0 if ctx.direction == "edge_prefix" else ctx.trace.n_units
@@ -32,6 +34,7 @@ class FixedPlanner(Planner):
     """A fixed cut: an index ``0..n_units`` or the name of the unit / stage it follows."""
 
     name = "fixed"
+    respects_budgets = False  # a fixed placement: the budgets are the caller's to check
 
     def __init__(self, cut: int | str = 0) -> None:
         self.cut = cut
@@ -39,9 +42,8 @@ class FixedPlanner(Planner):
     def resolve(self, ctx: PlanContext) -> int:
         if isinstance(self.cut, str) and not self.cut.lstrip("-").isdigit():
             return ctx.trace.cut_index(self.cut)
+        # No Python-style index from the end: cut=-5 is a typo far more often than a wish.
         c = int(self.cut)
-        if c < 0:
-            c += ctx.trace.n_cuts
         if not 0 <= c <= ctx.trace.n_units:
             raise InvalidValueError(
                 "partition.cut", self.cut, f"0..{ctx.trace.n_units} or a unit name"
