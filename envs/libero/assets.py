@@ -1,5 +1,9 @@
 """Project-owned stand-ins for LIBERO's object meshes, built from primitive geoms.
 
+Table-top sizes are bounded by LIBERO's own init states: e.g. the bowl and plate centres
+come within 9.7 cm of each other in libero_spatial, so bowl radius + plate radius < 9.2
+cm here (LIBERO scales its meshes; the real kitchenware is larger).
+
 LIBERO's meshes (HOPE / Google Scanned Objects / TurboSquid) are not in the hf-libero wheel,
 so every object type a BDDL file names maps to an :class:`ObjectAsset` here: a body of boxes
 and cylinders sized like the real item (HOPE and GSO scans are real-size; sizes below are
@@ -33,6 +37,7 @@ class Part:
     pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
     rgba: tuple[float, float, float, float] | None = None
     collide: bool = True
+    yaw: float = 0.0  # rad about the body's z
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,37 @@ def _basket() -> ObjectAsset:
         0.8,
         container=(ix, iy, wall + base),
         source="Google Scanned Objects basket",
+        tags=("container",),
+    )
+
+
+def _bowl(kind, noun, rgba, r_out, height, mass, source="") -> ObjectAsset:
+    """Open-top bowl: a base disc and a ring of wall slabs (graspable at the rim)."""
+    wall, base, n = 0.005, 0.006, 16
+    hz = height / 2
+    parts = [Part("cylinder", (r_out * 0.6, base / 2), (0, 0, -hz + base / 2))]
+    r_mid = r_out - wall / 2
+    # the wall flares out: slabs stand on a ring just outside the base disc
+    half_w = math.pi * r_mid / n * 1.1
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        parts.append(
+            Part(
+                "box",
+                (wall / 2, half_w, hz - base / 2),
+                (r_mid * math.cos(a), r_mid * math.sin(a), base / 2),
+                yaw=a,
+            )
+        )
+    return ObjectAsset(
+        kind,
+        noun,
+        rgba,
+        tuple(parts),
+        (r_out, r_out, hz),
+        mass,
+        container=(r_out * 0.7, r_out * 0.7, height),
+        source=source,
         tags=("container",),
     )
 
@@ -229,6 +265,55 @@ OBJECT_ASSETS: dict[str, ObjectAsset] = {
             "HOPE SaladDressing (variant)",
         ),
         _basket(),
+        # table-top objects of libero_spatial / libero_goal (Google Scanned Objects, HOPE)
+        _bowl(
+            "akita_black_bowl",
+            "black bowl",
+            (0.08, 0.08, 0.08, 1),
+            0.044,
+            0.045,
+            0.12,
+            "GSO Akita Black Bowl",
+        ),
+        _bowl("white_bowl", "white bowl", (0.92, 0.92, 0.92, 1), 0.044, 0.045, 0.12, "GSO bowl"),
+        _bowl(
+            "glazed_rim_porcelain_ramekin",
+            "ramekin",
+            (0.9, 0.88, 0.82, 1),
+            0.038,
+            0.04,
+            0.12,
+            "GSO Glazed Rim Porcelain Ramekin",
+        ),
+        ObjectAsset(
+            "plate",
+            "plate",
+            (0.93, 0.93, 0.93, 1),
+            (
+                Part("cylinder", (0.048, 0.007)),
+                Part("cylinder", (0.032, 0.0006), (0, 0, 0.0072), (0.8, 0.8, 0.85, 1), False),
+            ),
+            (0.048, 0.048, 0.007),
+            0.3,
+            source="GSO plate",
+        ),
+        _box(
+            "cookies",
+            "cookie box",
+            (0.85, 0.75, 0.5, 1),
+            (0.06, 0.045, 0.025),
+            (0.25, 0.35, 0.7, 1),
+            "HOPE Cookies",
+        ),
+        _bottle(
+            "wine_bottle",
+            "wine bottle",
+            (0.15, 0.3, 0.15, 1),
+            (0.03, 0.08),
+            (0.013, 0.045),
+            (0.6, 0.1, 0.1, 1),
+            "TurboSquid wine bottle",
+        ),
     )
 }
 
@@ -261,9 +346,10 @@ def build_object_body(name: str, asset: ObjectAsset) -> ET.Element:
     for i, p in enumerate(asset.parts):
         rgba = _fmt(p.rgba or asset.rgba)
         coll = _GRASP if p.collide else 'contype="0" conaffinity="0"'
+        euler = f' euler="0 0 {p.yaw:.5f}"' if p.yaw else ""
         geoms.append(
-            f'<geom name="{name}_g{i}" type="{p.shape}" size="{_fmt(p.size)}" pos="{_fmt(p.pos)}" '
-            f'rgba="{rgba}" group="1" {coll}/>'
+            f'<geom name="{name}_g{i}" type="{p.shape}" size="{_fmt(p.size)}" pos="{_fmt(p.pos)}"'
+            f'{euler} rgba="{rgba}" group="1" {coll}/>'
         )
     xml = (
         f'<body name="{name}_main" pos="0 0 2.0"><freejoint name="{name}_joint0"/>'

@@ -29,7 +29,6 @@ import numpy as np
 
 from envs.catalog import TABLE_TOP_Z
 from envs.errors import EnvConfigError
-from envs.libero.bddl import Problem
 from envs.libero.scene import LiberoScene
 
 MAPPED_DIR = Path(__file__).parent / "init_states"
@@ -58,31 +57,36 @@ def read_libero_init_file(path: str | Path) -> np.ndarray:
     return arr
 
 
-def map_libero_states(states: np.ndarray, problem: Problem, source: str = "") -> dict:
-    """LIBERO rows -> ``{"robot_qpos": [N, 9], "object_xy": [N, n_obj, 2], ...}``."""
-    n_obj = len(problem.objects)
-    nq, nv = N_ROBOT_Q + 7 * n_obj, N_ROBOT_Q + 6 * n_obj
+def map_libero_states(states: np.ndarray, scene: LiberoScene, source: str = "") -> dict:
+    """LIBERO rows -> ``{"robot_qpos": [N, 9], "object_xy": [N, n_obj, 2], "fixture_q":
+    [N, n_joints] (ours: drawer opening m, knob rad), ...}``."""
+    n_obj = len(scene.objects)
+    fj = [j for f in scene.fixtures for j in f.asset.joints]
+    nq, nv = N_ROBOT_Q + 7 * n_obj + len(fj), N_ROBOT_Q + 6 * n_obj + len(fj)
     if states.shape[1] != 1 + nq + nv:
         raise EnvConfigError(
             "LIBERO init state width",
             states.shape[1],
-            f"1 + nq + nv = {1 + nq + nv} for {n_obj} free objects + the Panda",
+            f"1 + nq + nv = {1 + nq + nv} for {n_obj} free objects, {len(fj)} fixture joints "
+            "and the Panda",
         )
     qpos = states[:, 1 : 1 + nq]
     xy = np.stack([qpos[:, N_ROBOT_Q + 7 * i : N_ROBOT_Q + 7 * i + 2] for i in range(n_obj)], 1)
+    fq = qpos[:, N_ROBOT_Q + 7 * n_obj :] * np.array([j.libero_scale for j in fj])
     return {
         "robot_qpos": qpos[:, :N_ROBOT_Q].copy(),
         "object_xy": xy.copy(),
-        "object_names": np.array([n for n, _ in problem.objects]),
+        "fixture_q": fq.reshape(len(states), len(fj)).copy(),
+        "object_names": np.array([o.name for o in scene.objects]),
         "source_sha256": np.array(source),
     }
 
 
-def write_mapped(suite: str, task: str, libero_file: str | Path, problem: Problem) -> Path:
+def write_mapped(suite: str, task: str, libero_file: str | Path, scene: LiberoScene) -> Path:
     """Map one LIBERO init file and store it under ``MAPPED_DIR`` (dev-time tool)."""
     raw = Path(libero_file).read_bytes()
     mapped = map_libero_states(
-        read_libero_init_file(libero_file), problem, hashlib.sha256(raw).hexdigest()
+        read_libero_init_file(libero_file), scene, hashlib.sha256(raw).hexdigest()
     )
     out = mapped_path(suite, task)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,11 @@ class InitStates(Sequence):
         self.free_dof = {
             o.name: int(model.joint(f"{o.name}_joint0").dofadr[0]) for o in scene.objects
         }
+        self.fixture_q_adr = [
+            (int(model.joint(f"{f.name}_{j.suffix}").qposadr[0]), f.name, j)
+            for f in scene.fixtures
+            for j in f.asset.joints
+        ]
         self.mapped: dict | None = None
         p = mapped_path(scene.suite, scene.name)
         if p.exists():
@@ -126,7 +135,7 @@ class InitStates(Sequence):
                 names = [str(n) for n in z["object_names"]]
                 if names != [o.name for o in scene.objects]:
                     raise EnvConfigError("mapped init states", str(p), f"objects {names}")
-                self.mapped = {k: z[k] for k in ("robot_qpos", "object_xy")}
+                self.mapped = {k: z[k] for k in ("robot_qpos", "object_xy", "fixture_q")}
         self.source = "libero" if self.mapped is not None else "sampled"
         self._cache: dict[int, np.ndarray] = {}
 
@@ -140,37 +149,64 @@ class InitStates(Sequence):
             self._cache[index] = self._compute(index)
         return self._cache[index]
 
-    def _placements(self, index: int) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+    def _robot_and_xy(self, index: int) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
+        """Robot joints and, per object, (x, y, yaw) for workspace-supported objects."""
         if self.mapped is not None:
             robot = self.mapped["robot_qpos"][index]
             xy = self.mapped["object_xy"][index]
             return robot, [(float(x), float(y), 0.0) for x, y in xy]
-        rng = np.random.default_rng(
-            zlib.crc32(f"{self.scene.suite}/{self.scene.name}/{index}".encode())
-        )
+        seed = zlib.crc32(f"{self.scene.suite}/{self.scene.name}/{index}".encode())
+        rng = np.random.default_rng(seed)
         out: list[tuple[float, float, float]] = []
         placed: list[tuple[float, float, float]] = []  # x, y, radius
         for o in self.scene.objects:
-            x0, y0, x1, y1 = o.region.ranges[0]
-            lo, hi = o.region.yaw_rotation or (0.0, 0.0)
+            r = o.region
+            if r is None:
+                out.append((0.0, 0.0, 0.0))
+                continue
+            x0, y0, x1, y1 = r.ranges[0]
+            lo, hi = r.yaw_rotation or (0.0, 0.0)
+            rad = o.asset.footprint_radius
             for _ in range(200):
                 x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
-                r = o.asset.footprint_radius
-                if all(math.hypot(x - px, y - py) > r + pr for px, py, pr in placed):
+                if all(math.hypot(x - px, y - py) > rad + pr for px, py, pr in placed):
                     break
-            placed.append((x, y, o.asset.footprint_radius))
+            placed.append((x, y, rad))
             out.append((float(x), float(y), float(rng.uniform(lo, hi)) if hi > lo else lo))
         return self.home[self.robot_q_idx], out
 
     def _compute(self, index: int) -> np.ndarray:
-        m = self.m
+        m, sc = self.m, self.scene
         d = mujoco.MjData(m)
         d.qpos[:] = self.home
-        robot, poses = self._placements(index)
+        robot, poses = self._robot_and_xy(index)
         d.qpos[self.robot_q_idx] = robot
-        for o, (x, y, yaw) in zip(self.scene.objects, poses, strict=True):
+        init_joints = {(f, j): v for f, j, v in sc.init_joints}
+        for k, (adr, owner, j) in enumerate(self.fixture_q_adr):
+            if self.mapped is not None:
+                d.qpos[adr] = self.mapped["fixture_q"][index, k]
+            else:
+                d.qpos[adr] = init_joints.get((owner, j.suffix), 0.0)
+        mujoco.mj_kinematics(m, d)
+        pose = dict(zip([o.name for o in sc.objects], poses, strict=True))
+        for o in _support_order(sc):
+            x, y, yaw = pose[o.name]
+            t = o.support
+            if t.kind == "workspace":
+                z = TABLE_TOP_Z
+            elif t.kind == "fixture_region":
+                fr = t.fixture_region
+                body = f"{t.owner}_{fr.body}" if fr.body else f"{t.owner}_main"
+                bid = m.body(body).id
+                c = d.xpos[bid] + d.xmat[bid].reshape(3, 3) @ np.array(fr.center)
+                x, y, z = float(c[0]), float(c[1]), float(c[2])
+            else:  # on another object, already placed
+                a = self.free_adr[t.owner]
+                sup = sc.object(t.owner).asset
+                x, y = float(d.qpos[a]), float(d.qpos[a + 1])
+                z = float(d.qpos[a + 2]) + sup.half[2]
             a = self.free_adr[o.name]
-            d.qpos[a : a + 3] = (x, y, TABLE_TOP_Z + o.asset.half[2] + DROP_HEIGHT)
+            d.qpos[a : a + 3] = (x, y, z + o.asset.half[2] + DROP_HEIGHT)
             d.qpos[a + 3 : a + 7] = _yaw_quat(yaw)
         q_robot = d.qpos[self.robot_q_idx].copy()
         for _ in range(SETTLE_SUBSTEPS):
@@ -181,6 +217,25 @@ class InitStates(Sequence):
         return np.concatenate([d.qpos, d.qvel]).astype(np.float64)
 
 
+def _support_order(scene: LiberoScene) -> list:
+    """Objects ordered so that every object comes after the object it stands on."""
+    out, seen = [], set()
+
+    def visit(o, depth=0):
+        if o.name in seen:
+            return
+        if depth > len(scene.objects):
+            raise EnvConfigError("init placement", o.name, "an acyclic On chain")
+        if o.support.kind == "object":
+            visit(scene.object(o.support.owner), depth + 1)
+        seen.add(o.name)
+        out.append(o)
+
+    for o in scene.objects:
+        visit(o)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m envs.libero.init_states <LIBERO init_files dir> [suite ...]``: map LIBERO's
     ``.pruned_init`` files of the vendored suites whose scenes we build."""
@@ -188,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from envs.libero import files
     from envs.libero.bddl import load_problem
-    from envs.libero.scene import build_problems
+    from envs.libero.scene import build_problems, scene_from_problem
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("init_files", help="LIBERO's init_files folder (e.g. from the hf-libero wheel)")
@@ -200,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
             src = Path(args.init_files) / suite / f"{task}.pruned_init"
             if build_problems(problem) or not src.exists():
                 continue
-            print(write_mapped(suite, task, src, problem))
+            print(write_mapped(suite, task, src, scene_from_problem(problem, suite)))
 
 
 if __name__ == "__main__":

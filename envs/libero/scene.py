@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from envs.libero import files
 from envs.libero.assets import OBJECT_ASSETS, WORKSPACE_FIXTURES, ObjectAsset
 from envs.libero.bddl import Atom, Problem, Region, is_conjunction, load_problem
+from envs.libero.fixtures import DRAWER_TRAVEL, FIXTURE_ASSETS, FixtureAsset, FixtureRegion
 
 #: LIBERO benchmark evaluation episode limits (OpenVLA / openpi convention), control steps
 EPISODE_LIMITS: dict[str, int] = {
@@ -28,23 +29,58 @@ EPISODE_LIMITS: dict[str, int] = {
     "libero_90": 400,
 }
 #: goal predicates evaluated from simulator state by ``envs.libero.predicates``
-SUPPORTED_GOAL_PREDICATES = ("In", "On", "Up")
-#: LIBERO's agentview camera (pos m, quat wxyz) per workspace, relative to the surface
+SUPPORTED_GOAL_PREDICATES = ("In", "On", "Up", "Open", "Close", "TurnOn", "TurnOff")
+#: LIBERO's agentview camera (pos m relative to the surface centre, quat wxyz) per workspace
 CAMERAS = {
     "floor": ((0.8965773716836134, 0.0, 0.65), (0.6182167, 0.3432308, 0.3432314, 0.6182177)),
+    # LIBERO's table top is at 0.9 m; its camera at 1.6104 m
+    "table": (
+        (0.6586131746834771, 0.0, 0.7103500240372423),
+        (0.6380178, 0.3048497, 0.3048499, 0.6380178),
+    ),
 }
+#: workspace -> (table full size (m), robot base x (m)); robosuite puts the base at
+#: -0.16 - length / 2, so the floor scene's 0.88 m gives LIBERO's -0.6
+WORKSPACES = {"floor": ((0.88, 1.2, 0.05), -0.6), "table": ((1.0, 1.2, 0.05), -0.66)}
 #: LIBERO's Panda home joint angles (rad), MountedPanda / OnTheGroundPanda
 LIBERO_HOME_QPOS = (0.0, -0.161037389, 0.0, -2.44459747, 0.0, 2.2267522, 0.7853981633974483)
 
 
 @dataclass(frozen=True)
+class Target:
+    """What a predicate argument names. ``kind``: workspace (a table/floor region), object,
+    object_region (e.g. basket_1_contain_region), fixture, fixture_region."""
+
+    kind: str
+    owner: str = ""  # object / fixture name
+    region: Region | None = None
+    fixture_region: FixtureRegion | None = None
+
+
+@dataclass(frozen=True)
 class SceneObject:
-    """A movable object: its asset and the workspace region it starts in."""
+    """A movable object: its asset and what it starts on / in (``support``)."""
 
     name: str
     kind: str
     asset: ObjectAsset
-    region: Region
+    support: Target
+    relation: str = "On"  # or "In"
+
+    @property
+    def region(self) -> Region | None:
+        return self.support.region if self.support.kind == "workspace" else None
+
+
+@dataclass(frozen=True)
+class SceneFixture:
+    """A static fixture at table-frame ``pos`` (m) and ``yaw`` (rad)."""
+
+    name: str
+    kind: str
+    asset: FixtureAsset
+    pos: tuple[float, float]
+    yaw: float
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,9 @@ class LiberoScene:
     workspace: str
     table_full_size: tuple[float, float, float]
     robot_x: float
+    fixtures: tuple[SceneFixture, ...] = ()
+    #: (fixture, joint suffix, state) set at every reset (m for drawers, rad for knobs)
+    init_joints: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -71,15 +110,23 @@ class LiberoScene:
     def gym_id(self) -> str:
         return gym_id(self.suite, self.name)
 
-    @property
-    def fixtures(self) -> tuple:
-        return ()
-
     def object(self, name: str) -> SceneObject:
         for o in self.objects:
             if o.name == name:
                 return o
         raise KeyError(name)
+
+    def fixture(self, name: str) -> SceneFixture:
+        for f in self.fixtures:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def resolve(self, arg: str) -> Target:
+        t = resolve(self.problem, arg)
+        if isinstance(t, str):
+            raise KeyError(t)
+        return t
 
 
 def gym_id(suite: str, task: str) -> str:
@@ -87,39 +134,118 @@ def gym_id(suite: str, task: str) -> str:
     return f"LIBERO/{suite}-{task}-v0"
 
 
+def resolve(problem: Problem, arg: str) -> Target | str:
+    """What ``arg`` names, or a string saying why it cannot be used."""
+    kinds = dict((*problem.objects, *problem.fixtures))
+    if arg in kinds:
+        if kinds[arg] in WORKSPACE_FIXTURES:
+            return f"{arg}: the workspace itself"
+        return Target("object" if arg in dict(problem.objects) else "fixture", arg)
+    try:
+        r = problem.region(arg)
+    except KeyError:
+        return f"{arg}: unknown name"
+    if arg in problem.dangling_regions:
+        return f"{arg}: region on an undeclared target"
+    tk = kinds[r.target]
+    if tk in WORKSPACE_FIXTURES:
+        if not r.ranges:
+            return f"{arg}: workspace region without :ranges"
+        return Target("workspace", r.target, r)
+    if r.target in dict(problem.objects):
+        asset = OBJECT_ASSETS.get(tk)
+        if r.name != "contain_region" or asset is None or asset.container is None:
+            return f"{arg}: object region {r.name} of {tk} not modelled"
+        return Target("object_region", r.target, r)
+    fx = FIXTURE_ASSETS.get(tk)
+    if fx is None:
+        return f"{arg}: fixture type {tk} has no stand-in"
+    try:
+        return Target("fixture_region", r.target, r, fx.region(r.name))
+    except KeyError:
+        return f"{arg}: {tk} has no region {r.name}"
+
+
+def _goal_reason(problem: Problem, a: Atom) -> str | None:
+    if a.head not in SUPPORTED_GOAL_PREDICATES:
+        return f"goal predicate {a.head} not evaluated"
+    ts = [resolve(problem, x) for x in a.args]
+    bad = [t for t in ts if isinstance(t, str)]
+    if bad:
+        return f"goal {a}: " + "; ".join(bad)
+    if a.head in ("Open", "Close"):
+        t = ts[0]
+        ok = (t.kind == "fixture_region" and t.fixture_region.joint) or (
+            t.kind == "fixture"
+            and any(
+                j.kind == "drawer" for j in FIXTURE_ASSETS[dict(problem.fixtures)[t.owner]].joints
+            )
+        )
+        return None if ok else f"goal {a}: nothing to open"
+    if a.head in ("TurnOn", "TurnOff"):
+        t = ts[0]
+        ok = t.kind == "fixture" and any(
+            j.kind == "knob" for j in FIXTURE_ASSETS[dict(problem.fixtures)[t.owner]].joints
+        )
+        return None if ok else f"goal {a}: nothing to turn"
+    if a.head == "In" and ts[1].kind not in ("object_region", "fixture_region"):
+        return f"goal {a}: not a container"
+    if a.head == "On" and ts[1].kind not in ("object", "workspace", "fixture_region"):
+        return f"goal {a}: not a surface"
+    return None
+
+
 def build_problems(problem: Problem) -> list[str]:
     """Why a problem cannot be built on our stack yet (empty list: it can)."""
     why: list[str] = []
-    workspaces = [n for n, t in problem.fixtures if t in WORKSPACE_FIXTURES]
-    others = [f"{n} ({t})" for n, t in problem.fixtures if t not in WORKSPACE_FIXTURES]
-    if others:
-        why.append("fixtures without an asset: " + ", ".join(others))
     ws_types = [t for _, t in problem.fixtures if t in WORKSPACE_FIXTURES]
-    if ws_types != ["floor"]:
-        why.append(f"workspace {ws_types} not built yet (only LIBERO's floor scene is)")
+    if ws_types not in (["floor"], ["table"]):
+        why.append(f"workspace {ws_types} not built yet (only LIBERO's floor and table scenes)")
+    others = [
+        f"{n} ({t})"
+        for n, t in problem.fixtures
+        if t not in WORKSPACE_FIXTURES and t not in FIXTURE_ASSETS
+    ]
+    if others:
+        why.append("fixtures without a stand-in: " + ", ".join(others))
     missing = sorted({t for _, t in problem.objects if t not in OBJECT_ASSETS})
     if missing:
-        why.append("object types without an asset: " + ", ".join(missing))
-    regions = {r.full_name: r for r in problem.regions}
-    for name, _ in problem.objects:
-        placed = [
-            a
-            for a in problem.init
-            if a.head == "On"
-            and a.args[0] == name
-            and a.args[1] in regions
-            and regions[a.args[1]].target in workspaces
-        ]
-        if len(placed) != 1:
-            why.append(f"{name}: needs exactly one (On {name} <workspace region>) in :init")
+        why.append("object types without a stand-in: " + ", ".join(missing))
+    if why:
+        return why
+    placed: dict[str, list[Atom]] = {}
     for a in problem.init:
-        if a.head != "On":
+        if a.head in ("On", "In") and len(a.args) == 2:
+            placed.setdefault(a.args[0], []).append(a)
+    for name, _ in (*problem.objects, *problem.fixtures):
+        if dict((*problem.objects, *problem.fixtures))[name] in WORKSPACE_FIXTURES:
+            continue
+        atoms_ = placed.get(name, [])
+        if len(atoms_) != 1:
+            why.append(f"{name}: needs exactly one (On/In {name} X) in :init, has {len(atoms_)}")
+            continue
+        t = resolve(problem, atoms_[0].args[1])
+        if isinstance(t, str):
+            why.append(f"init {atoms_[0]}: {t}")
+        elif name in dict(problem.fixtures) and t.kind != "workspace":
+            why.append(f"init {atoms_[0]}: fixtures stand on the workspace")
+        elif t.kind not in ("workspace", "object", "fixture_region"):
+            why.append(f"init {atoms_[0]}: cannot place on {t.kind}")
+    for a in problem.init:
+        if a.head in ("On", "In"):
+            continue
+        if a.head in ("Open", "Close"):
+            t = resolve(problem, a.args[0])
+            if isinstance(t, str) or t.kind != "fixture_region" or not t.fixture_region.joint:
+                why.append(f"init {a}: not a drawer region")
+        else:
             why.append(f"init predicate {a} not supported")
     if not is_conjunction(problem.goal):
         why.append(f"goal {problem.goal} is not a conjunction")
     for a in problem.goal_atoms:
-        if a.head not in SUPPORTED_GOAL_PREDICATES:
-            why.append(f"goal predicate {a.head} not evaluated yet")
+        r = _goal_reason(problem, a)
+        if r:
+            why.append(r)
     return why
 
 
@@ -128,18 +254,43 @@ def scene_from_problem(problem: Problem, suite: str) -> LiberoScene:
     why = build_problems(problem)
     if why:
         raise NotBuildableError(problem.path, why)
-    regions = {r.full_name: r for r in problem.regions}
+    workspace = next(t for _, t in problem.fixtures if t in WORKSPACE_FIXTURES)
+    size, robot_x = WORKSPACES[workspace]
+    init = {a.args[0]: a for a in problem.init if a.head in ("On", "In")}
+    fixtures = []
+    for name, kind in problem.fixtures:
+        if kind in WORKSPACE_FIXTURES:
+            continue
+        r = resolve(problem, init[name].args[1]).region  # type: ignore[union-attr]
+        x0, y0, x1, y1 = r.ranges[0]
+        lo, hi = r.yaw_rotation or (0.0, 0.0)
+        # fixtures are compiled into the model: the centre of their range and yaw range
+        fixtures.append(
+            SceneFixture(
+                name, kind, FIXTURE_ASSETS[kind], ((x0 + x1) / 2, (y0 + y1) / 2), (lo + hi) / 2
+            )
+        )
     objects = []
     for name, kind in problem.objects:
-        init = next(a for a in problem.init if a.head == "On" and a.args[0] == name)
-        objects.append(SceneObject(name, kind, OBJECT_ASSETS[kind], regions[init.args[1]]))
+        a = init[name]
+        objects.append(
+            SceneObject(name, kind, OBJECT_ASSETS[kind], resolve(problem, a.args[1]), a.head)  # type: ignore[arg-type]
+        )
+    joints = []
+    for a in problem.init:
+        if a.head in ("Open", "Close"):
+            t = resolve(problem, a.args[0])
+            value = DRAWER_TRAVEL * 0.95 if a.head == "Open" else 0.0
+            joints.append((t.owner, t.fixture_region.joint, value))  # type: ignore[union-attr]
     return LiberoScene(
         suite=suite,
         problem=problem,
         objects=tuple(objects),
-        workspace="floor",
-        table_full_size=(0.88, 1.2, 0.05),  # robosuite puts the base at -0.16 - 0.88/2 = -0.6
-        robot_x=-0.6,
+        workspace=workspace,
+        table_full_size=size,
+        robot_x=robot_x,
+        fixtures=tuple(fixtures),
+        init_joints=tuple(joints),
     )
 
 
@@ -153,13 +304,3 @@ class NotBuildableError(ValueError):
     def __init__(self, path: str, reasons: list[str]) -> None:
         super().__init__(f"{path}: cannot build: " + "; ".join(reasons))
         self.reasons = reasons
-
-
-def region_of_goal(scene: LiberoScene, atom: Atom) -> Region | None:
-    """The region a goal atom's second argument names, if it is a region."""
-    if len(atom.args) < 2:
-        return None
-    try:
-        return scene.problem.region(atom.args[1])
-    except KeyError:
-        return None

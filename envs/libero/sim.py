@@ -13,6 +13,7 @@ from robosuite.models.tasks import ManipulationTask
 
 from envs.catalog import TABLE_TOP_Z, build_distractor_xml
 from envs.libero.assets import build_object_body
+from envs.libero.fixtures import build_fixture_body, fixture_excludes
 from envs.libero.scene import CAMERAS, LIBERO_HOME_QPOS, LiberoScene
 from envs.sim_env import TaskSimEnv
 
@@ -41,5 +42,10 @@ class LiberoSimEnv(TaskSimEnv):
         self.model = ManipulationTask(mujoco_arena=arena, mujoco_robots=[robot.robot_model])
         for o in sc.objects:
             self.model.worldbody.append(build_object_body(o.name, o.asset))
+        for f in sc.fixtures:
+            pos = (f.pos[0], f.pos[1], TABLE_TOP_Z)
+            self.model.worldbody.append(build_fixture_body(f.name, f.asset, pos, f.yaw))
+            for exclude in fixture_excludes(f.name, f.asset):
+                self.model.contact.append(exclude)
         for i in range(self.n_distractors):
             self.model.worldbody.append(build_distractor_xml(i))

@@ -14,27 +14,36 @@ from gymnasium.utils.env_checker import check_env
 import envs  # noqa: F401  (registers the ids)
 from envs.libero import files
 from envs.libero.make import buildable_tasks, make_libero_env
+from envs.libero.predicates import init_status
 from envs.libero.scene import NotBuildableError, gym_id, load_scene
 
-OBJECT_TASKS = files.task_names("libero_object")
+BUILT_SUITES = ("libero_spatial", "libero_object", "libero_goal")
+ALL_TASKS = [(s, t) for s in BUILT_SUITES for t in files.task_names(s)]
 MILK = "pick_up_the_milk_and_place_it_in_the_basket"
 
 
-def test_libero_object_ids_registered_beside_todays():
+def test_ids_registered_beside_todays():
     ids = [k for k in gym.registry if k.startswith("LIBERO/")]
-    assert sorted(ids) == sorted(gym_id("libero_object", t) for t in OBJECT_TASKS)
+    assert sorted(ids) == sorted(gym_id(s, t) for s, t in ALL_TASKS)
+    assert len(ids) == 30
     assert "LiberoLike/object-milk_in_basket-v0" in gym.registry
-    assert buildable_tasks("libero_object") == OBJECT_TASKS
+    for s in BUILT_SUITES:
+        assert buildable_tasks(s) == files.task_names(s)
+    assert buildable_tasks("libero_10") == []
 
 
-@pytest.mark.parametrize("task", OBJECT_TASKS)
-def test_check_env_passes(task):
-    env = gym.make(gym_id("libero_object", task), image_size=32)
+@pytest.mark.parametrize(("suite", "task"), ALL_TASKS)
+def test_check_env_passes(suite, task):
+    env = gym.make(gym_id(suite, task), image_size=32)
     try:
         check_env(env.unwrapped, skip_render_check=False)
-        _obs, info = env.reset(seed=0)
+        _obs, info = env.reset(seed=0, options={"init_state": 49})
         assert info["language"] == task.replace("_", " ")
         assert not info["is_success"]
+        # every :init atom about objects and drawers holds once the state has settled
+        status = init_status(env.unwrapped.libero_query)
+        assert status
+        assert all(status.values()), status
     finally:
         env.close()
 
@@ -141,10 +150,89 @@ def test_goal_holds_only_for_the_target_in_the_basket():
 
 def test_suites_we_do_not_build_yet_say_why():
     with pytest.raises(NotBuildableError) as e:
-        load_scene("libero_goal", "turn_on_the_stove")
+        load_scene("libero_10", "KITCHEN_SCENE3_turn_on_the_stove_and_put_the_moka_pot_on_it")
     text = str(e.value)
-    assert "flat_stove_1 (flat_stove)" in text
-    assert "TurnOn" in text
+    assert "kitchen_table" in text
+    assert "moka_pot" in text
+
+
+def _set_joint(env, name, value):
+    u = env.unwrapped
+    u.data.qpos[u.model.joint(name).qposadr[0]] = value
+    mujoco.mj_forward(u.model, u.data)
+
+
+def test_drawer_and_knob_predicates():
+    env = make_libero_env("libero_goal", "open_the_middle_drawer_of_the_cabinet", render=False)
+    u = env.unwrapped
+    try:
+        env.reset(options={"init_state": 0})
+        assert not u.is_success()
+        _set_joint(env, "wooden_cabinet_1_top_slide", 0.15)  # the wrong drawer
+        assert not u.is_success()
+        _set_joint(env, "wooden_cabinet_1_middle_slide", 0.15)
+        assert u.is_success()
+        # the drawer stays where it is left (friction), as LIBERO's do
+        for _ in range(10):
+            env.step(np.zeros(7))
+        assert u.is_success()
+    finally:
+        env.close()
+    env = make_libero_env("libero_goal", "turn_on_the_stove", render=False)
+    u = env.unwrapped
+    try:
+        env.reset(options={"init_state": 0})
+        assert u.goal_status() == {"(TurnOn flat_stove_1)": False}
+        _set_joint(env, "flat_stove_1_knob", 0.8)
+        assert u.is_success()
+    finally:
+        env.close()
+
+
+def test_bowl_on_plate_and_bottle_on_rack():
+    env = make_libero_env("libero_goal", "put_the_bowl_on_the_plate", render=False)
+    u = env.unwrapped
+    try:
+        env.reset(options={"init_state": 3})
+        plate = u.libero_query.pos("plate_1")
+        _put(env, "akita_black_bowl_1", plate + np.array([0, 0, 0.03]))
+        for _ in range(10):
+            _, _, terminated, _, _ = env.step(np.zeros(7))
+        assert terminated
+    finally:
+        env.close()
+    env = make_libero_env("libero_goal", "put_the_wine_bottle_on_the_rack", render=False)
+    u = env.unwrapped
+    try:
+        env.reset(options={"init_state": 3})
+        rack = u.data.xpos[u.model.body("wine_rack_1_main").id]
+        _put(env, "wine_bottle_1", rack + np.array([0, 0, 0.15]))
+        for _ in range(15):
+            _, _, terminated, _, _ = env.step(np.zeros(7))
+        assert terminated
+        _put(env, "wine_bottle_1", rack + np.array([0.2, 0, 0.15]))  # beside it
+        for _ in range(15):
+            _, _, terminated, _, _ = env.step(np.zeros(7))
+        assert not terminated
+    finally:
+        env.close()
+
+
+def test_spatial_drawer_task_starts_with_the_bowl_in_the_open_drawer():
+    task = (
+        "pick_up_the_black_bowl_in_the_top_drawer_of_the_wooden_cabinet_and_place_it_on_the_plate"
+    )
+    env = make_libero_env("libero_spatial", task, render=False)
+    u = env.unwrapped
+    try:
+        env.reset(options={"init_state": 10})
+        q = u.data.qpos[u.model.joint("wooden_cabinet_1_top_slide").qposadr[0]]
+        assert q > 0.1  # LIBERO's state: top drawer out by ~15.6 cm
+        status = init_status(u.libero_query)
+        assert status["(In akita_black_bowl_1 wooden_cabinet_1_top_region)"]
+        assert status["(Open wooden_cabinet_1_top_region)"]
+    finally:
+        env.close()
 
 
 def test_bad_arguments_name_the_field():

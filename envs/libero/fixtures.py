@@ -1,0 +1,263 @@
+"""Project-owned stand-ins for LIBERO's fixtures, articulated where LIBERO's are.
+
+A fixture is a static body standing on the table at its region's centre and yaw. Frames
+follow what LIBERO's init states show: the wooden cabinet's drawers open along its local
+-y (in libero_spatial, yaw ~2.69 rad, the bowl in the opened top drawer sits towards the
+table centre). Each fixture declares the BDDL regions it owns (``top_region``,
+``top_side``, ``cook_region``, ...) as boxes in the frame of the body they move with, and
+its joints (drawer slides, the stove knob). Lengths m, angles rad.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from envs.errors import EnvConfigError
+
+
+@dataclass(frozen=True)
+class FixtureRegion:
+    """A BDDL region owned by a fixture. ``center`` is the middle of its floor / surface in
+    the frame of body ``<fixture>_<body>`` (``body=""``: the fixture's root body)."""
+
+    name: str
+    body: str
+    center: tuple[float, float, float]
+    half: tuple[float, float]
+    rim: float = 0.0  # wall height above the floor (containers); 0 for open surfaces
+    joint: str | None = None  # the joint whose state Open / Close read for this region
+
+
+@dataclass(frozen=True)
+class FixtureJoint:
+    """An articulation: ``kind`` drawer (slide, opening m >= 0) or knob (hinge, rad >= 0)."""
+
+    suffix: str
+    kind: str
+    on_threshold: float  # Open (drawer) / TurnOn (knob) when the state is >= this
+    off_threshold: float  # Close / TurnOff when the state is <= this
+    #: LIBERO's joint value -> ours (LIBERO's drawers open towards negative values)
+    libero_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class FixtureAsset:
+    kind: str
+    noun: str
+    body_xml: str  # inner MJCF of the root body; ``{n}`` is the fixture name
+    regions: tuple[FixtureRegion, ...]
+    joints: tuple[FixtureJoint, ...] = ()
+    excludes: tuple[tuple[str, str], ...] = ()  # body-suffix pairs that must not collide
+    footprint: tuple[float, float] = (0.1, 0.1)  # half sizes (m) in its own frame
+
+    def region(self, name: str) -> FixtureRegion:
+        for r in self.regions:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def _g(name: str, size, pos, rgba: str, shape: str = "box", extra: str = "") -> str:
+    s = " ".join(f"{v:.4f}" for v in size)
+    p = " ".join(f"{v:.4f}" for v in pos)
+    return (
+        f'<geom name="{name}" type="{shape}" size="{s}" pos="{p}" rgba="{rgba}" group="1" {extra}/>'
+    )
+
+
+# --- wooden cabinet: three drawers opening along local -y -----------------------------------
+CAB_W, CAB_D, CAB_H, CAB_T = 0.28, 0.22, 0.30, 0.012  # width (x), depth (y), height, walls
+DRAWER_TRAVEL = 0.16
+_SLOTS = (("bottom", 0.012), ("middle", 0.103), ("top", 0.194))  # slot floor z
+_SLOT_H = 0.091
+
+
+def _cabinet_xml() -> str:
+    c, dc, hc = "0.55 0.36 0.2 1", "0.65 0.45 0.27 1", "0.8 0.8 0.82 1"
+    hw, hd = CAB_W / 2, CAB_D / 2
+    t = CAB_T
+    parts = [
+        _g("{n}_bottom", (hw, hd, 0.006), (0, 0, 0.006), c),
+        _g("{n}_left", (t / 2, hd, CAB_H / 2), (-hw + t / 2, 0, CAB_H / 2), c),
+        _g("{n}_right", (t / 2, hd, CAB_H / 2), (hw - t / 2, 0, CAB_H / 2), c),
+        _g("{n}_back", (hw, t / 2, CAB_H / 2), (0, hd - t / 2, CAB_H / 2), c),
+        _g("{n}_top", (hw, hd, 0.008), (0, 0, CAB_H - 0.008), c),
+    ]
+    for i, (_, z0) in enumerate(_SLOTS[1:]):
+        parts.append(_g(f"{{n}}_shelf{i}", (hw - t, hd - t, 0.003), (0, 0.0, z0), c))
+    ix, iy = hw - t - 0.012, hd - 0.02  # drawer outer half sizes
+    w = 0.006
+    # LIBERO's joint order is top, middle, bottom (its init states): build them in that order
+    for slot, z0 in reversed(_SLOTS):
+        h = _SLOT_H - 0.012
+        zc = z0 + 0.004 + h / 2
+        parts.append(
+            f'<body name="{{n}}_drawer_{slot}" pos="0 0 0">'
+            f'<joint name="{{n}}_{slot}_slide" type="slide" axis="0 -1 0" range="0 {DRAWER_TRAVEL}" '
+            'limited="true" damping="8" frictionloss="3" armature="0.5"/>'
+            f'<inertial pos="0 0 {zc:.4f}" mass="0.6" diaginertia="0.004 0.004 0.004"/>'
+            + _g(f"{{n}}_{slot}_floor", (ix, iy, w / 2), (0, 0.004, z0 + 0.004 + w / 2), dc)
+            + _g(
+                f"{{n}}_{slot}_front", (ix + 0.008, w / 2, h / 2 + 0.004), (0, -hd + w / 2, zc), dc
+            )
+            + _g(f"{{n}}_{slot}_back", (ix, w / 2, h / 2), (0, hd - 0.03, zc), dc)
+            + _g(f"{{n}}_{slot}_l", (w / 2, iy, h / 2), (-ix + w / 2, 0.004, zc), dc)
+            + _g(f"{{n}}_{slot}_r", (w / 2, iy, h / 2), (ix - w / 2, 0.004, zc), dc)
+            # bar handle sticking out of the front
+            + _g(
+                f"{{n}}_{slot}_hstem",
+                (0.006, 0.02, 0.006),
+                (0, -hd - 0.02, zc),
+                hc,
+                extra='friction="1.2 0.01 0.0001" condim="4"',
+            )
+            + _g(f"{{n}}_{slot}_hbar", (0.04, 0.006, 0.008), (0, -hd - 0.04, zc), hc)
+            + f'<site name="{{n}}_{slot}_handle" pos="0 {-hd - 0.03:.4f} {zc:.4f}" size="0.005" rgba="0 0 0 0"/>'
+            + "</body>"
+        )
+    return "".join(parts)
+
+
+def _cabinet() -> FixtureAsset:
+    regions = [
+        FixtureRegion(
+            f"{slot}_region",
+            f"drawer_{slot}",
+            (0.0, 0.004, z0 + 0.01),
+            (CAB_W / 2 - CAB_T - 0.02, CAB_D / 2 - 0.045),
+            rim=_SLOT_H - 0.02,
+            joint=f"{slot}_slide",
+        )
+        for slot, z0 in _SLOTS
+    ]
+    regions.append(FixtureRegion("top_side", "", (0, 0, CAB_H), (CAB_W / 2, CAB_D / 2)))
+    joints = tuple(
+        FixtureJoint(f"{slot}_slide", "drawer", 0.08, 0.01, libero_scale=-1.0)
+        for slot in ("top", "middle", "bottom")  # LIBERO's joint order (its init states)
+    )
+    excludes = (
+        *(("main", f"drawer_{s}") for s, _ in _SLOTS),
+        ("drawer_bottom", "drawer_middle"),
+        ("drawer_middle", "drawer_top"),
+    )
+    return FixtureAsset(
+        "wooden_cabinet",
+        "wooden cabinet",
+        _cabinet_xml(),
+        tuple(regions),
+        joints,
+        excludes,
+        footprint=(CAB_W / 2, CAB_D / 2 + 0.05),
+    )
+
+
+# --- flat stove: a long burner plate with a knob that turns about +z --------------------
+# LIBERO's init states put the cook region 15 cm along +x from the stove's origin
+STOVE_HALF = (0.15, 0.11, 0.0125)
+STOVE_CENTER_X = 0.07
+COOK_XY = (0.15, 0.0)
+
+
+def _stove() -> FixtureAsset:
+    hx, hy, hz = STOVE_HALF
+    c = "0.2 0.2 0.22 1"
+    cx, cy = COOK_XY
+    xml = (
+        _g("{n}_base", (hx, hy, hz), (STOVE_CENTER_X, 0, hz), c)
+        + _g(
+            "{n}_burner",
+            (0.065, 0.0008),
+            (cx, cy, 2 * hz + 0.0008),
+            "0.1 0.1 0.1 1",
+            "cylinder",
+            'contype="0" conaffinity="0"',
+        )
+        + _g(
+            "{n}_ring",
+            (0.04, 0.001),
+            (cx, cy, 2 * hz + 0.0012),
+            "0.55 0.15 0.1 1",
+            "cylinder",
+            'contype="0" conaffinity="0"',
+        )
+        + f'<body name="{{n}}_knob_body" pos="-0.03 {-hy + 0.035:.4f} {2 * hz:.4f}">'
+        '<joint name="{n}_knob" type="hinge" axis="0 0 1" range="0 1.57" limited="true" '
+        'damping="0.05" frictionloss="0.08" armature="0.002"/>'
+        '<inertial pos="0 0 0.012" mass="0.03" diaginertia="1e-5 1e-5 1e-5"/>'
+        + _g("{n}_knob_disc", (0.016, 0.01), (0, 0, 0.01), "0.85 0.85 0.85 1", "cylinder")
+        + _g(
+            "{n}_knob_fin",
+            (0.022, 0.004, 0.008),
+            (0.0, 0, 0.026),
+            "0.9 0.15 0.1 1",
+            extra='friction="1.2 0.01 0.0001" condim="4"',
+        )
+        + '<site name="{n}_knob_site" pos="0 0 0.03" size="0.005" rgba="0 0 0 0"/>'
+        "</body>"
+    )
+    return FixtureAsset(
+        "flat_stove",
+        "stove",
+        xml,
+        (FixtureRegion("cook_region", "", (cx, cy, 2 * hz), (0.06, 0.06)),),
+        (FixtureJoint("knob", "knob", 0.5, 0.1),),
+        (("main", "knob_body"),),
+        footprint=(hx, hy),
+    )
+
+
+# --- wine rack: a base with an upright ring that holds one bottle ---------------------------
+def _rack() -> FixtureAsset:
+    import math
+
+    c = "0.45 0.28 0.15 1"
+    r_in, wall, h = 0.045, 0.008, 0.09
+    parts = [_g("{n}_base", (0.08, 0.08, 0.006), (0, 0, 0.006), c)]
+    n = 10
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        rm = r_in + wall / 2
+        parts.append(
+            f'<geom name="{{n}}_ring{i}" type="box" size="{wall / 2} {math.pi * rm / n * 1.1:.4f} {h / 2}" '
+            f'pos="{rm * math.cos(a):.4f} {rm * math.sin(a):.4f} {0.012 + h / 2:.4f}" euler="0 0 {a:.4f}" '
+            f'rgba="{c}" group="1"/>'
+        )
+    for sx in (-1, 1):  # two posts so it reads as a rack
+        parts.append(
+            _g(f"{{n}}_post{(sx + 1) // 2}", (0.006, 0.006, 0.07), (sx * 0.07, 0.07, 0.082), c)
+        )
+    return FixtureAsset(
+        "wine_rack",
+        "wine rack",
+        "".join(parts),
+        (FixtureRegion("top_region", "", (0, 0, 0.012), (r_in, r_in), rim=h),),
+        footprint=(0.08, 0.08),
+    )
+
+
+FIXTURE_ASSETS: dict[str, FixtureAsset] = {a.kind: a for a in (_cabinet(), _stove(), _rack())}
+
+
+def get_fixture(kind: str) -> FixtureAsset:
+    if kind not in FIXTURE_ASSETS:
+        raise EnvConfigError("fixture type", kind, sorted(FIXTURE_ASSETS))
+    return FIXTURE_ASSETS[kind]
+
+
+def build_fixture_body(
+    name: str, asset: FixtureAsset, pos: tuple[float, float, float], yaw: float
+) -> ET.Element:
+    """The fixture's static root body ``<name>_main`` at world ``pos`` (m), ``yaw`` (rad)."""
+    inner = asset.body_xml.replace("{n}", name)
+    x, y, z = pos
+    return ET.fromstring(
+        f'<body name="{name}_main" pos="{x:.5f} {y:.5f} {z:.5f}" euler="0 0 {yaw:.6f}">{inner}</body>'
+    )
+
+
+def fixture_excludes(name: str, asset: FixtureAsset) -> list[ET.Element]:
+    return [
+        ET.fromstring(f'<exclude body1="{name}_{a}" body2="{name}_{b}"/>')
+        for a, b in asset.excludes
+    ]
