@@ -294,11 +294,17 @@ def test_another_peer_cannot_read_or_close_a_session(server: ServeProcess) -> No
 
 # ------------------------------------------------------------------ a reader that never reads
 class _Echo:
-    """Clients timing 0.5 MiB echo requests (the server runs `run` on a bad range: a fast reply)."""
+    """Clients timing whole oft-tiny inferences on the server (all stages, one round trip each):
+    tens of ms, so a few ms of scheduling noise on a busy box do not decide a p99 ratio."""
 
     def __init__(self, server: ServeProcess) -> None:
         self.server = server
-        self.x = np.random.default_rng(0).standard_normal(2**17).astype(np.float32)
+        torch.manual_seed(0)
+        model = build_model(SHAPE).eval()
+        inputs = _oft_inputs(model)
+        self.keys = list(probe_output_keys(model, inputs))
+        self.n = len(model.stages())
+        self.state = {k: v.contiguous() for k, v in model.init_state(inputs).items()}
 
     def latencies(self, clients: int, requests: int) -> tuple[list[float], int]:
         lat: list[float] = []
@@ -307,16 +313,13 @@ class _Echo:
         def one() -> None:
             with Client(self.server.address, CODEC, FAST, raise_remote_errors=False) as c:
                 for i in range(requests):
+                    meta = {"session": i, "start": 0, "end": self.n, "return_keys": self.keys}
                     t0 = time.perf_counter()
                     try:
                         reply = c.request(
-                            Message(
-                                "run",
-                                tensors={"x": self.x},
-                                meta={"session": i, "start": 0, "end": 10**6},
-                            )
+                            Message("run", tensors=self.state, meta={**meta, "close": True})
                         )
-                        assert reply.type == "error"
+                        errors[0] += reply.type != "result"
                     except E.WireError:
                         errors[0] += 1
                     lat.append(time.perf_counter() - t0)
@@ -384,15 +387,17 @@ def test_a_never_reading_client_does_not_stall_the_others(server: ServeProcess) 
 @pytest.mark.timing
 def test_never_reader_keeps_others_p99_within_2x_of_baseline(server: ServeProcess) -> None:
     echo = _Echo(server)
-    echo.latencies(clients=2, requests=5)  # warm
-    base, _ = echo.latencies(clients=2, requests=50)
+    echo.latencies(clients=2, requests=3)  # warm
+    before, _ = echo.latencies(clients=2, requests=20)
     s, pump = _never_reader(server)
     try:
-        loaded, errors = echo.latencies(clients=2, requests=50)
+        loaded, errors = echo.latencies(clients=2, requests=40)
     finally:
         pump.stop.set()  # type: ignore[attr-defined]
         s.close()
-    p_base, p_loaded = np.percentile(base, 99), np.percentile(loaded, 99)
+    after, _ = echo.latencies(clients=2, requests=20)
+    # The baseline brackets the loaded run, so drift in other processes' load cancels out.
+    p_base, p_loaded = np.percentile(before + after, 99), np.percentile(loaded, 99)
     print(f"p99 baseline {p_base * 1e3:.1f} ms, beside a never-reader {p_loaded * 1e3:.1f} ms")
     assert errors == 0
     assert p_loaded <= 2 * p_base
