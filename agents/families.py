@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.registry import Registry, resolve
 
-if TYPE_CHECKING:
-    from agents.shapes import VLAShape
+# The shape functions below take an ``agents.shapes.VLAShape`` (typed ``Any``: shapes reads this
+# registry, so importing it here would make the two modules depend on each other).
+VLAShape = Any
 
 HEAD_KINDS = ("ar_tokens", "l1_chunk", "flow_expert", "dit")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from torch import nn
 
     from quantization.calib_batches import CalibrationBatches
-    from quantization.config import QuantMethodConfig
-    from quantization.controller import PrecisionController
+
+# A ``quantization.config.QuantMethodConfig`` and a ``quantization.controller.PrecisionController``
+# (typed ``Any``: both modules read this registry, so importing them here would close a cycle).
+QuantMethodConfig = Any
+PrecisionController = Any
 
 # The Hydra group's yaml files (conf/quantization/<option>.yaml).
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "quantization"

@@ -29,24 +29,7 @@ LAYER: dict[str, int] = {
 # Imports that close a cycle in files other work owns, each with its reason: the cycle check
 # ignores these edges. Remove an entry as soon as its edge is gone or no longer closes a cycle
 # (the test fails on a stale entry, so the list cannot outlive its cycles).
-ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    ("ecc.planners.base", "ecc.planners"): (
-        "make_planner() imports the ecc.planners package to register the built-in planners; "
-        "ecc/planners/* is being reworked into one registration path (issue 19 item 4)"
-    ),
-    ("agents.families", "agents.shapes"): (
-        "TYPE_CHECKING import of VLAShape in the new family registry (issue 19 item 4); its "
-        "owner replaces it with a protocol or moves the shape facts the registry needs"
-    ),
-    ("quantization.methods", "quantization.controller"): (
-        "TYPE_CHECKING import in the new quantization-method plug-in (issue 19 item 4); "
-        "its owner moves the PrecisionController protocol below methods.py"
-    ),
-    ("quantization.methods", "quantization.config"): (
-        "TYPE_CHECKING import of QuantMethodConfig in the quantization-method plug-in "
-        "(issue 19 item 4), same owner as the entry above"
-    ),
-}
+ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 from core.registry import Registry
 from ecc.cost import DIRECTIONS, Partition, Precision
 from ecc.cuts import CutCosts, cut_costs
-from ecc.errors import InfeasiblePlanError, InvalidValueError, UnknownNameError, check_choice
+from ecc.errors import InfeasiblePlanError, InvalidValueError, check_choice
 from ecc.hardware import HardwareProfile, load_profile
 from ecc.network.link import LinkState
 from ecc.planners.registry import PLANNERS
@@ -128,7 +128,7 @@ class Planner(ABC):
     """Chooses a partition. Subclasses set ``name`` (registered on definition)."""
 
     name: ClassVar[str] = ""
-    registry: ClassVar[Registry[type[Planner]]] = PLANNERS
+    registry: ClassVar[Registry[type]] = PLANNERS
     # False for fixed placements (edge_only, cloud_only, fixed): check_planner then does not
     # require the memory and cloud-load budgets to be met.
     respects_budgets: ClassVar[bool] = True
@@ -162,12 +162,3 @@ class Planner(ABC):
     def deadline_ms(self, ctx: PlanContext, cut: int) -> float | None:
         """When to give up on the remote part of ``cut`` and finish on the edge (ms); None: never."""
         return None
-
-
-def make_planner(name: str, **kwargs: Any) -> Planner:
-    """Planner by registered name."""
-    import ecc.planners  # noqa: F401  (registers the built-in planners)
-
-    if name not in PLANNERS:
-        raise UnknownNameError("partition", name, sorted(PLANNERS))
-    return PLANNERS[name](**kwargs)
