@@ -14,6 +14,10 @@ Families:
   integrating a flow-matching vector field over ``head.steps`` steps.
 - ``cogact``: VLM -> cognition feature -> DiT head denoising an action chunk
   over ``head.steps`` DDIM steps.
+
+What a family implies (extra LLM tokens, proprio in the prefix, noise input, model class, trace
+builder) is its entry in ``agents.families``; the properties below read it, nothing here branches
+on a family name. Named shapes live in ``SHAPES`` (``register_shape``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ up, MLP down), e.g. ``llm.decode.t3.layer5.mlp_up``.
 A *unit* is one position of the static layer chain (``llm.layer5.attn``); repeated
 invocations (decode tokens, denoising steps) map to the same unit, share its weights and
 are placed together. A single cut ``c`` in ``0..n_units`` puts units ``< c`` on one side.
+
+Builders are registered by name in ``TRACE_BUILDERS``; a family's entry in ``agents.families``
+names its builder (``analytic``, below, covers the four head kinds; a plug-in family may name a
+``"module:function"`` of its own), and the family facts come from that entry via the shape.
 """
 
 from __future__ import annotations
