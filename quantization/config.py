@@ -9,6 +9,7 @@ that names the bad field.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ class QuantMethodConfig:
     ``{action_expert: 8}``; groups not listed (or null) use ``weight_bits``.
     options: a plug-in method's own knobs (``quantization.methods``; its ``validate`` checks
     them); the built-in methods keep theirs in the sub-configs below.
+    plugin: a module to import before ``name`` is looked up (it registers a plug-in method);
+    null for the built-ins.
     """
 
     name: str = "none"
@@ -145,6 +148,7 @@ class QuantMethodConfig:
     qvla: QVLAConfig = field(default_factory=QVLAConfig)
     dyq: DyQConfig = field(default_factory=DyQConfig)
     options: dict[str, Any] = field(default_factory=dict)
+    plugin: str | None = None
 
     @property
     def quantizes_weights(self) -> bool:
@@ -173,6 +177,10 @@ class QuantMethodConfig:
 
     def validate(self) -> QuantMethodConfig:
         """Check every field; returns self."""
+        if self.plugin is not None:
+            if not isinstance(self.plugin, str) or not self.plugin:
+                raise QuantConfigError("quantization.plugin", self.plugin, "a module name or null")
+            importlib.import_module(self.plugin)  # registers its method (quantization.methods)
         check_choice("quantization.name", self.name, METHODS.names())
         check_choice("quantization.weight_bits", self.weight_bits, (32, 16, 8, 4, 2))
         check_choice("quantization.act_bits", self.act_bits, (32, 16, 8, 4, 2))

@@ -8,6 +8,7 @@ passes ``check_family`` and docs/extending.md names at most four files for it.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import types
@@ -50,19 +51,22 @@ def blocks(tag: str, lang: str) -> list[str]:
 
 
 @pytest.fixture
-def doc_module():
-    """Exec a tagged python block as module ``name`` (what a user's file would be)."""
+def doc_module(tmp_path, monkeypatch):
+    """Write a tag's python blocks to ``tmp_path/<name>.py`` (what a user's file would be) and put
+    ``tmp_path`` on ``sys.path``; ``load`` imports it, as Hydra's ``_target_`` or
+    ``quantization.plugin`` would."""
+    monkeypatch.syspath_prepend(str(tmp_path))
     made: list[str] = []
 
-    def load(tag: str, name: str, **namespace) -> types.ModuleType:
-        mod = types.ModuleType(name)
-        mod.__dict__.update(namespace)
-        sys.modules[name] = mod
+    def write(tag: str, name: str, prelude: str = "") -> str:
+        (tmp_path / f"{name}.py").write_text(prelude + "\n\n".join(blocks(tag, "python")))
         made.append(name)
-        for code in blocks(tag, "python"):
-            exec(compile(code, f"{DOC}:{tag}", "exec"), mod.__dict__)
-        return mod
+        return name
 
+    def load(tag: str, name: str, prelude: str = "") -> types.ModuleType:
+        return importlib.import_module(write(tag, name, prelude))
+
+    load.write = write
     yield load
     for name in made:
         sys.modules.pop(name, None)
@@ -103,9 +107,11 @@ def test_scheduler_from_the_doc_passes_check_scheduler(doc_module, tmp_path):
 
 
 def test_quantizer_from_the_doc_passes_check_quantizer(doc_module, tmp_path):
-    doc_module("quantizer", "my_quantizer")
+    doc_module.write("quantizer", "my_quantizer")  # imported by the yaml's plugin field
     try:
         c = doc_yaml("quantizer", tmp_path, "outlier_w4.yaml")
+        assert "outlier_w4" in method_config(c).name
+        assert "outlier_w4" in METHODS  # registered by importing the plugin module
         check_quantizer(c, shapes=("pi0-tiny",))
         with pytest.raises(QuantConfigError, match="keep_frac"):
             method_config({**c, "options": {"keep_frac": 2.0}})
@@ -113,7 +119,8 @@ def test_quantizer_from_the_doc_passes_check_quantizer(doc_module, tmp_path):
         bits = [info["weight_bits"] for info in report.layers.values()]
         assert {4, 8} <= set(bits)  # the outlier-heavy share kept at 8 bits
     finally:
-        METHODS.remove("outlier_w4")
+        if "outlier_w4" in METHODS:
+            METHODS.remove("outlier_w4")
 
 
 def test_family_from_the_doc_passes_check_family_in_at_most_four_files(doc_module):
@@ -131,8 +138,8 @@ def test_family_from_the_doc_passes_check_family_in_at_most_four_files(doc_modul
 
 
 def test_task_and_suite_from_the_doc_make_an_env(doc_module, tmp_path, monkeypatch):
-    task = doc_module("task", "my_task")
-    suite = doc_module("suite", "my_suite", LEMON_IN_BASKET=task.LEMON_IN_BASKET)
+    doc_module("task", "my_task")
+    suite = doc_module("suite", "my_suite", prelude="from my_task import LEMON_IN_BASKET\n")
     c = doc_yaml("suite", tmp_path, "tabletop.yaml")
     monkeypatch.setitem(SUITES, suite.SUITE, {t.name: t for t in suite.tasks()})
     monkeypatch.setitem(EPISODE_LIMITS, suite.SUITE, 300)
