@@ -48,6 +48,10 @@ def test_simple_planners_and_fixed_by_name(ctx):
     assert p.predicted_ms == pytest.approx(bd.total_ms)
     with pytest.raises(UnknownNameError):
         make_planner("fixed", cut="llm.layer99").plan(ctx, link)
+    # no index from the end: a negative cut is refused, naming the field and the range
+    for bad in (-5, "-1", ctx.trace.n_units + 1):
+        with pytest.raises(ValueError, match=r"partition.cut=.* is not allowed; allowed: 0\.\."):
+            make_planner("fixed", cut=bad).plan(ctx, link)
 
 
 def test_roboecc_moves_with_bandwidth_and_respects_budgets(ctx):
