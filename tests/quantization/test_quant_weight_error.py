@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from experiments.quant_weight_error import compare_variants, main, parse_variant
+from experiments.apps import run_app
+from experiments.quant_weight_error import compare_variants, parse_variant
 from quantization.config import dyq_weight_config, method_config
 from quantization.errors import QuantConfigError
 from tests.quantization.test_quant_calib_data import _demos, _policy
 
 
-def test_parse_variant_reads_yaml_values_and_names_bad_ones():
+def test_parse_variant_reads_yaml_values_and_names_bad_ones(tmp_path):
     assert parse_variant("base=") == ("base", {})
     assert parse_variant("a=weight_symmetric=false,group_size=64,embedding_bits=null") == (
         "a",
@@ -27,7 +28,11 @@ def test_parse_variant_reads_yaml_values_and_names_bad_ones():
         with pytest.raises(QuantConfigError, match="NAME="):
             parse_variant(bad)
     with pytest.raises(SystemExit, match=r"weight_clip_search=-1 is not allowed"):
-        main(["--checkpoint", "x", "--demos", "y", "--variant", "a=weight_clip_search=-1"])
+        run_app(
+            "study",
+            "quant_weight_error",
+            ["checkpoint=x", "demos=y", "variants=['a=weight_clip_search=-1']", f"out={tmp_path}"],
+        )
 
 
 def test_variants_are_priced_and_scored_against_the_unquantized_policy():
