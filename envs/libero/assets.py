@@ -166,6 +166,106 @@ def _bowl(kind, noun, rgba, r_out, height, mass, source="") -> ObjectAsset:
     )
 
 
+def _mug(kind, noun, rgba, r, hz, source="") -> ObjectAsset:
+    """A mug: a body of wall slabs on a base disc (open top) and a side handle (+x)."""
+    wall, base, n = 0.005, 0.006, 14
+    parts = [Part("cylinder", (r - 0.002, base / 2), (0, 0, -hz + base / 2))]
+    r_mid = r - wall / 2
+    half_w = math.pi * r_mid / n * 1.1
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        parts.append(
+            Part(
+                "box",
+                (wall / 2, half_w, hz - base / 2),
+                (r_mid * math.cos(a), r_mid * math.sin(a), base / 2),
+                yaw=a,
+            )
+        )
+    parts.append(Part("box", (0.012, 0.005, hz * 0.55), (r + 0.012, 0, 0)))
+    mass = 0.12
+    return ObjectAsset(
+        kind,
+        noun,
+        rgba,
+        tuple(parts),
+        (r + 0.024, r, hz),
+        mass,
+        container=(r * 0.7, r * 0.7, 2 * hz),
+        source=source,
+        tags=("container",),
+    )
+
+
+def _tray() -> ObjectAsset:
+    # a shallow wooden serving tray, 26 x 18 cm inside, 3 cm rim
+    ix, iy, wall, t, base = 0.13, 0.09, 0.03, 0.008, 0.006
+    hz = (wall + base) / 2
+    z0 = -hz
+    parts = (
+        Part("box", (ix + t, iy + t, base / 2), (0, 0, z0 + base / 2)),
+        Part("box", (t / 2, iy + t, wall / 2), (ix + t / 2, 0, z0 + base + wall / 2)),
+        Part("box", (t / 2, iy + t, wall / 2), (-ix - t / 2, 0, z0 + base + wall / 2)),
+        Part("box", (ix, t / 2, wall / 2), (0, iy + t / 2, z0 + base + wall / 2)),
+        Part("box", (ix, t / 2, wall / 2), (0, -iy - t / 2, z0 + base + wall / 2)),
+    )
+    return ObjectAsset(
+        "wooden_tray",
+        "wooden tray",
+        (0.7, 0.5, 0.3, 1),
+        parts,
+        (ix + t, iy + t, hz),
+        0.6,
+        container=(ix, iy, wall + base),
+        source="TurboSquid wooden tray",
+        tags=("container",),
+    )
+
+
+def _moka_pot() -> ObjectAsset:
+    # an 8-sided aluminium pot: wide base, narrower top, a handle on -x
+    parts = (
+        Part("cylinder", (0.038, 0.035), (0, 0, -0.035)),
+        Part("cylinder", (0.032, 0.03), (0, 0, 0.03)),
+        Part("cylinder", (0.012, 0.006), (0, 0, 0.066), (0.1, 0.1, 0.1, 1)),
+        Part("box", (0.02, 0.006, 0.03), (-0.055, 0, 0.025), (0.1, 0.1, 0.1, 1)),
+    )
+    return ObjectAsset(
+        "moka_pot",
+        "moka pot",
+        (0.7, 0.7, 0.72, 1),
+        parts,
+        (0.075, 0.038, 0.072),
+        0.25,
+        source="GSO moka pot",
+    )
+
+
+def _frypan() -> ObjectAsset:
+    r, wall, hz, n = 0.09, 0.005, 0.02, 16
+    parts = [Part("cylinder", (r, 0.003), (0, 0, -hz + 0.003))]
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        parts.append(
+            Part(
+                "box",
+                (wall / 2, math.pi * r / n * 1.1, hz - 0.003),
+                (r * math.cos(a), r * math.sin(a), 0.003),
+                yaw=a,
+            )
+        )
+    parts.append(Part("box", (0.07, 0.012, 0.006), (-r - 0.07, 0, 0.005), (0.1, 0.1, 0.1, 1)))
+    return ObjectAsset(
+        "chefmate_8_frypan",
+        "frying pan",
+        (0.2, 0.2, 0.22, 1),
+        tuple(parts),
+        (r + 0.14, r, hz),
+        0.5,
+        source="GSO Chefmate 8 in frypan",
+    )
+
+
 OBJECT_ASSETS: dict[str, ObjectAsset] = {
     a.kind: a
     for a in (
@@ -313,6 +413,36 @@ OBJECT_ASSETS: dict[str, ObjectAsset] = {
             (0.013, 0.045),
             (0.6, 0.1, 0.1, 1),
             "TurboSquid wine bottle",
+        ),
+        # libero_10 / libero_90 kitchenware and books
+        _mug("porcelain_mug", "white mug", (0.95, 0.95, 0.95, 1), 0.037, 0.045, "GSO mug"),
+        _mug("red_coffee_mug", "red coffee mug", (0.75, 0.1, 0.1, 1), 0.037, 0.045, "GSO mug"),
+        _mug(
+            "white_yellow_mug",
+            "yellow and white mug",
+            (0.95, 0.85, 0.3, 1),
+            0.037,
+            0.045,
+            "GSO mug",
+        ),
+        _moka_pot(),
+        _frypan(),
+        _tray(),
+        _box(
+            "black_book",
+            "black book",
+            (0.1, 0.1, 0.1, 1),
+            (0.045, 0.07, 0.016),
+            (0.8, 0.8, 0.8, 1),
+            "TurboSquid book",
+        ),
+        _box(
+            "yellow_book",
+            "yellow book",
+            (0.9, 0.8, 0.2, 1),
+            (0.045, 0.07, 0.016),
+            (0.3, 0.3, 0.3, 1),
+            "TurboSquid book",
         ),
     )
 }

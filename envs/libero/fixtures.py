@@ -37,8 +37,9 @@ class FixtureJoint:
     kind: str
     on_threshold: float  # Open (drawer) / TurnOn (knob) when the state is >= this
     off_threshold: float  # Close / TurnOff when the state is <= this
-    #: LIBERO's joint value -> ours (LIBERO's drawers open towards negative values)
+    #: LIBERO's joint value -> ours (LIBERO's drawers and door open towards negative values)
     libero_scale: float = 1.0
+    open_value: float = 0.0  # the state an (Open x) in :init sets
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ _SLOTS = (("bottom", 0.012), ("middle", 0.103), ("top", 0.194))  # slot floor z
 _SLOT_H = 0.091
 
 
-def _cabinet_xml() -> str:
-    c, dc, hc = "0.55 0.36 0.2 1", "0.65 0.45 0.27 1", "0.8 0.8 0.82 1"
-    hw, hd = CAB_W / 2, CAB_D / 2
+def _cabinet_xml(c: str, dc: str, width: float) -> str:
+    hc = "0.8 0.8 0.82 1"
+    hw, hd = width / 2, CAB_D / 2
     t = CAB_T
     parts = [
         _g("{n}_bottom", (hw, hd, 0.006), (0, 0, 0.006), c),
@@ -119,21 +120,21 @@ def _cabinet_xml() -> str:
     return "".join(parts)
 
 
-def _cabinet() -> FixtureAsset:
+def _cabinet(kind: str, noun: str, c: str, dc: str, width: float = CAB_W) -> FixtureAsset:
     regions = [
         FixtureRegion(
             f"{slot}_region",
             f"drawer_{slot}",
             (0.0, 0.004, z0 + 0.01),
-            (CAB_W / 2 - CAB_T - 0.02, CAB_D / 2 - 0.045),
+            (width / 2 - CAB_T - 0.02, CAB_D / 2 - 0.045),
             rim=_SLOT_H - 0.02,
             joint=f"{slot}_slide",
         )
         for slot, z0 in _SLOTS
     ]
-    regions.append(FixtureRegion("top_side", "", (0, 0, CAB_H), (CAB_W / 2, CAB_D / 2)))
+    regions.append(FixtureRegion("top_side", "", (0, 0, CAB_H), (width / 2, CAB_D / 2)))
     joints = tuple(
-        FixtureJoint(f"{slot}_slide", "drawer", 0.08, 0.01, libero_scale=-1.0)
+        FixtureJoint(f"{slot}_slide", "drawer", 0.08, 0.01, -1.0, 0.95 * DRAWER_TRAVEL)
         for slot in ("top", "middle", "bottom")  # LIBERO's joint order (its init states)
     )
     excludes = (
@@ -142,13 +143,13 @@ def _cabinet() -> FixtureAsset:
         ("drawer_middle", "drawer_top"),
     )
     return FixtureAsset(
-        "wooden_cabinet",
-        "wooden cabinet",
-        _cabinet_xml(),
+        kind,
+        noun,
+        _cabinet_xml(c, dc, width),
         tuple(regions),
         joints,
         excludes,
-        footprint=(CAB_W / 2, CAB_D / 2 + 0.05),
+        footprint=(width / 2, CAB_D / 2 + 0.05),
     )
 
 
@@ -201,7 +202,7 @@ def _stove() -> FixtureAsset:
         "stove",
         xml,
         (FixtureRegion("cook_region", "", (cx, cy, 2 * hz), (0.06, 0.06)),),
-        (FixtureJoint("knob", "knob", 0.5, 0.1),),
+        (FixtureJoint("knob", "knob", 0.5, 0.1, 1.0, 0.8),),
         (("main", "knob_body"),),
         footprint=(hx, hy),
     )
@@ -236,7 +237,120 @@ def _rack() -> FixtureAsset:
     )
 
 
-FIXTURE_ASSETS: dict[str, FixtureAsset] = {a.kind: a for a in (_cabinet(), _stove(), _rack())}
+# --- microwave: a hollow box with a door hinged on its left edge, opening along local -y --
+MW_W, MW_D, MW_H, MW_T = 0.30, 0.22, 0.20, 0.01
+
+
+def _microwave() -> FixtureAsset:
+    hw, hd, t = MW_W / 2, MW_D / 2, MW_T
+    c, dc = "0.85 0.85 0.87 1", "0.15 0.15 0.17 1"
+    xml = (
+        _g("{n}_floor", (hw, hd, t / 2), (0, 0, t / 2), c)
+        + _g("{n}_roof", (hw, hd, t / 2), (0, 0, MW_H - t / 2), c)
+        + _g("{n}_left", (t / 2, hd, MW_H / 2), (-hw + t / 2, 0, MW_H / 2), c)
+        + _g("{n}_right", (t / 2, hd, MW_H / 2), (hw - t / 2, 0, MW_H / 2), c)
+        + _g("{n}_back", (hw, t / 2, MW_H / 2), (0, hd - t / 2, MW_H / 2), c)
+        # the door: hinge on the -x edge of the front face; opening swings it out towards -y
+        + f'<body name="{{n}}_door" pos="{-hw:.4f} {-hd:.4f} 0">'
+        '<joint name="{n}_door_hinge" type="hinge" axis="0 0 -1" range="0 1.75" limited="true" '
+        'damping="0.3" frictionloss="0.3" armature="0.01"/>'
+        f'<inertial pos="{hw:.4f} -0.006 {MW_H / 2:.4f}" mass="0.3" diaginertia="0.003 0.003 0.003"/>'
+        + _g("{n}_door_panel", (hw, 0.006, MW_H / 2), (hw, -0.006, MW_H / 2), dc)
+        + _g(
+            "{n}_door_handle",
+            (0.008, 0.02, 0.05),
+            (2 * hw - 0.03, -0.03, MW_H / 2),
+            "0.8 0.8 0.82 1",
+            extra='friction="1.2 0.01 0.0001" condim="4"',
+        )
+        + f'<site name="{{n}}_door_handle" pos="{2 * hw - 0.03:.4f} -0.05 {MW_H / 2:.4f}" size="0.005" rgba="0 0 0 0"/>'
+        + "</body>"
+    )
+    return FixtureAsset(
+        "microwave",
+        "microwave",
+        xml,
+        (
+            FixtureRegion(
+                "heating_region", "", (0, 0, t), (hw - t - 0.01, hd - 0.02), MW_H - 2 * t
+            ),
+            FixtureRegion("top_side", "", (0, 0, MW_H), (hw, hd)),
+        ),
+        (FixtureJoint("door_hinge", "door", 1.2, 0.05, -1.0, 1.6),),
+        (("main", "door"),),
+        footprint=(hw, hd + 0.05),
+    )
+
+
+# --- desk caddy: an open box with four compartments ---------------------------------------
+CADDY = (0.36, 0.22, 0.08)  # x, y, wall height
+
+
+def _caddy() -> FixtureAsset:
+    lx, ly, h = CADDY
+    hx, hy, t = lx / 2, ly / 2, 0.006
+    c = "0.3 0.3 0.35 1"
+    split = 0.06  # back / front compartments are the x > split, x < -split bands
+    xml = (
+        _g("{n}_floor", (hx, hy, t / 2), (0, 0, t / 2), c)
+        + _g("{n}_wxp", (t / 2, hy, h / 2), (hx - t / 2, 0, h / 2), c)
+        + _g("{n}_wxm", (t / 2, hy, h / 2), (-hx + t / 2, 0, h / 2), c)
+        + _g("{n}_wyp", (hx, t / 2, h / 2), (0, hy - t / 2, h / 2), c)
+        + _g("{n}_wym", (hx, t / 2, h / 2), (0, -hy + t / 2, h / 2), c)
+        + _g("{n}_d0", (t / 2, hy, h / 2 * 0.8), (split, 0, h / 2 * 0.8), c)
+        + _g("{n}_d1", (t / 2, hy, h / 2 * 0.8), (-split, 0, h / 2 * 0.8), c)
+        + _g("{n}_d2", (split, t / 2, h / 2 * 0.8), (0, 0, h / 2 * 0.8), c)
+    )
+    band = (hx - split - t) / 2
+    mid_x = split + t / 2 + band
+    regions = (
+        FixtureRegion("back_contain_region", "", (mid_x, 0, t), (band, hy - t), h),
+        FixtureRegion("front_contain_region", "", (-mid_x, 0, t), (band, hy - t), h),
+        FixtureRegion("left_contain_region", "", (0, hy / 2, t), (split - t, hy / 2 - t), h),
+        FixtureRegion("right_contain_region", "", (0, -hy / 2, t), (split - t, hy / 2 - t), h),
+    )
+    return FixtureAsset("desk_caddy", "desk caddy", xml, regions, footprint=(hx, hy))
+
+
+# --- two-layer shelf: open front (local -y), a middle board -----------------------------
+SHELF = (0.40, 0.24, 0.28)  # width (x), depth (y), height
+
+
+def _shelf() -> FixtureAsset:
+    w, dpt, h = SHELF
+    hw, hd, t = w / 2, dpt / 2, 0.012
+    c = "0.6 0.42 0.25 1"
+    mid = h / 2
+    xml = (
+        _g("{n}_bottom", (hw, hd, t / 2), (0, 0, t / 2), c)
+        + _g("{n}_middle", (hw - t, hd, t / 2), (0, 0, mid), c)
+        + _g("{n}_top", (hw, hd, t / 2), (0, 0, h - t / 2), c)
+        + _g("{n}_left", (t / 2, hd, h / 2), (-hw + t / 2, 0, h / 2), c)
+        + _g("{n}_right", (t / 2, hd, h / 2), (hw - t / 2, 0, h / 2), c)
+        + _g("{n}_back", (hw, t / 2, h / 2), (0, hd - t / 2, h / 2), c)
+    )
+    inner = (hw - t - 0.01, hd - t - 0.01)
+    regions = (
+        FixtureRegion("bottom_region", "", (0, 0, t), inner, mid - t - t / 2),
+        FixtureRegion("top_region", "", (0, 0, mid + t / 2), inner, h - mid - t - t / 2),
+        FixtureRegion("top_side", "", (0, 0, h), (hw, hd)),
+    )
+    return FixtureAsset("wooden_two_layer_shelf", "shelf", xml, regions, footprint=(hw, hd))
+
+
+FIXTURE_ASSETS: dict[str, FixtureAsset] = {
+    a.kind: a
+    for a in (
+        _cabinet("wooden_cabinet", "wooden cabinet", "0.55 0.36 0.2 1", "0.65 0.45 0.27 1"),
+        # narrower: libero_10's wine bottle stands 10 cm beside its opened bottom drawer
+        _cabinet("white_cabinet", "white cabinet", "0.9 0.9 0.9 1", "0.96 0.96 0.96 1", 0.18),
+        _stove(),
+        _rack(),
+        _microwave(),
+        _caddy(),
+        _shelf(),
+    )
+}
 
 
 def get_fixture(kind: str) -> FixtureAsset:

@@ -29,7 +29,7 @@ import numpy as np
 
 from envs.catalog import TABLE_TOP_Z
 from envs.errors import EnvConfigError
-from envs.libero.scene import LiberoScene
+from envs.libero.scene import WORKSPACES, LiberoScene
 
 MAPPED_DIR = Path(__file__).parent / "init_states"
 N_INIT_STATES = 50
@@ -72,6 +72,8 @@ def map_libero_states(states: np.ndarray, scene: LiberoScene, source: str = "") 
         )
     qpos = states[:, 1 : 1 + nq]
     xy = np.stack([qpos[:, N_ROBOT_Q + 7 * i : N_ROBOT_Q + 7 * i + 2] for i in range(n_obj)], 1)
+    # LIBERO's world -> our workspace frame (the study table's origin is at LIBERO x = -0.2)
+    xy = xy - np.array(WORKSPACES[scene.workspace].libero_origin_xy)
     fq = qpos[:, N_ROBOT_Q + 7 * n_obj :] * np.array([j.libero_scale for j in fj])
     return {
         "robot_qpos": qpos[:, :N_ROBOT_Q].copy(),
@@ -158,7 +160,11 @@ class InitStates(Sequence):
         seed = zlib.crc32(f"{self.scene.suite}/{self.scene.name}/{index}".encode())
         rng = np.random.default_rng(seed)
         out: list[tuple[float, float, float]] = []
-        placed: list[tuple[float, float, float]] = []  # x, y, radius
+        # x, y, radius; fixtures first (a circle inside their footprint: regions next to a
+        # fixture are meant to be close to it)
+        placed: list[tuple[float, float, float]] = [
+            (f.pos[0], f.pos[1], min(f.asset.footprint)) for f in self.scene.fixtures
+        ]
         for o in self.scene.objects:
             r = o.region
             if r is None:

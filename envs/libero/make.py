@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import gymnasium as gym
 
 from envs.errors import EnvConfigError
@@ -60,16 +63,20 @@ def buildable_tasks(suite: str, root: str | None = None) -> list[str]:
 
 
 def register_libero() -> list[str]:
-    """Register ``LIBERO/<suite>-<task>-v0`` for every buildable vendored task."""
+    """Register ``LIBERO/<suite>-<task>-v0`` for every buildable vendored task, and for
+    libero_90 too when ``$LIBERO_BDDL_ROOT`` names LIBERO's bddl_files folder."""
     ids = []
-    for suite in files.VENDORED_SUITES:
-        for task in buildable_tasks(suite):
+    suites: list[tuple[str, str | None]] = [(s, None) for s in files.VENDORED_SUITES]
+    root = os.environ.get(files.ROOT_ENV)
+    if root and (Path(root) / "libero_90").is_dir():
+        suites.append(("libero_90", root))
+    for suite, r in suites:
+        for task in buildable_tasks(suite, r):
             env_id = gym_id(suite, task)
             if env_id not in gym.registry:
+                kwargs = {"suite": suite, "task": task} | ({"root": r} if r else {})
                 gym.register(
-                    id=env_id,
-                    entry_point="envs.libero.make:make_libero_env",
-                    kwargs={"suite": suite, "task": task},
+                    id=env_id, entry_point="envs.libero.make:make_libero_env", kwargs=kwargs
                 )
             ids.append(env_id)
     return ids

@@ -2,14 +2,13 @@
 
 Semantics follow LIBERO's ``base_predicates`` / ``object_states``:
 
-- ``(In a c_region)``: a's bounding-box centre lies inside the region's box. For a
+- ``(In a c_region)``: a's body origin lies inside the region's box. For a
   container's ``contain_region`` the box is the container's inner box (x, y in the
   container's frame) from its floor to ``rim_margin`` above its rim. LIBERO tests the
-  object's body origin against the region site and calls site contact always true; we use
-  the box centre (our origins are box centres anyway).
+  object's body origin against the region site and calls site contact always true.
 - ``(On a b)`` with b an object: a touches b (a MuJoCo contact between their geoms) and
   a's origin is not below b's (LIBERO's ``check_ontop``). With b a workspace region:
-  a's centre is inside the region's (x, y) range and a's bottom within ``surface_tol``
+  a's origin is inside the region's (x, y) range and a's bottom within ``surface_tol``
   of the surface (ranges widened by ``region_margin``). With b a fixture region (cabinet
   top, stove burner, a drawer or the wine rack's holder): a's centre over the region box in
   the fixture's frame and its bottom on that surface (or, for walled regions, between the
@@ -138,8 +137,8 @@ def holds(q: LiberoQuery, atom: Atom, tol: LiberoTolerances) -> bool:
         if t.kind == "fixture_region":
             suffix = t.fixture_region.joint
             j = next(j for j in sc.fixture(t.owner).asset.joints if j.suffix == suffix)
-        else:
-            j = _fixture_joint(q, t.owner, "drawer")
+        else:  # a fixture with one drawer or door (the microwave)
+            j = next(j for j in sc.fixture(t.owner).asset.joints if j.kind in ("drawer", "door"))
         v = _joint_state(q, t.owner, j.suffix)
         return v >= j.on_threshold if head == "Open" else v <= j.off_threshold
     if head in ("TurnOn", "TurnOff"):
@@ -154,8 +153,10 @@ def holds(q: LiberoQuery, atom: Atom, tol: LiberoTolerances) -> bool:
         raise KeyError(f"{atom}: predicate {head} is not evaluated on this scene")
     a, b = atom.args
     t = sc.resolve(b)
-    lo, hi = q.aabb(a)
-    center = (lo + hi) / 2
+    lo, _ = q.aabb(a)
+    # LIBERO tests the object's body origin against the region (handles, spouts and pan
+    # grips would pull a box centre out); our origins are the middle of the body's height
+    center = q.pos(a)
     if t.kind == "object_region":  # a container object's contain_region
         c = sc.object(t.owner).asset
         ix, iy, rim = c.container  # type: ignore[misc]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from envs.libero import files
 from envs.libero.assets import OBJECT_ASSETS, WORKSPACE_FIXTURES, ObjectAsset
 from envs.libero.bddl import Atom, Problem, Region, is_conjunction, load_problem
-from envs.libero.fixtures import DRAWER_TRAVEL, FIXTURE_ASSETS, FixtureAsset, FixtureRegion
+from envs.libero.fixtures import FIXTURE_ASSETS, FixtureAsset, FixtureJoint, FixtureRegion
 
 #: LIBERO benchmark evaluation episode limits (OpenVLA / openpi convention), control steps
 EPISODE_LIMITS: dict[str, int] = {
@@ -30,18 +30,39 @@ EPISODE_LIMITS: dict[str, int] = {
 }
 #: goal predicates evaluated from simulator state by ``envs.libero.predicates``
 SUPPORTED_GOAL_PREDICATES = ("In", "On", "Up", "Open", "Close", "TurnOn", "TurnOff")
-#: LIBERO's agentview camera (pos m relative to the surface centre, quat wxyz) per workspace
+_FLOOR_QUAT = (0.6182167, 0.3432308, 0.3432314, 0.6182177)
+_TABLE_QUAT = (0.6380178, 0.3048497, 0.3048499, 0.6380178)
+#: LIBERO's agentview camera per workspace: pos (m, relative to the workspace origin on
+#: its surface) and quat wxyz, from LIBERO's problem classes minus their table offsets
 CAMERAS = {
-    "floor": ((0.8965773716836134, 0.0, 0.65), (0.6182167, 0.3432308, 0.3432314, 0.6182177)),
-    # LIBERO's table top is at 0.9 m; its camera at 1.6104 m
-    "table": (
-        (0.6586131746834771, 0.0, 0.7103500240372423),
-        (0.6380178, 0.3048497, 0.3048499, 0.6380178),
-    ),
+    "floor": ((0.8965773716836134, 0.0, 0.65), _FLOOR_QUAT),
+    "table": ((0.6586131746834771, 0.0, 0.7103500240372423), _TABLE_QUAT),  # top at 0.9 m
+    "kitchen_table": ((0.6586131746834771, 0.0, 0.7103500240372423), _TABLE_QUAT),
+    "living_room_table": ((0.6065773716836134, 0.0, 0.55), _FLOOR_QUAT),  # top at 0.41 m
+    "study_table": ((0.6586131746834771, 0.0, 0.7433500240372423), _TABLE_QUAT),  # origin x -0.2
 }
-#: workspace -> (table full size (m), robot base x (m)); robosuite puts the base at
-#: -0.16 - length / 2, so the floor scene's 0.88 m gives LIBERO's -0.6
-WORKSPACES = {"floor": ((0.88, 1.2, 0.05), -0.6), "table": ((1.0, 1.2, 0.05), -0.66)}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Our table standing in for a LIBERO workspace. ``robot_x``: the robot base (m) along
+    x from the workspace origin; ``libero_origin_xy``: where LIBERO's world puts that origin
+    (its init states are in LIBERO world coordinates)."""
+
+    table_full_size: tuple[float, float, float]
+    robot_x: float
+    libero_origin_xy: tuple[float, float] = (0.0, 0.0)
+
+
+#: LIBERO's table sizes and robot offsets (robosuite: base at -0.16 - length / 2; LIBERO's
+#: study scene: -0.25 - length / 2 with the table origin at x = -0.2)
+WORKSPACES = {
+    "floor": Workspace((0.88, 1.2, 0.05), -0.6),
+    "table": Workspace((1.0, 1.2, 0.05), -0.66),
+    "kitchen_table": Workspace((1.0, 1.2, 0.05), -0.66),
+    "living_room_table": Workspace((0.70, 1.6, 0.05), -0.51),
+    "study_table": Workspace((1.0, 1.2, 0.05), -0.55, (-0.2, 0.0)),
+}
 #: LIBERO's Panda home joint angles (rad), MountedPanda / OnTheGroundPanda
 LIBERO_HOME_QPOS = (0.0, -0.161037389, 0.0, -2.44459747, 0.0, 2.2267522, 0.7853981633974483)
 
@@ -55,6 +76,7 @@ class Target:
     owner: str = ""  # object / fixture name
     region: Region | None = None
     fixture_region: FixtureRegion | None = None
+    owner_kind: str = ""  # the owner's BDDL type
 
 
 @dataclass(frozen=True)
@@ -140,7 +162,9 @@ def resolve(problem: Problem, arg: str) -> Target | str:
     if arg in kinds:
         if kinds[arg] in WORKSPACE_FIXTURES:
             return f"{arg}: the workspace itself"
-        return Target("object" if arg in dict(problem.objects) else "fixture", arg)
+        return Target(
+            "object" if arg in dict(problem.objects) else "fixture", arg, owner_kind=kinds[arg]
+        )
     try:
         r = problem.region(arg)
     except KeyError:
@@ -151,19 +175,37 @@ def resolve(problem: Problem, arg: str) -> Target | str:
     if tk in WORKSPACE_FIXTURES:
         if not r.ranges:
             return f"{arg}: workspace region without :ranges"
-        return Target("workspace", r.target, r)
+        return Target("workspace", r.target, r, owner_kind=tk)
     if r.target in dict(problem.objects):
         asset = OBJECT_ASSETS.get(tk)
         if r.name != "contain_region" or asset is None or asset.container is None:
             return f"{arg}: object region {r.name} of {tk} not modelled"
-        return Target("object_region", r.target, r)
+        return Target("object_region", r.target, r, owner_kind=tk)
     fx = FIXTURE_ASSETS.get(tk)
     if fx is None:
         return f"{arg}: fixture type {tk} has no stand-in"
     try:
-        return Target("fixture_region", r.target, r, fx.region(r.name))
+        return Target("fixture_region", r.target, r, fx.region(r.name), tk)
     except KeyError:
         return f"{arg}: {tk} has no region {r.name}"
+
+
+def _open_joint(t: Target) -> FixtureJoint | None:
+    """The drawer / door joint that Open / Close of ``t`` reads."""
+    if t.kind == "fixture_region" and t.fixture_region.joint:
+        fx = FIXTURE_ASSETS[t.owner_kind]
+        return next(j for j in fx.joints if j.suffix == t.fixture_region.joint)
+    if t.kind == "fixture":
+        fx = FIXTURE_ASSETS.get(t.owner_kind)
+        doors = [j for j in (fx.joints if fx else ()) if j.kind in ("drawer", "door")]
+        return doors[0] if len(doors) == 1 else None
+    return None
+
+
+def _knob(t: Target) -> FixtureJoint | None:
+    if t.kind != "fixture":
+        return None
+    return next((j for j in FIXTURE_ASSETS[t.owner_kind].joints if j.kind == "knob"), None)
 
 
 def _goal_reason(problem: Problem, a: Atom) -> str | None:
@@ -174,18 +216,11 @@ def _goal_reason(problem: Problem, a: Atom) -> str | None:
     if bad:
         return f"goal {a}: " + "; ".join(bad)
     if a.head in ("Open", "Close"):
-        t = ts[0]
-        ok = (t.kind == "fixture_region" and t.fixture_region.joint) or (
-            t.kind == "fixture"
-            and any(
-                j.kind == "drawer" for j in FIXTURE_ASSETS[dict(problem.fixtures)[t.owner]].joints
-            )
-        )
-        return None if ok else f"goal {a}: nothing to open"
+        return None if _open_joint(ts[0]) is not None else f"goal {a}: nothing to open"
     if a.head in ("TurnOn", "TurnOff"):
         t = ts[0]
         ok = t.kind == "fixture" and any(
-            j.kind == "knob" for j in FIXTURE_ASSETS[dict(problem.fixtures)[t.owner]].joints
+            j.kind == "knob" for j in FIXTURE_ASSETS[t.owner_kind].joints
         )
         return None if ok else f"goal {a}: nothing to turn"
     if a.head == "In" and ts[1].kind not in ("object_region", "fixture_region"):
@@ -199,8 +234,8 @@ def build_problems(problem: Problem) -> list[str]:
     """Why a problem cannot be built on our stack yet (empty list: it can)."""
     why: list[str] = []
     ws_types = [t for _, t in problem.fixtures if t in WORKSPACE_FIXTURES]
-    if ws_types not in (["floor"], ["table"]):
-        why.append(f"workspace {ws_types} not built yet (only LIBERO's floor and table scenes)")
+    if len(ws_types) != 1 or ws_types[0] not in WORKSPACES:
+        why.append(f"workspace {ws_types} not built (known: {', '.join(WORKSPACES)})")
     others = [
         f"{n} ({t})"
         for n, t in problem.fixtures
@@ -236,8 +271,12 @@ def build_problems(problem: Problem) -> list[str]:
             continue
         if a.head in ("Open", "Close"):
             t = resolve(problem, a.args[0])
-            if isinstance(t, str) or t.kind != "fixture_region" or not t.fixture_region.joint:
-                why.append(f"init {a}: not a drawer region")
+            if isinstance(t, str) or _open_joint(t) is None:
+                why.append(f"init {a}: nothing to open")
+        elif a.head in ("TurnOn", "TurnOff"):
+            t = resolve(problem, a.args[0])
+            if isinstance(t, str) or _knob(t) is None:
+                why.append(f"init {a}: nothing to turn")
         else:
             why.append(f"init predicate {a} not supported")
     if not is_conjunction(problem.goal):
@@ -255,7 +294,8 @@ def scene_from_problem(problem: Problem, suite: str) -> LiberoScene:
     if why:
         raise NotBuildableError(problem.path, why)
     workspace = next(t for _, t in problem.fixtures if t in WORKSPACE_FIXTURES)
-    size, robot_x = WORKSPACES[workspace]
+    ws = WORKSPACES[workspace]
+    size, robot_x = ws.table_full_size, ws.robot_x
     init = {a.args[0]: a for a in problem.init if a.head in ("On", "In")}
     fixtures = []
     for name, kind in problem.fixtures:
@@ -278,10 +318,12 @@ def scene_from_problem(problem: Problem, suite: str) -> LiberoScene:
         )
     joints = []
     for a in problem.init:
-        if a.head in ("Open", "Close"):
-            t = resolve(problem, a.args[0])
-            value = DRAWER_TRAVEL * 0.95 if a.head == "Open" else 0.0
-            joints.append((t.owner, t.fixture_region.joint, value))  # type: ignore[union-attr]
+        if a.head not in ("Open", "Close", "TurnOn", "TurnOff"):
+            continue
+        t = resolve(problem, a.args[0])
+        j = _open_joint(t) if a.head in ("Open", "Close") else _knob(t)  # type: ignore[arg-type]
+        on = a.head in ("Open", "TurnOn")
+        joints.append((t.owner, j.suffix, j.open_value if on else 0.0))  # type: ignore[union-attr]
     return LiberoScene(
         suite=suite,
         problem=problem,

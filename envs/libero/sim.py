@@ -31,7 +31,8 @@ class LiberoSimEnv(TaskSimEnv):
         sc = self.scene
         robot = self.robots[0]
         robot.init_qpos = np.array(LIBERO_HOME_QPOS)
-        base = robot.robot_model.base_xpos_offset["table"](sc.table_full_size[0])
+        base = list(robot.robot_model.base_xpos_offset["table"](sc.table_full_size[0]))
+        base[0] = sc.robot_x  # LIBERO's distance from the workspace origin
         robot.robot_model.set_base_xpos(base)
         arena = TableArena(table_full_size=sc.table_full_size, table_offset=(0, 0, TABLE_TOP_Z))
         arena.set_origin([0, 0, 0])
