@@ -178,8 +178,11 @@ class FluidSchedule(Schedule):
         return m * self._total + self._cum_start[j] + self._rate[j] * (r - self._starts[j])
 
     def count_before(self, t_ms: np.ndarray) -> np.ndarray:
-        # opportunity k lies before t when the credit at t exceeds k + 1
-        return np.maximum(np.ceil(self.credit(t_ms) - 1e-9) - 1, 0).astype(np.int64)
+        t = np.asarray(t_ms, dtype=float)
+        # opportunity k lies before t when the credit at t exceeds k + 1; at equality (t inside
+        # an outage, the credit flat since T_k) the opportunity's own time decides
+        k = np.maximum(np.ceil(self.credit(t) - 1e-9) - 1, 0).astype(np.int64)
+        return k + (self.time_of(k) < t - 1e-9)
 
     def time_of(self, k: np.ndarray) -> np.ndarray:
         q = np.asarray(k, dtype=float) + 1.0
