@@ -214,5 +214,5 @@ def test_network_describes_both_files():
     assert d["down"]["sha256"] == hashlib.sha256(down.read_bytes()).hexdigest()
     assert d["down"]["mean_mbps"] == pytest.approx(2.02, abs=0.01)
     assert net.link_at(10.0).down_mbps != net.link_at(10.0).up_mbps * 2.0  # not derived from up
-    with pytest.raises(EccError, match="network.trace"):
+    with pytest.raises(EccError, match=r"network\.trace"):
         Network(LinkState(1.0, 2.0), {"up": str(up)})
