@@ -2,6 +2,8 @@
 
     python -m experiments.roboecc_table [--quick|--full] [--out outputs/roboecc_table] [--bandwidths 5,10,...]
 
+    python -m experiments.roboecc_table --traces DIR [--out DIR] [--actions N]   # recorded links
+
 Writes speedup.csv, speedup.md, speedup.png and adaptive.csv / adaptive.md under ``--out``
 and prints both tables. Every number is computed here from the traces and the hardware
 profiles in conf/hardware (nothing re-typed). Two conventions are reported: charging the
@@ -146,6 +148,12 @@ def print_rows(rows: list[dict], keys: list[str]) -> None:
 
 
 def main() -> None:
+    import sys
+
+    if "--traces" in sys.argv[1:]:  # the real-trace grid (experiments/roboecc_traces.py)
+        from experiments.roboecc_traces import main as traces_main
+
+        return traces_main(sys.argv[1:])
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
