@@ -126,6 +126,49 @@ def trace_grid(
     return rows
 
 
+def _ms(path: Path) -> np.ndarray:
+    from ecc.network.schedule import load_mahimahi_schedule
+
+    return load_mahimahi_schedule(path).opportunities_ms
+
+
+def _write_ms(ms: np.ndarray, path: Path) -> Path:
+    path.write_text("\n".join(map(str, ms.tolist())) + "\n")
+    return path
+
+
+# Held-out links derived from the dev pairs: (name, recipe). "rate xF" divides every timestamp by
+# F (F times the capacity, same burst pattern); "splice" joins the first A_s of one recording
+# to the B1..B2 s window of another (rate-scaled), both directions alike.
+HELDOUT = (
+    ("ATT-LTE-driving-rate3", ("rate", "ATT-LTE-driving", 3.0)),
+    ("Verizon-LTE-short-rate0.5", ("rate", "Verizon-LTE-short", 0.5)),
+    ("TMobile-UMTS-driving-rate4", ("rate", "TMobile-UMTS-driving", 4.0)),
+    ("splice-Verizon70s-ATTrate4", ("splice", "Verizon-LTE-short", 70.0, "ATT-LTE-driving", 4.0,
+                                    50.0, 190.0)),
+)  # fmt: skip
+
+
+def make_heldout(src: str | Path, out: str | Path) -> list[Path]:
+    """Write the :data:`HELDOUT` pairs (Mahimahi files) derived from the dev pairs in ``src``."""
+    src, out = Path(src), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, recipe in HELDOUT:
+        for side in ("up", "down"):
+            if recipe[0] == "rate":
+                ms = np.ceil(_ms(src / f"{recipe[1]}.{side}") / recipe[2]).astype(np.int64)
+            else:
+                _, a, a_s, b, rate, b1, b2 = recipe
+                ma = _ms(src / f"{a}.{side}")
+                mb = np.ceil(_ms(src / f"{b}.{side}") / rate).astype(np.int64)
+                head = ma[ma < a_s * 1e3]
+                tail = mb[(mb >= b1 * 1e3) & (mb < b2 * 1e3)] - int(b1 * 1e3) + int(a_s * 1e3)
+                ms = np.concatenate([head, tail, [int((a_s + b2 - b1) * 1e3)]])
+            written.append(_write_ms(np.maximum(ms, 0), out / f"{name}.{side}"))
+    return written
+
+
 def plot_grid(rows: list[dict], path: Path) -> Path:
     plt = pyplot()
     keys = ("edge_only_ms", "best_static_fallback_ms", "oracle_ms", "roboecc_ms")
@@ -184,6 +227,11 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--traces", required=True, help="folder of Mahimahi NAME.up / NAME.down pairs")
+    ap.add_argument(
+        "--make-heldout",
+        metavar="DIR",
+        help="first write the held-out pairs derived from --traces into DIR, then run the grid on DIR",
+    )
     ap.add_argument("--out", default="outputs/roboecc_traces")
     ap.add_argument("--actions", type=int, default=400, help="generations per run")
     ap.add_argument(
@@ -191,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--granularity", default="sublayer", choices=("block", "sublayer"))
     args = ap.parse_args(argv)
+    if args.make_heldout:
+        make_heldout(args.traces, args.make_heldout)
+        args.traces = args.make_heldout
     pairs = find_pairs(args.traces)
     rows = trace_grid(pairs, conf_planner(), args.actions, args.gap_ms, args.granularity)
     out = Path(args.out)

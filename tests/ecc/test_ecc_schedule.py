@@ -13,7 +13,7 @@ from ecc.errors import EccError
 from ecc.network import FluidSchedule, delivery_time_s, load_mahimahi_schedule
 from ecc.network.config import LinkTraces, Network
 from ecc.network.link import LinkState
-from ecc.network.traces import BandwidthTrace, constant, load_mahimahi
+from ecc.network.traces import BandwidthTrace, constant, load_mahimahi, step
 from ecc.network.transfer import send_ms
 from ecc.planners import RoboECCPlanner, make_context
 from ecc.runtime.deployment import ModeledDeployment
@@ -216,3 +216,16 @@ def test_network_describes_both_files():
     assert net.link_at(10.0).down_mbps != net.link_at(10.0).up_mbps * 2.0  # not derived from up
     with pytest.raises(EccError, match=r"network\.trace"):
         Network(LinkState(1.0, 2.0), {"up": str(up)})
+
+
+def test_an_aborted_upload_stays_queued():
+    link = LinkState(50.0, 200.0, 10.0, 0.0, 0.0)
+    net = Network(link, step([100.0, 0.5], 10.0, 60.0))  # collapses from 10 s to 20 s
+    ctx = make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block")
+    dep = ModeledDeployment(ctx, RoboECCPlanner(fallback_factor=3.0), net, jitter=False)
+    dep.charge(0.0, 0.0)  # good link: cloud-heavy cut
+    t = dep.charge(11.0, 0.0)  # collapsed: the deadline fires
+    assert t.breakdown_ms["fallback"] == 1.0
+    abort_ms = 11_000.0 + t.total_ms
+    # the abandoned image still holds uplink opportunities past the abort (a real queue)
+    assert dep.queues.up > int(net.trace.up.count_before(np.array([abort_ms]))[0])
