@@ -104,6 +104,8 @@ def adaptive_rows(n_actions: int, gap_ms: float) -> list[dict]:
                     fb = r.vs_static_fallback
                     rows.append({
                         "model": arch, "edge": edge, "trace": tname, "planner": variant,
+                        # both directions are schedules; the downlink is the uplink trace x 4
+                        "downlink": f"uplink trace x {link.down_mbps / link.up_mbps:g}",
                         "roboecc_ms": round(r.roboecc_ms, 1), "oracle_ms": round(r.oracle_ms, 1),
                         "best_static_ms": round(r.best_static_ms, 1), "best_static_cut": r.best_static_cut,
                         "vs_oracle_pct": round(100 * r.vs_oracle, 1), "below_static_pct": round(100 * r.vs_static, 1),
