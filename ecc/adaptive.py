@@ -1,12 +1,15 @@
-"""Action-by-action simulation of a planner against a bandwidth trace.
+"""Action-by-action simulation of a planner against a link's delivery schedules.
 
-Generations run back to back (plus ``gap_ms``); generation ``k`` starts at ``t_k`` and
-sees the trace's bandwidth at ``t_k`` for its whole duration (the cut may change only
-between generations). After each generation the planner gets one bandwidth sample, as
-its runtime would measure it (``bytes / (RTT - remote compute - base RTT)``), with
-log-normal measurement noise; a generation that moved nothing sends a probe of
-``probe_bytes`` in the background (counted, not charged as latency). A planner with a deadline
-(``Planner.deadline_ms``, ``ecc.fallback``) has an overrunning generation finished on the edge.
+Generations run back to back (plus ``gap_ms``); generation ``k`` starts at ``t_k`` and each of
+its messages is priced from the schedules at the instant it is sent (``ecc.schedule_cost``):
+a message waits for delivery opportunities and behind bytes still queued in its direction
+(the cut may change only between generations). After each generation the planner gets one
+bandwidth sample, as its runtime would measure it (``bytes / (uplink time - base)``, with
+jitter and losses drawn), times log-normal measurement noise; a generation that moved nothing
+sends a probe of ``probe_bytes`` in the background (it takes uplink opportunities, it is
+not charged as latency). A planner with a deadline (``Planner.deadline_ms``,
+``ecc.fallback``) has an overrunning generation finished on the edge; what it had queued
+stays queued. The oracle sees every cut priced over the true schedule before choosing.
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecc.cuts import latency_per_cut_ms
 from ecc.errors import InvalidValueError
 from ecc.fallback import DeadlineFallback, with_deadline
-from ecc.network.config import Network
+from ecc.network.config import LinkTraces, Network
 from ecc.network.link import LinkState
 from ecc.network.predictors import effective_bandwidth_mbps
-from ecc.network.traces import BandwidthTrace
+from ecc.network.schedule import FluidSchedule
+from ecc.network.traces import BandwidthTrace, constant
+from ecc.network.transfer import LinkQueues
 from ecc.planners.base import PlanContext, Planner
+from ecc.planners.oracle import OraclePlanner
+from ecc.schedule_cost import cut_timelines, probe, uplink_sample_mbps, walk
+
+TraceLike = BandwidthTrace | LinkTraces | Network | None
 
 
 @dataclass
 class AdaptiveResult:
-    """Per-generation latency (ms), cut, start time (s) and true uplink (Mbit/s)."""
+    """Per-generation latency (ms), cut, start time (s) and binned true uplink (Mbit/s)."""
 
     latency_ms: np.ndarray
     cuts: np.ndarray
@@ -50,14 +58,19 @@ class AdaptiveResult:
         return float(100 * self.decision_overhead_ms.sum() / self.latency_ms.sum())
 
 
-def _link_at(link: LinkState, trace: BandwidthTrace, t_s: float) -> LinkState:
-    return Network(link, trace).link_at(t_s)
+def as_network(trace: TraceLike, link: LinkState) -> tuple[Network, LinkTraces]:
+    """The network of ``link`` and ``trace``, and its schedules (constant rates when None)."""
+    net = trace if isinstance(trace, Network) else Network(link, trace)
+    if net.schedules is None:  # a constant link is a schedule too (one that never changes)
+        return net, LinkTraces(FluidSchedule(constant(net.link.up_mbps, 60.0)),
+                               FluidSchedule(constant(net.link.down_mbps, 60.0)))  # fmt: skip
+    return net, net.schedules
 
 
 def simulate_adaptive(
     ctx: PlanContext,
     planner: Planner,
-    trace: BandwidthTrace,
+    trace: TraceLike,
     link: LinkState,
     n_actions: int = 200,
     gap_ms: float = 0.0,
@@ -66,34 +79,55 @@ def simulate_adaptive(
 ) -> AdaptiveResult:
     """Run ``n_actions`` generations; ``link`` gives delays/loss and the nominal bandwidth.
 
+    ``trace``: one uplink bandwidth trace (the downlink at the link's down/up ratio), per-direction
+    schedules (``LinkTraces``), a whole ``Network``, or None (the link's constant rates).
     ``sample_noise``: extra log-normal measurement noise on each bandwidth sample, on top of
     the jitter and losses drawn for the transfers themselves.
     """
     if n_actions < 1:
         raise InvalidValueError("n_actions", n_actions, ">= 1")
     rng = np.random.default_rng(seed)
+    net, traces = as_network(trace, link)
+    link = net.link
+    tl = cut_timelines(ctx)
     costs = ctx.costs
+    oracle = isinstance(planner, OraclePlanner)
     cut = planner.reset(ctx, link)
+    queues = LinkQueues()
     lat, cuts, ts, bws, over = (np.empty(n_actions) for _ in range(5))
     t, probes, probe_bytes, aborted = 0.0, 0, int(getattr(planner, "probe_bytes", 0)), 0
     for k in range(n_actions):
-        true = _link_at(link, trace, t)
+        t_ms = t * 1e3
+        true = net.link_at(t)
         t0 = time.perf_counter()
-        cut = planner.decide(ctx, t, true)
+        if oracle:  # the oracle prices every cut over the true schedule, then chooses
+            w_all = walk(tl, link, traces, t_ms, queues)
+            cut = planner.choose(w_all.total_ms)
+        else:
+            cut = planner.decide(ctx, t, true)
         dt_decide = time.perf_counter() - t0
-        lat[k] = costs.latency_ms(true)[cut] if k == 0 else _one(costs, cut, true)
+        row = tl.rows([cut])
+        w = walk(row, link, traces, t_ms, queues)
+        lat[k] = float(w.total_ms[0])
+        until = np.inf
         deadline = planner.deadline_ms(ctx, cut)
         if deadline is not None:
             ms, abort = with_deadline(costs, cut, lat[k], deadline)
+            if bool(abort):
+                until = t_ms + float(costs.edge_ms[cut]) + deadline
             lat[k], aborted = float(ms), aborted + int(abort)
+        drawn = walk(row, link, traces, t_ms, queues, rng)  # what the edge measures
+        queues = w.queues_after(0, queues, until)
         cuts[k], ts[k], bws[k] = cut, t, true.up_mbps
-        nbytes, nmsgs = float(costs.transfers.bytes_up[cut]), int(costs.transfers.msgs_up[cut])
-        if nbytes <= 0:  # nothing went up: a background probe measures the link instead
+        nbytes, nmsgs = float(row.bytes_up[0]), int(row.msgs_up[0])
+        if nbytes > 0:
+            sample = uplink_sample_mbps(link, nbytes, nmsgs, float(drawn.up_ms[0]))
+        else:  # nothing went up: a background probe measures the link instead
             probes += 1
-            nbytes, nmsgs = float(max(probe_bytes, 1)), 1
-        sample = measured_uplink_mbps(nbytes, nmsgs, true, rng) * float(
-            np.exp(rng.normal(0.0, sample_noise))
-        )
+            nbytes = float(max(probe_bytes, 1))
+            ms, queues = probe(link, traces, nbytes, t_ms, queues, rng)
+            sample = uplink_sample_mbps(link, nbytes, 1, ms)
+        sample = float(sample) * float(np.exp(rng.normal(0.0, sample_noise)))
         t0 = time.perf_counter()
         planner.observe(sample)
         over[k] = (dt_decide + time.perf_counter() - t0) * 1e3
@@ -127,42 +161,40 @@ def measured_uplink_mbps(
     )
 
 
-def _one(costs, cut: int, link: LinkState) -> float:
-    au, bu = link.coefficients("up")
-    ad, bd = link.coefficients("down")
-    t = costs.transfers
-    return float(costs.edge_ms[cut] + costs.cloud_ms[cut] + au * t.msgs_up[cut] + bu * t.bytes_up[cut]
-                 + ad * t.msgs_down[cut] + bd * t.bytes_down[cut])  # fmt: skip
-
-
 def static_cut_means(
     ctx: PlanContext,
-    trace: BandwidthTrace,
+    trace: TraceLike,
     link: LinkState,
     n_actions: int = 200,
     gap_ms: float = 0.0,
     fallback: DeadlineFallback | None = None,
 ) -> np.ndarray:
-    """Mean latency per generation (ms) of every fixed cut, each on its own timeline.
+    """Mean latency per generation (ms) of every fixed cut, each on its own timeline and queues.
 
     ``fallback``: the same deadline rule for every cut, its expectation taken at ``link``'s
     nominal bandwidth (a static cut has no other belief).
     """
+    net, traces = as_network(trace, link)
+    link = net.link
     costs = ctx.costs
+    tl = cut_timelines(ctx)
     n = costs.n_cuts
-    t = np.zeros(n)
+    t_ms = np.zeros(n)
     total = np.zeros(n)
-    ratio = link.down_mbps / link.up_mbps
+    fu, fd = np.zeros(n, np.int64), np.zeros(n, np.int64)
     cuts = np.arange(n)
     deadlines = None
     if fallback is not None:
         expected = costs.latency_ms(link) - costs.edge_ms
         deadlines = np.array([fallback.deadline_ms(r) or np.inf for r in expected])
     for _ in range(n_actions):
-        bw = np.maximum(np.asarray(trace.at(t), dtype=float), 1e-3)
-        lat = latency_per_cut_ms(costs, bw, bw * ratio, link)
+        w = walk(tl, link, traces, t_ms, (fu, fd))
+        lat = w.total_ms
+        until = np.full(n, np.inf)
         if deadlines is not None:
-            lat = with_deadline(costs, cuts, lat, deadlines)[0]
+            lat, abort = with_deadline(costs, cuts, lat, deadlines)
+            until = np.where(abort, t_ms + costs.edge_ms + deadlines, np.inf)
+        fu, fd = w.queues_after_rows(fu, fd, until)
         total += lat
-        t += (lat + gap_ms) / 1e3
+        t_ms += lat + gap_ms
     return total / n_actions

@@ -48,7 +48,9 @@ def _bandwidth(run: Run) -> float | None:
         for b in e.get("extra", {}).get("timeline", {}).get("uplink_mbps", [])
         if b is not None
     ]
-    if run.config.get("network.trace._target_") and seen:
+    traced = any(run.config.get(k) for k in ("network.trace._target_", "network.trace.up",
+                                             "network.trace.up._target_"))  # fmt: skip
+    if traced and seen:
         return sum(seen) / len(seen)
     value = run.config.get("network.link.up_mbps")
     return float(value) if value is not None else None

@@ -172,4 +172,7 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
     }
     if kind == "emulated":
         description["link"] = latency.link_description
+    network = getattr(latency, "network", None)
+    if hasattr(network, "describe"):  # both directions' schedules: file, bytes, sha256, mean
+        description["network"] = network.describe()
     return runtime, description, close

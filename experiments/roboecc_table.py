@@ -4,6 +4,8 @@
     vecc-table table=roboecc budget=quick          # the same through the console script
 
 Fields and presets: conf/table/roboecc.yaml (the old flags map there: --quick -> budget=quick).
+Recorded links (a folder of Mahimahi NAME.up / NAME.down pairs): ``table=roboecc_traces
+traces=DIR`` (experiments/roboecc_traces.py).
 Writes speedup.csv, speedup.md, speedup.png and adaptive.csv / adaptive.md under ``out``
 and prints both tables. Every number is computed here from the traces and the hardware
 profiles in conf/hardware (nothing re-typed). Two conventions are reported: charging the
@@ -97,6 +99,8 @@ def adaptive_rows(n_actions: int, gap_ms: float) -> list[dict]:
                     fb = r.vs_static_fallback
                     rows.append({
                         "model": arch, "edge": edge, "trace": tname, "planner": variant,
+                        # both directions are schedules; the downlink is the uplink trace x 4
+                        "downlink": f"uplink trace x {link.down_mbps / link.up_mbps:g}",
                         "roboecc_ms": round(r.roboecc_ms, 1), "oracle_ms": round(r.oracle_ms, 1),
                         "best_static_ms": round(r.best_static_ms, 1), "best_static_cut": r.best_static_cut,
                         "vs_oracle_pct": round(100 * r.vs_oracle, 1), "below_static_pct": round(100 * r.vs_static, 1),

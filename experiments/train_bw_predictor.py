@@ -23,7 +23,8 @@ import torch
 from core.errors import not_allowed
 from ecc.network.lstm import train_lstm
 from ecc.network.predictors import make_predictor
-from ecc.network.traces import load_mahimahi, markov, random_walk, step
+from ecc.network.schedule import load_mahimahi
+from ecc.network.traces import markov, random_walk, step
 from experiments.apps import as_args
 
 

@@ -157,10 +157,9 @@ class EmulatedDeployment:
                 cmd_prefix = ["ip", "netns", "exec", pair.cloud_ns]
                 host = pair.cloud_ip
             if self.network.trace is not None:
-                down = self.network.link.down_mbps / self.network.link.up_mbps
-                self.link.apply_trace(
-                    trace_schedule(self.network.trace, _Scaled(self.network.trace, down))
-                )
+                # each direction's binned capacity (the shaper replays rates, not opportunities)
+                tr = self.network.trace
+                self.link.apply_trace(trace_schedule(tr.up, tr.down))
         port = self.port or free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [*cmd_prefix, sys.executable, "-m", "ecc.serve", "--checkpoint", str(self.checkpoint),
@@ -273,13 +272,3 @@ class EmulatedDeployment:
             cut=str(self.cuts[-1] if self.cuts else self.fixed_cut),
             source=self.label,
         )
-
-
-class _Scaled:
-    """A bandwidth trace scaled by a constant (the downlink keeps the link's down/up ratio)."""
-
-    def __init__(self, trace: Any, factor: float) -> None:
-        self.trace, self.factor = trace, factor
-
-    def at(self, t_s: float) -> float:
-        return float(self.trace.at(t_s)) * self.factor

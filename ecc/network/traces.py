@@ -2,7 +2,9 @@
 
 Generators (all seeded): constant, step changes, bounded random walk (in log space),
 Markov-modulated good/bad states, and Mahimahi trace files (one line per 1500-byte
-delivery opportunity, time in ms, looping), which can be loaded, replayed and written.
+delivery opportunity, time in ms, looping with the last timestamp), which can be loaded
+(binned, for plots and predictors), replayed and written. Transfers over any of them are
+priced from delivery schedules (``ecc.network.schedule``), not from these rates.
 """
 
 from __future__ import annotations
@@ -145,46 +147,28 @@ def markov(
     return BandwidthTrace(t, base * np.exp(rng.normal(0.0, noise, len(t))), dt_s, name="markov")
 
 
-def load_mahimahi(path: str | os.PathLike, bin_ms: float = 100.0) -> BandwidthTrace:
-    """Load a Mahimahi trace file and bin it into bandwidth (Mbit/s) per ``bin_ms``."""
-    check_positive("bin_ms", bin_ms)
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidValueError("mahimahi path", str(p), "an existing trace file")
-    vals = []
-    for n, line in enumerate(p.read_text().split(), 1):
-        try:
-            vals.append(int(line))
-        except ValueError as e:
-            raise InvalidValueError(f"{p.name}:{n}", line, "integer milliseconds") from e
-    if not vals:
-        raise InvalidValueError("mahimahi file", str(p), "at least one delivery opportunity")
-    ms = np.array(vals, dtype=np.int64)
-    if np.any(np.diff(ms) < 0):
-        raise InvalidValueError(f"{p.name}", "decreasing timestamps", "non-decreasing milliseconds")
-    n_bins = int(np.ceil((ms[-1] + 1) / bin_ms))
-    counts = np.bincount((ms // bin_ms).astype(np.int64), minlength=n_bins)
-    mbps = counts * MAHIMAHI_PACKET_BYTES * 8 / (bin_ms * 1e3)
-    return BandwidthTrace(np.arange(n_bins) * bin_ms / 1e3, mbps, bin_ms / 1e3, name=p.stem)
-
-
 def write_mahimahi(trace: BandwidthTrace, path: str | os.PathLike) -> Path:
-    """Write ``trace`` (one period) as Mahimahi delivery opportunities, one per line."""
+    """Write ``trace`` (one period) as Mahimahi delivery opportunities, one per line.
+
+    The credit accrued during ms ``i`` is delivered at ms ``i + 1``, and the last line is the
+    trace's duration, so ``mm-link`` loops with the trace's period.
+    """
     total_ms = round(trace.duration_s * 1e3)
     t = np.arange(total_ms) / 1e3 + trace.times_s[0]
     bytes_per_ms = np.asarray(trace.at(t)) * 1e6 / 8 / 1e3
     credit = np.cumsum(bytes_per_ms) / MAHIMAHI_PACKET_BYTES
     n_per_ms = np.diff(np.floor(np.concatenate([[0.0], credit]))).astype(np.int64)
-    lines = np.repeat(np.arange(total_ms), n_per_ms)
+    lines = np.repeat(np.arange(1, total_ms + 1), n_per_ms)
     if len(lines) == 0:
         raise InvalidValueError("trace", trace.name, "bandwidth high enough for one packet")
+    lines[-1] = total_ms  # the period is the last timestamp
     out = Path(path)
     out.write_text("\n".join(map(str, lines.tolist())) + "\n")
     return out
 
 
-GENERATORS = {"constant": constant, "step": step, "random_walk": random_walk, "markov": markov,
-              "mahimahi": load_mahimahi}  # fmt: skip
+# A recorded Mahimahi file is a schedule first: ecc.network.schedule.load_mahimahi bins one.
+GENERATORS = {"constant": constant, "step": step, "random_walk": random_walk, "markov": markov}
 
 
 def make_trace(kind: str, **kwargs) -> BandwidthTrace:

@@ -44,9 +44,15 @@ class OraclePlanner(Planner):
 
     def reset(self, ctx: PlanContext, link: LinkState) -> int:
         self.feas = ctx.feasible()
+        self._load = ctx.costs.cloud_flops_frac
         return self.decide(ctx, 0.0, link)
 
     def decide(self, ctx: PlanContext, t_s: float, true_link: LinkState | None = None) -> int:
         if true_link is None:
             raise ValueError("the oracle needs the true link of each generation")
-        return best_cut(ctx.costs.latency_ms(true_link), self.feas, ctx.costs.cloud_flops_frac)
+        return self.choose(ctx.costs.latency_ms(true_link), ctx)
+
+    def choose(self, latency_ms: np.ndarray, ctx: PlanContext | None = None) -> int:
+        """Best feasible cut given every cut's true latency (ms), e.g. priced over the schedule."""
+        load = self._load if ctx is None else ctx.costs.cloud_flops_frac
+        return best_cut(np.asarray(latency_ms, dtype=float), self.feas, load)

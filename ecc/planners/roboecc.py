@@ -6,7 +6,9 @@ latency wins, ties going to the lower cloud load.
 
 Adjustment, once per action generation (never mid-inference):
 1. each generation's transfers give a bandwidth sample (``ecc.network.predictors``);
-   a generation that moved nothing sends a small probe (its bytes are reported);
+   a generation that moved nothing sends a probe (its bytes are reported). ``probe_bytes=None``
+   probes with the smallest upload among the pool's remote cuts: on a bursty recorded uplink a
+   16 KB probe fits in one burst and overstates what an image upload would get;
 2. a predictor forecasts the next bandwidth;
 3. dual threshold on ``delta = predicted / reference - 1``: above ``high`` or below
    ``low`` the cut moves inside the parameter-sharing pool, else it stays. With
@@ -64,7 +66,7 @@ class RoboECCPlanner(Planner):
         pool_min_mbps: float = 0.5,
         pool_max_mbps: float = 1000.0,
         rule: str = "reoptimize",
-        probe_bytes: int = 16_384,
+        probe_bytes: int | None = 16_384,
         conservative: bool = True,
         min_gain: float = 0.1,
         fallback_factor: float | None = None,
@@ -87,7 +89,10 @@ class RoboECCPlanner(Planner):
             pool_min_mbps,
             pool_max_mbps,
         )
-        self.rule, self.probe_bytes = rule, probe_bytes
+        if probe_bytes is not None and probe_bytes < 0:
+            raise InvalidValueError("probe_bytes", probe_bytes, ">= 0 bytes, or null (auto)")
+        self.rule, self.probe_bytes_conf = rule, probe_bytes
+        self.probe_bytes = 16_384 if probe_bytes is None else probe_bytes
         self.conservative, self.min_gain = conservative, min_gain
         if not 0 <= min_gain < 1:
             raise InvalidValueError(
@@ -142,6 +147,10 @@ class RoboECCPlanner(Planner):
         self._plan = self.plan(ctx, link)
         self.cut = int(self._plan.partition.cut)
         self.pool = self.build_pool(ctx, link, self.cut)
+        if self.probe_bytes_conf is None:  # probe with what a switch would send: the smallest
+            up = ctx.costs.transfers.bytes_up[self.pool.cuts]  # upload of the pool's remote cuts
+            up = up[up > 0]
+            self.probe_bytes = int(up.min()) if len(up) else 16_384
         self.ref_mbps = self.belief_mbps = link.up_mbps
         self.link = link
         # the edge must own the prefix and be able to hold the whole model (the edge-only cut)

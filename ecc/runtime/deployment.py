@@ -6,6 +6,11 @@ then sees one bandwidth sample, as a real runtime would measure it (bytes / (RTT
 so adaptive planners (RoboECC) react to the trace exactly as in ``ecc.adaptive``. A planner with a
 deadline (``ecc.fallback``) has an overrunning remote part abandoned and the generation finished on
 the edge: the timing then charges the wait as ``uplink_ms`` and sets ``fallback``.
+
+Over a traced link (``network.trace.up`` / ``.down``) every message is priced from the delivery
+schedules at the instant it is sent, behind the bytes still queued in its direction
+(``ecc.schedule_cost``); the queues persist across generations within an episode, so an aborted
+upload or a probe still occupies the uplink. The binned rate is only the planner's belief.
 """
 
 from __future__ import annotations
@@ -19,8 +24,16 @@ from ecc.adaptive import measured_uplink_mbps
 from ecc.cost import Partition, Precision, latency_breakdown, sample_breakdown
 from ecc.errors import check_choice
 from ecc.network.config import Network
+from ecc.network.transfer import LinkQueues
 from ecc.planners.base import PlanContext, Planner
 from ecc.runtime.latency import InferenceTiming
+from ecc.schedule_cost import (
+    cut_timelines,
+    generation_timeline,
+    probe,
+    uplink_sample_mbps,
+    walk,
+)
 
 TARGETS = ("default", "cloud", "edge")
 
@@ -69,11 +82,14 @@ class ModeledDeployment:
         self.first_cut = self.planner.reset(self.ctx, self.network.link_at(0.0))
         self.cuts: list[int] = []
         self.probe_bytes_sent = 0
+        self.queues = LinkQueues()
 
     def charge(
         self, world_time_s: float, measured_ms: float, target: str = "default"
     ) -> InferenceTiming:
         check_choice("scheduler target", target, TARGETS)
+        if self.network.schedules is not None:
+            return self._charge_scheduled(world_time_s, target)
         link = self.network.link_at(world_time_s)
         trace = self.ctx.trace
         t0 = time.perf_counter()
@@ -124,6 +140,71 @@ class ModeledDeployment:
             fallback=fallback,
             bytes_up=bd.bytes_up,
             bytes_down=bd.bytes_down,
+            cut=partition.label or str(partition.cut),
+            world_time_s=world_time_s,
+            source=self.label,
+        )
+
+    def _charge_scheduled(self, world_time_s: float, target: str) -> InferenceTiming:
+        """:meth:`charge` over delivery schedules: every message priced when it is sent."""
+        traces, lk = self.network.schedules, self.network.link
+        assert traces is not None
+        belief = self.network.link_at(world_time_s)  # binned: what a planner may believe
+        trace, t_ms = self.ctx.trace, world_time_s * 1e3
+        t0 = time.perf_counter()
+        if target == "cloud":
+            partition = Partition.cloud_only(trace)
+        elif target == "edge":
+            partition = Partition.edge_only(trace)
+        else:
+            if hasattr(self.planner, "choose"):  # the oracle: every cut over the true schedule
+                cut = self.planner.choose(walk(cut_timelines(self.ctx), lk, traces, t_ms,
+                                               self.queues).total_ms)  # fmt: skip
+            else:
+                cut = self.planner.decide(self.ctx, world_time_s, belief)
+            self.cuts.append(cut)
+            partition = self.ctx.partition(cut)
+        planner_ms = (time.perf_counter() - t0) * 1e3
+        precision = self.precision_fn() if self.precision_fn is not None else self.ctx.precision
+        tl = generation_timeline(self.ctx, partition, precision)
+        w = walk(tl, lk, traces, t_ms, self.queues, self.rng if self.jitter else None)
+        edge_ms, cloud_ms = float(tl.edge_ms[0]), float(tl.cloud_ms[0])
+        up_ms, down_ms = float(w.up_ms[0]), float(w.down_ms[0])
+        times = {"edge_ms": edge_ms, "uplink_ms": up_ms, "cloud_ms": cloud_ms,
+                 "downlink_ms": down_ms}  # fmt: skip
+        fallback, until = False, float("inf")
+        if target == "default":
+            deadline = self.planner.deadline_ms(self.ctx, int(partition.cut))
+            if deadline is not None and up_ms + cloud_ms + down_ms > deadline:
+                fallback, until = True, t_ms + edge_ms + deadline
+                full = generation_timeline(self.ctx, Partition.edge_only(trace), precision)
+                # the edge's prefix work is reused; waiting until the deadline is charged as uplink
+                times = {"edge_ms": float(full.edge_ms[0]), "uplink_ms": deadline,
+                         "cloud_ms": 0.0, "downlink_ms": 0.0}  # fmt: skip
+        self.queues = w.queues_after(0, self.queues, until)
+        bytes_up, msgs_up = float(tl.bytes_up[0]), int(tl.msgs_up[0])
+        if target == "default":
+            t1 = time.perf_counter()
+            if bytes_up > 0:
+                sample = uplink_sample_mbps(lk, bytes_up, msgs_up, up_ms)
+            else:  # nothing went up (edge-only): a background probe measures the link
+                nbytes = int(getattr(self.planner, "probe_bytes", 0))
+                sample = None
+                if nbytes > 0:
+                    self.probe_bytes_sent += nbytes
+                    ms, self.queues = probe(lk, traces, nbytes, t_ms, self.queues, self.rng)
+                    sample = uplink_sample_mbps(lk, nbytes, 1, ms)
+            self.planner.observe(sample)
+            planner_ms += (time.perf_counter() - t1) * 1e3
+        bytes_down = float(np.where(tl.valid & ~tl.up, tl.nbytes, 0.0).sum())
+        return InferenceTiming(
+            total_ms=sum(times.values()),  # edge + uplink + cloud + downlink, in that order
+            **times,
+            planner_ms=planner_ms,
+            uplink_mbps=float(belief.up_mbps),  # the binned belief, not the schedule's instant
+            fallback=fallback,
+            bytes_up=int(bytes_up),
+            bytes_down=int(bytes_down),
             cut=partition.label or str(partition.cut),
             world_time_s=world_time_s,
             source=self.label,

@@ -31,10 +31,20 @@ def test_hardware_profiles(path):
 def test_network_configs(path, tmp_path):
     cfg = OmegaConf.load(path)
     if path.stem == "mahimahi":
-        cfg.trace.path = str(write_mahimahi(step([5.0, 1.0], 1.0, 4.0), tmp_path / "up.trace"))
+        cfg.trace.up = str(write_mahimahi(step([5.0, 1.0], 1.0, 4.0), tmp_path / "up.trace"))
+        cfg.trace.down = str(write_mahimahi(step([9.0, 3.0], 1.0, 4.0), tmp_path / "down.trace"))
     net = network_from_config(cfg)
     assert isinstance(net.link, LinkState)
     assert net.link_at(3.0).up_mbps > 0
+    # every traced preset states both directions (file or generator), never a derived downlink
+    if cfg.trace is not None:
+        desc = net.describe()["trace"]
+        assert set(desc) == {"up", "down"}
+        assert "x" not in desc["down"]["name"].split()
+        if path.stem == "mahimahi":
+            assert desc["down"]["sha256"]
+            assert desc["up"]["path"].endswith("up.trace")
+            assert net.link_at(3.0).down_mbps == pytest.approx(3.0, rel=0.05)
 
 
 @pytest.mark.parametrize("path", sorted((CONF / "partition").glob("*.yaml")), ids=lambda p: p.stem)

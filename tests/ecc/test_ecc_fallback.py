@@ -87,12 +87,12 @@ def test_fallback_closes_the_gap_to_the_oracle_on_a_markov_trace():
 
 
 def test_modeled_runtime_finishes_an_overrunning_generation_on_the_edge(ctx):
-    net = Network(LINK, step([100, 0.5], 1.0, 60))  # the link collapses after 1 s
+    net = Network(LINK, step([100, 0.5], 10.0, 60))  # the link collapses from 10 s to 20 s
 
     def run(planner):
         dep = ModeledDeployment(ctx, planner, net, jitter=False)
         dep.charge(0.0, 0.0)  # good link: the planner picks a cloud-heavy cut
-        return dep.charge(1.5, 0.0)  # collapsed, and the planner has not seen it yet
+        return dep.charge(11.0, 0.0)  # collapsed, and the planner has not seen it yet
 
     stale = run(RoboECCPlanner())
     fast = run(RoboECCPlanner(fallback_factor=3.0))

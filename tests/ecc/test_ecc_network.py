@@ -8,9 +8,9 @@ from ecc.errors import EccError, UnknownNameError
 from ecc.network.link import PRESETS, LinkState, link_preset
 from ecc.network.lstm import LSTMPredictor, train_lstm
 from ecc.network.predictors import effective_bandwidth_mbps, make_predictor
+from ecc.network.schedule import load_mahimahi
 from ecc.network.traces import (
     constant,
-    load_mahimahi,
     make_trace,
     markov,
     random_walk,
@@ -69,7 +69,7 @@ def test_mahimahi_round_trip(tmp_path):
     assert back.at(1.2) == pytest.approx(3.0, rel=0.05)
     bad = tmp_path / "bad.trace"
     bad.write_text("1\n2\nxx\n")
-    with pytest.raises(EccError, match="integer milliseconds"):
+    with pytest.raises(EccError, match=r"bad\.trace:3"):
         load_mahimahi(bad)
 
 

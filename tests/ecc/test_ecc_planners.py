@@ -185,3 +185,14 @@ def test_neurosurgeon_regression_on_measured_profiles():
     assert pred.shape == ms[0].measured_ms.shape
     # A linear model per stage kind explains the whole model's time to within 2x.
     assert 0.5 < pred.sum() / ms[0].measured_ms.sum() < 2.0
+
+
+def test_auto_probe_sends_what_a_switch_would_upload():
+    ctx = make_context("openvla-7b", "orin_agx_64gb", "a100_80gb", granularity="block")
+    planner = RoboECCPlanner(probe_bytes=None)
+    planner.reset(ctx, LinkState(5.0, 5.0, 30.0))
+    up = ctx.costs.transfers.bytes_up[planner.pool.cuts]
+    assert planner.probe_bytes == int(up[up > 0].min())
+    assert planner.probe_bytes == 150_784  # the image, for the cloud-only cut in the pool
+    with pytest.raises(EccError, match="probe_bytes"):
+        RoboECCPlanner(probe_bytes=-1)
