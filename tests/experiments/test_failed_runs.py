@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from experiments.aggregate import aggregate
+from tests.experiments.main_job_runner import run_main_job
 
 ROOT = Path(__file__).resolve().parents[2]
 CKPT = ROOT / "checkpoints" / "object" / "pi0_tiny"
-
-
-def _run(
-    run_dir: Path, *overrides: str, drop_env: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUJOCO_GL": "egl", "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
-    for name in drop_env:
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.run", f"hydra.run.dir={run_dir}", *overrides],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.parametrize(
@@ -48,7 +30,7 @@ def _run(
 def test_bad_input_is_one_line_before_anything_is_written(
     tmp_path: Path, overrides: tuple[str, ...], drop_env: tuple[str, ...], expected: str
 ) -> None:
-    proc = _run(tmp_path, *overrides, "logger=none", drop_env=drop_env)
+    proc = run_main_job(tmp_path, *overrides, "logger=none", drop_env=drop_env)
     err = proc.stderr + proc.stdout
     assert proc.returncode == 2, err[-2000:]
     assert expected in err
@@ -63,7 +45,7 @@ def test_corrupt_checkpoint_fails_clearly_and_aggregate_skips_it(tmp_path: Path)
     weights = bad / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated: the sha256 no longer matches
     failed_dir = tmp_path / "runs" / "failed"
-    proc = _run(failed_dir, f"policy.checkpoint={bad}", "logger=none", "eval.init_states=1")
+    proc = run_main_job(failed_dir, f"policy.checkpoint={bad}", "logger=none", "eval.init_states=1")
     err = proc.stderr + proc.stdout
     assert proc.returncode == 1, err[-2000:]
     assert "corrupt or truncated" in err
@@ -75,7 +57,7 @@ def test_corrupt_checkpoint_fails_clearly_and_aggregate_skips_it(tmp_path: Path)
     assert "CheckpointError" in results["error"]
 
     ok_dir = tmp_path / "runs" / "ok"
-    proc = _run(
+    proc = run_main_job(
         ok_dir,
         "policy=scripted_expert",
         "logger=none",

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.experiments.main_job_runner import run_main_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUJOCO_GL": "egl", "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.run", f"hydra.run.dir={tmp_path}", *overrides],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_main_job(tmp_path, *overrides, timeout=timeout)
 
 
 def test_main_job_writes_results_episodes_provenance_and_wandb(tmp_path):
