@@ -24,6 +24,7 @@ from ecc.adaptive import measured_uplink_mbps
 from ecc.cost import Partition, Precision, latency_breakdown, sample_breakdown
 from ecc.errors import check_choice
 from ecc.network.config import Network
+from ecc.network.link import LinkState
 from ecc.network.transfer import LinkQueues
 from ecc.planners.base import PlanContext, Planner
 from ecc.runtime.latency import InferenceTiming
@@ -93,14 +94,7 @@ class ModeledDeployment:
         link = self.network.link_at(world_time_s)
         trace = self.ctx.trace
         t0 = time.perf_counter()
-        if target == "cloud":
-            partition = Partition.cloud_only(trace)
-        elif target == "edge":
-            partition = Partition.edge_only(trace)
-        else:
-            cut = self.planner.decide(self.ctx, world_time_s, link)
-            self.cuts.append(cut)
-            partition = self.ctx.partition(cut)
+        partition = self._partition(target, world_time_s, link)
         planner_ms = (time.perf_counter() - t0) * 1e3
         precision = self.precision_fn() if self.precision_fn is not None else self.ctx.precision
         bd = latency_breakdown(
@@ -145,6 +139,29 @@ class ModeledDeployment:
             source=self.label,
         )
 
+    def _partition(
+        self,
+        target: str,
+        world_time_s: float,
+        link: LinkState,
+        true_ms: Callable[[], np.ndarray] | None = None,
+    ) -> Partition:
+        """The partition of this generation: the scheduler's target, else the planner's cut.
+
+        ``true_ms`` (every cut's latency over the true schedule, ms) is offered to a planner
+        that chooses from it (the oracle); others decide from ``link``, their belief.
+        """
+        if target == "cloud":
+            return Partition.cloud_only(self.ctx.trace)
+        if target == "edge":
+            return Partition.edge_only(self.ctx.trace)
+        if true_ms is not None and hasattr(self.planner, "choose"):
+            cut = self.planner.choose(true_ms())
+        else:
+            cut = self.planner.decide(self.ctx, world_time_s, link)
+        self.cuts.append(cut)
+        return self.ctx.partition(cut)
+
     def _charge_scheduled(self, world_time_s: float, target: str) -> InferenceTiming:
         """:meth:`charge` over delivery schedules: every message priced when it is sent."""
         traces, lk = self.network.schedules, self.network.link
@@ -152,18 +169,9 @@ class ModeledDeployment:
         belief = self.network.link_at(world_time_s)  # binned: what a planner may believe
         trace, t_ms = self.ctx.trace, world_time_s * 1e3
         t0 = time.perf_counter()
-        if target == "cloud":
-            partition = Partition.cloud_only(trace)
-        elif target == "edge":
-            partition = Partition.edge_only(trace)
-        else:
-            if hasattr(self.planner, "choose"):  # the oracle: every cut over the true schedule
-                cut = self.planner.choose(walk(cut_timelines(self.ctx), lk, traces, t_ms,
-                                               self.queues).total_ms)  # fmt: skip
-            else:
-                cut = self.planner.decide(self.ctx, world_time_s, belief)
-            self.cuts.append(cut)
-            partition = self.ctx.partition(cut)
+        # the oracle chooses from every cut priced over the true schedule
+        true_ms = lambda: walk(cut_timelines(self.ctx), lk, traces, t_ms, self.queues).total_ms  # noqa: E731
+        partition = self._partition(target, world_time_s, belief, true_ms)
         planner_ms = (time.perf_counter() - t0) * 1e3
         precision = self.precision_fn() if self.precision_fn is not None else self.ctx.precision
         tl = generation_timeline(self.ctx, partition, precision)
