@@ -19,7 +19,7 @@ from agents.holders import Holders
 from ecc.errors import InvalidValueError, UnknownNameError, check_choice
 from ecc.hardware import HardwareProfile, check_precision, stage_latency_ms
 from ecc.network.link import LinkState
-from ecc.trace import ExecutionTrace
+from ecc.trace_types import ExecutionTrace
 
 DIRECTIONS = ("edge_prefix", "cloud_prefix")
 Precision = str | Mapping[str, str]

@@ -19,7 +19,7 @@ from ecc.cost import DIRECTIONS, Precision, stage_times_ms, unit_weight_bytes
 from ecc.errors import check_choice
 from ecc.hardware import HardwareProfile
 from ecc.network.link import LinkState
-from ecc.trace import ExecutionTrace
+from ecc.trace_types import ExecutionTrace
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ecc.network.link import LinkState
 from ecc.network.predictors import effective_bandwidth_mbps
 from ecc.network.transfer import LinkQueues, send_ms
 from ecc.planners.base import PlanContext
-from ecc.trace import ExecutionTrace
+from ecc.trace_types import ExecutionTrace
 
 
 @dataclass(frozen=True)
