@@ -8,12 +8,7 @@ the ``timing`` marker (``python -m pytest -m timing``).
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import resource
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,68 +19,20 @@ import torch
 
 from agents.zoo import build_model
 from ecc.emulated.client import probe_output_keys
-from ecc.wire import Codec, Message
+from ecc.wire import Message
 from ecc.wire import errors as E
-from ecc.wire.codec import KIND_SERVER_HELLO, MAGIC, PREFIX, PREFIX_BYTES, PROTOCOL_VERSION
-from ecc.wire.handshake import ClientHandshake, expect
-from ecc.wire.transport import Client, FramedSocket, TransportConfig, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "hostile-suite-shared-secret-0123456789"
-CODEC = Codec(SECRET)
-FAST = TransportConfig(connect_timeout_s=2.0, read_timeout_s=10.0, retries=2, backoff_s=0.1)
-SHAPE = "oft-tiny"
-
-
-class ServeProcess:
-    """`python -m ecc.serve` in a subprocess, with its stderr in a file."""
-
-    def __init__(self, tmp: Path, *extra: str, nofile: int | None = None) -> None:
-        port = free_port()
-        self.log_path = tmp / f"serve-{port}.log"
-        env = {**os.environ, "VECC_WIRE_SECRET": SECRET}
-
-        def limit() -> None:  # in the child, before exec: a hard cap on its descriptors
-            if nofile is not None:
-                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
-
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ecc.serve", "--shape", SHAPE, "--port", str(port), *extra],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                preexec_fn=limit,
-            )
-        line = self.proc.stdout.readline()
-        assert "serving" in line, (line, self.log())
-        self.address = ("127.0.0.1", port)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def status(self, field: str) -> int:
-        """A field of /proc/<pid>/status (VmRSS in kB, Threads, ...)."""
-        text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(rf"^{field}:\s+(\d+)", text, re.M).group(1))
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    def health(self) -> dict:
-        with Client(self.address, CODEC, FAST) as c:
-            return c.request(Message("health"), idempotent=True).meta
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+from ecc.wire.codec import MAGIC, PREFIX, PROTOCOL_VERSION
+from ecc.wire.transport import Client
+from tests.ecc.hostile_serve import (
+    CODEC,
+    FAST,
+    SHAPE,
+    ServeProcess,
+    closed_by_peer,
+    handshake,
+    nofile,
+    oft_inputs,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,28 +40,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     srv = ServeProcess(tmp_path_factory.mktemp("serve"), "--log-level", "INFO")
     yield srv
     srv.stop()
-
-
-@contextlib.contextmanager
-def _nofile(n: int):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(n, soft), hard), hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def _closed_by_peer(s: socket.socket, timeout_s: float = 10.0) -> bool:
-    s.settimeout(timeout_s)
-    try:
-        while True:
-            if s.recv(4096) == b"":
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except TimeoutError:
-        return False
 
 
 # ------------------------------------------------------------------ descriptors and connections
@@ -126,7 +51,7 @@ def test_accept_survives_fd_exhaustion_and_serves_a_client_after(tmp_path: Path)
     )
     socks: list[socket.socket] = []
     try:
-        with _nofile(4096):
+        with nofile(4096):
             for _ in range(1100):
                 with contextlib.suppress(OSError):
                     socks.append(socket.create_connection(srv.address, timeout=5.0))
@@ -187,7 +112,7 @@ def test_slowloris_does_not_grow_threads_and_times_out(server: ServeProcess) -> 
     time.sleep(0.3)
     threads1, fds1 = server.status("Threads"), server.fds()
     health = server.health()  # a legitimate peer still gets in (evicts an unauthenticated one)
-    closed = sum(_closed_by_peer(s, timeout_s=10.0) for s in socks)  # handshake timeout: 3 s
+    closed = sum(closed_by_peer(s, timeout_s=10.0) for s in socks)  # handshake timeout: 3 s
     for s in socks:
         s.close()
     print(f"300 slowloris: threads {threads0} -> {threads1}, fds {fds0} -> {fds1}")
@@ -195,101 +120,6 @@ def test_slowloris_does_not_grow_threads_and_times_out(server: ServeProcess) -> 
     assert fds1 <= fds0 + 256 + 2  # the connection cap bounds descriptors
     assert health["status"] == "ok"
     assert closed == 300
-
-
-# ------------------------------------------------------------------ replays and sessions
-def _handshake(address: tuple[str, int]) -> tuple[socket.socket, FramedSocket, bytes]:
-    """A legitimate connection, recording the bytes the client sent during the handshake."""
-    s = socket.create_connection(address, timeout=5.0)
-    hs = ClientHandshake(CODEC.secret)
-    s.sendall(hs.hello)
-    fs = FramedSocket(s, CODEC, 5.0)
-    prefix = bytes(fs._read(PREFIX_BYTES, "prefix"))
-    payload = bytes(fs._read(expect(CODEC.parse_prefix(prefix), KIND_SERVER_HELLO), "payload"))
-    finish, fs.channel = hs.on_server_hello(prefix, payload)
-    s.sendall(finish)
-    return s, fs, hs.hello + finish
-
-
-def _requests(server: ServeProcess) -> int:
-    return int(server.health()["requests"])
-
-
-def test_no_replay_is_accepted(server: ServeProcess) -> None:
-    def original(i: int) -> tuple[socket.socket, FramedSocket, bytes, bytes]:
-        s, fs, stream = _handshake(server.address)
-        frame = CODEC.encode(Message("close", i, meta={"session": i}), channel=fs.channel)
-        s.sendall(frame)
-        assert fs.recv().type == "closed"
-        return s, fs, stream, frame
-
-    before = _requests(server)
-    replays = 0
-    originals = 0
-    for i in range(8):  # a new connection: the whole captured byte stream, handshake included
-        s, _, stream, frame = original(i)
-        originals += 1
-        s.close()
-        with socket.create_connection(server.address, timeout=5.0) as r:
-            r.sendall(stream + frame)
-            replays += 1
-            assert _closed_by_peer(r)
-    for i in range(8):  # the same connection
-        s, _, _, frame = original(100 + i)
-        originals += 1
-        s.sendall(frame)
-        replays += 1
-        assert _closed_by_peer(s)
-        s.close()
-    s, _, _, frame = original(200)  # pipelined: nine copies at once behind the original
-    originals += 1
-    s.sendall(frame * 9)
-    replays += 9
-    assert _closed_by_peer(s)
-    s.close()
-    accepted = _requests(server) - before - originals
-    print(f"replays accepted: {accepted} of {replays}")
-    assert replays == 25
-    assert accepted == 0
-    assert "ReplayedFrame" in server.log()
-
-
-def _oft_inputs(model) -> dict[str, torch.Tensor]:
-    s = model.shape
-    g = torch.Generator().manual_seed(3)
-    size = s.vision[0].image_size
-    return {
-        "images": torch.rand(1, s.cameras, 3, size, size, generator=g),
-        "tokens": torch.randint(0, 100, (1, s.prompt_tokens), generator=g),
-        "proprio": torch.randn(1, s.proprio_dim, generator=g),
-    }
-
-
-def test_another_peer_cannot_read_or_close_a_session(server: ServeProcess) -> None:
-    torch.manual_seed(0)
-    model = build_model(SHAPE).eval()
-    inputs = _oft_inputs(model)
-    keys = list(probe_output_keys(model, inputs))
-    n = len(model.stages())
-    state = {k: v.contiguous() for k, v in model.init_state(inputs).items()}
-    same = {"client": 7, "session": 1}
-    with (
-        Client(server.address, CODEC, FAST, raise_remote_errors=False) as alice,
-        Client(server.address, CODEC, FAST, raise_remote_errors=False) as mallory,
-    ):
-        first = alice.request(
-            Message("run", tensors=state, meta={**same, "start": 0, "end": 1, "return_keys": []})
-        )
-        assert first.type == "result"
-        rest = {**same, "start": 1, "end": n, "return_keys": keys}
-        stolen = mallory.request(Message("run", meta=rest))
-        mallory.request(Message("close", meta=same))  # and tries to close alice's session
-        mine = alice.request(Message("run", meta={**rest, "close": True}))
-    assert stolen.type == "error"
-    assert "never sent" in stolen.meta["error"]
-    assert not stolen.tensors
-    assert mine.type == "result"
-    assert set(mine.tensors) == set(keys)
 
 
 # ------------------------------------------------------------------ a reader that never reads
@@ -301,7 +131,7 @@ class _Echo:
         self.server = server
         torch.manual_seed(0)
         model = build_model(SHAPE).eval()
-        inputs = _oft_inputs(model)
+        inputs = oft_inputs(model)
         self.keys = list(probe_output_keys(model, inputs))
         self.n = len(model.stages())
         self.state = {k: v.contiguous() for k, v in model.init_state(inputs).items()}
@@ -339,11 +169,11 @@ def _never_reader(server: ServeProcess) -> tuple[socket.socket, threading.Thread
     requests, send queue full) and its socket buffers are full, the state that stalled the old
     server's only worker in ``send`` for up to 300 s.
     """
-    s, fs, _ = _handshake(server.address)
+    s, fs, _ = handshake(server.address)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     torch.manual_seed(0)
     model = build_model(SHAPE).eval()
-    state = {k: v.contiguous() for k, v in model.init_state(_oft_inputs(model)).items()}
+    state = {k: v.contiguous() for k, v in model.init_state(oft_inputs(model)).items()}
     state["pad"] = torch.zeros(2**18)  # 1 MiB replies are asked for, never read
     stop = threading.Event()
     sent = [0]
@@ -401,115 +231,3 @@ def test_never_reader_keeps_others_p99_within_2x_of_baseline(server: ServeProces
     print(f"p99 baseline {p_base * 1e3:.1f} ms, beside a never-reader {p_loaded * 1e3:.1f} ms")
     assert errors == 0
     assert p_loaded <= 2 * p_base
-
-
-# ------------------------------------------------------------------ the edge under a bad server
-def _hostile_cloud(reply_header: dict) -> tuple[tuple[str, int], threading.Thread]:
-    """A one-connection "server" that handshakes properly, then answers with ``reply_header``."""
-    import msgpack
-
-    from ecc.wire.codec import KIND_FINISH, KIND_HELLO
-    from ecc.wire.handshake import ServerHandshake
-
-    lsock = socket.create_server(("127.0.0.1", 0))
-    lsock.settimeout(10.0)
-
-    def serve() -> None:
-        with lsock, contextlib.suppress(OSError, E.WireError):
-            raw, _ = lsock.accept()
-            with raw:
-                fs = FramedSocket(raw, CODEC, 10.0)
-                hs = ServerHandshake(CODEC.secret)
-                prefix = bytes(fs._read(PREFIX_BYTES, "p"))
-                hello = bytes(fs._read(expect(CODEC.parse_prefix(prefix), KIND_HELLO), "h"))
-                raw.sendall(hs.on_hello(prefix, hello))
-                prefix = bytes(fs._read(PREFIX_BYTES, "p"))
-                finish = bytes(fs._read(expect(CODEC.parse_prefix(prefix), KIND_FINISH), "f"))
-                fs.channel = hs.on_finish(finish)
-                request = fs.recv()
-                header = {**reply_header, "id": request.request_id}
-                raw.sendall(CODEC.seal_raw(msgpack.packb(header), b"", fs.channel))
-                time.sleep(1.0)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return lsock.getsockname()[:2], t
-
-
-@pytest.mark.parametrize(
-    ("reply_header", "reason"),
-    [
-        # a zero-size tensor whose dims would make numpy raise a raw ValueError
-        (
-            {
-                "t": "result",
-                "m": {},
-                "x": [{"n": "h", "d": "float32", "s": [0, 2**47, 2**47], "o": 0, "b": 0}],
-            },
-            "ShapeMismatch",
-        ),
-        ({"t": "error", "m": {"error": "boom"}, "x": []}, "boom"),  # an error reply
-        ({"t": "result", "m": {}, "x": []}, "lacks return keys"),  # no return keys
-    ],
-    ids=["huge-empty-dims", "error-reply", "missing-keys"],
-)
-def test_the_edge_falls_back_on_any_server_error(reply_header: dict, reason: str) -> None:
-    from ecc.emulated import SplitExecutor
-    from ecc.emulated.client import reference_outputs
-
-    torch.manual_seed(0)
-    model = build_model(SHAPE).eval()
-    inputs = _oft_inputs(model)
-    ref = reference_outputs(model, inputs)
-    address, t = _hostile_cloud(reply_header)
-    with Client(address, CODEC, FAST) as client:
-        ex = SplitExecutor(model, client, reconnect_interval_s=60.0)
-        ex.set_cut(3)
-        out, timing = ex.run(inputs)
-    t.join(timeout=10)
-    assert timing.fallback
-    assert ex.failures == 1
-    assert reason in " ".join(timing.notes)
-    torch.testing.assert_close(out["actions"], ref["actions"], rtol=0, atol=1e-6)
-
-
-# ------------------------------------------------------------------ session limits
-def test_sessions_are_byte_capped_expire_and_go_with_their_connection() -> None:
-    from ecc.emulated.server import StageService
-
-    torch.manual_seed(0)
-    model = build_model(SHAPE).eval()
-    state = {k: v.contiguous() for k, v in model.init_state(_oft_inputs(model)).items()}
-    nbytes = sum(v.numel() * v.element_size() for v in state.values())
-
-    arrays = {k: v.numpy().copy() for k, v in state.items()}  # as decoded off the wire
-
-    def run(svc: StageService, origin: int, session: int) -> Message:
-        msg = Message("run", tensors=arrays, meta={"session": session, "start": 0, "end": 1})
-        msg.origin = origin
-        return svc.run(msg)
-
-    capped = StageService(model, max_session_bytes=nbytes // 2)
-    reply = run(capped, 1, 1)
-    assert reply.type == "error"
-    assert "max_session_bytes" in reply.meta["error"]
-    assert capped.open_sessions == 0
-
-    probe = StageService(model)
-    run(probe, 1, 0)
-    per = probe.session_bytes  # inputs plus what stage 0 wrote
-    assert per >= nbytes
-    total = StageService(model, max_total_session_bytes=int(2.5 * per))
-    for s in range(4):
-        assert run(total, 1, s).type == "result"
-    assert total.open_sessions == 2  # the least recently used went to stay under the cap
-    assert total.session_bytes <= 2.5 * per
-
-    ttl = StageService(model, session_ttl_s=0.05)
-    run(ttl, 1, 1)
-    time.sleep(0.1)
-    run(ttl, 2, 1)  # another connection's session; the old one has expired meanwhile
-    assert ttl.open_sessions == 1
-    ttl.connection_closed(2)
-    assert ttl.open_sessions == 0
-    assert ttl.session_bytes == 0
