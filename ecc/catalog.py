@@ -95,7 +95,7 @@ def local_shape_names() -> tuple[str, ...]:
 
 def shape_names() -> list[str]:
     """Every name :func:`get_shape` accepts."""
-    try:
+    try:  # lazy and optional: the zoo loads torch; the cost model runs without it
         from agents import zoo
 
         return [*zoo.list_shapes(), *ALIASES]

@@ -22,7 +22,12 @@ import threading
 
 import torch
 
+from agents.policy import load_policy
 from agents.staged import StagedModel
+from agents.zoo import build_model
+from ecc.emulated import StageServer
+from ecc.wire.config import WireConfig
+from ecc.wire.errors import WireConfigError
 from ecc.wire.server import ServerConfig
 
 log = logging.getLogger("ecc.serve")
@@ -31,12 +36,8 @@ log = logging.getLogger("ecc.serve")
 def build_served_model(checkpoint: str | None, shape: str | None, seed: int) -> StagedModel:
     """The model to serve: a trained checkpoint, or a zoo shape with seeded random weights."""
     if checkpoint:
-        from agents.policy import load_policy
-
         return load_policy(checkpoint).model
     if shape:
-        from agents.zoo import build_model
-
         torch.manual_seed(seed)
         return build_model(shape).eval()
     raise SystemExit("ecc.serve: give --checkpoint DIR or --shape NAME (e.g. openvla-tiny)")
@@ -85,10 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     torch.set_num_threads(args.threads)
-    from ecc.emulated import StageServer
-    from ecc.wire.config import WireConfig
-    from ecc.wire.errors import WireConfigError
-
     try:
         codec = WireConfig(compression=args.compression).codec()
         config = ServerConfig(

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.experts import ExpertConfig, ScriptedExpert
+
 
 class ScriptedExpertActor:
     """The scripted expert. It reads PRIVILEGED simulator state, so its success is labelled as such.
@@ -16,9 +18,6 @@ class ScriptedExpertActor:
     privileged = True
 
     def __init__(self, **expert_config: Any) -> None:
-        # lazy: envs.experts loads robosuite (~1 s); only an actor that is built needs it
-        from envs.experts import ExpertConfig, ScriptedExpert
-
         self.expert = ScriptedExpert(ExpertConfig(**expert_config))
 
     def reset(self, env: Any) -> None:

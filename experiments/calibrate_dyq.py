@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.data import load_demos
+from agents.policy import load_policy
 from experiments.apps import as_args
 from quantization.calibrate_dyq import calibrate_arrays, calibrate_file, collect_from_policy
 from quantization.config import DyQConfig, dyq_weight_config
@@ -44,9 +46,6 @@ def run(cfg: Any) -> None:
 
 
 def _from_policy(args: Any, dyq: DyQConfig) -> list[float]:
-    from agents.data import load_demos
-    from agents.policy import load_policy
-
     if args.demos is None:
         raise CalibrationError("demos=None is not allowed with checkpoint; allowed: an HDF5 file")
     torch.set_num_threads(1)

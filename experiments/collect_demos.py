@@ -49,8 +49,11 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+import envs
 from core.errors import not_allowed
 from core.provenance import provenance
+from envs.experts import ExpertConfig, ScriptedExpert
+from envs.experts.rollout import run_episode
 from experiments.apps import as_args
 
 log = logging.getLogger("experiments.collect_demos")
@@ -114,11 +117,6 @@ def collect_task(job: Job, on_episode: Callable[[bool], None] | None = None) -> 
 
     ``on_episode(success)`` is called after every episode (progress reporting in-process).
     """
-    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-    import envs
-    from envs.experts import ExpertConfig, ScriptedExpert
-    from envs.experts.rollout import run_episode
-
     t0 = time.perf_counter()
     env = envs.make_env(
         job.suite, job.task, image_size=job.image_size, render=job.render, seed=job.seed
@@ -220,10 +218,6 @@ def collect(args: SimpleNamespace) -> int:
     """Collect the demos ``args`` asks for (the fields of conf/tool/collect_demos.yaml) into ``args.out``;
     0 when every task got its ``n_per_task`` demos, 1 otherwise."""
     logging.basicConfig(level=logging.WARNING)
-    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-    import envs
-    from envs.experts import ExpertConfig
-
     if args.suite not in envs.list_suites():
         raise ValueError(not_allowed("suite", args.suite, envs.list_suites()))
     available = list(envs.list_tasks(args.suite))

@@ -18,6 +18,13 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ecc.config import context_from_config, network_from_config, planner_from_config
+from ecc.emulated.deployment import EmulatedDeployment
+from ecc.planners.base import make_context
+from ecc.runtime import ConstantLatency, MeasuredLatency, SimulatedRuntime
+from ecc.runtime.deployment import ModeledDeployment
+from ecc.wire.config import WireConfig
+from experiments.calibration import calibration_for
 from experiments.config_checks import LATENCY_KINDS, RUNTIME_KINDS, ConfigError
 from quantization.policy import quantize_policy
 
@@ -39,8 +46,6 @@ def model_policy(policy: Any) -> Any:
 
 def _calibration(cfg: DictConfig, policy: Any) -> Any:
     """SmoothQuant / QVLA calibrate on demonstration frames (+calibration.demos=...); others: None."""
-    from experiments.calibration import calibration_for
-
     return calibration_for(cfg, model_policy(policy))
 
 
@@ -48,8 +53,6 @@ def build_latency_source(
     cfg: DictConfig, acting_shape: str | None, stage_precision: Callable[[Any], Any] | None = None
 ) -> Any:
     """The latency the world sees: modeled deployment, the acting policy's measured time, or a constant."""
-    from ecc.runtime import ConstantLatency, MeasuredLatency
-
     rt = cfg.runtime
     if rt.latency not in LATENCY_KINDS:
         raise ConfigError(f"runtime.latency={rt.latency!r}; allowed: {', '.join(LATENCY_KINDS)}")
@@ -57,9 +60,6 @@ def build_latency_source(
         return ConstantLatency(rt.constant_ms)
     if rt.latency == "measured":
         return MeasuredLatency(rt.measured_scale)
-    from ecc.config import context_from_config, network_from_config, planner_from_config
-    from ecc.runtime.deployment import ModeledDeployment
-
     arch = acting_shape if rt.architecture == "acting" else rt.architecture
     if arch is None:
         raise ConfigError(
@@ -85,11 +85,6 @@ def build_latency_source(
 
 def build_emulated(cfg: DictConfig, policy: Any) -> Any:
     """Link + cloud server process + split client for ``runtime=emulated`` (started)."""
-    from ecc.config import network_from_config, planner_from_config
-    from ecc.emulated.deployment import EmulatedDeployment
-    from ecc.planners.base import make_context
-    from ecc.wire.config import WireConfig
-
     rt = cfg.runtime
     planner = ctx = None
     if rt.cut is None:
@@ -138,8 +133,6 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         if policy is None and kind != "none":
             log.info("runtime=%s ignored: %s acts directly", kind, type(actor).__name__)
         return actor, {"runtime": "none"}, lambda: None
-    from ecc.runtime import SimulatedRuntime
-
     scheduler = instantiate(cfg.scheduler)  # before anything that must be closed again
     model = policy.model
     if kind == "emulated":

@@ -26,8 +26,12 @@ from typing import Any
 
 import numpy as np
 
+import envs
+from agents.actor import PolicyActor
 from core.provenance import provenance
+from envs.experts import ScriptedExpert
 from experiments.apps import as_args
+from experiments.rollout import run_episode
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +40,6 @@ class ExpertShadow:
     """Wraps an actor: acts with it, and records the expert's label and phase at every step."""
 
     def __init__(self, actor: Any) -> None:
-        # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-        from envs.experts import ScriptedExpert
-
         self.actor = actor
         self.expert = ScriptedExpert()
         self.rows: list[tuple[str, float, float, float]] = []  # phase, cos, grip agree, l2
@@ -112,11 +113,6 @@ def diagnose(
     num_wait_steps: int = 10,
 ) -> dict[str, Any]:
     """Run the policy with an expert shadow; returns per-episode and pooled per-phase figures."""
-    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-    import envs
-    from agents.actor import PolicyActor
-    from experiments.rollout import run_episode
-
     actor = PolicyActor(checkpoint)
     size = actor.policy.shape.vision[0].image_size
     limit = max_steps or envs.episode_limit(suite)

@@ -32,8 +32,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tqdm import tqdm
 
+import envs
 from core.errors import not_allowed
 from core.provenance import provenance
+from envs.experts import ExpertConfig, ScriptedExpert
+from envs.experts.rollout import run_episode
 from experiments.apps import as_args
 
 log = logging.getLogger("experiments.expert_table")
@@ -58,11 +61,6 @@ def run_chunk(
     suite: str, task: str, init_states: Sequence[int], seed: int, noise: float
 ) -> list[EpisodeRow]:
     """Run the expert on ``init_states`` of one task in a fresh env (called in a worker)."""
-    # lazy: envs loads robosuite (~1 s); each worker process imports it for itself
-    import envs
-    from envs.experts import ExpertConfig, ScriptedExpert
-    from envs.experts.rollout import run_episode
-
     env = envs.make_env(suite, task, render=False, seed=seed)
     limit = envs.episode_limit(suite)
     rows = []
@@ -121,9 +119,6 @@ def summarize(rows: Sequence[EpisodeRow]) -> list[TaskSummary]:
 
 def _header(args: SimpleNamespace, elapsed_s: float, prov: dict) -> dict:
     """Table header; ``prov`` is taken when the run starts (the code that ran)."""
-    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-    from envs.experts import ExpertConfig
-
     return {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "command": "vecc-study study=expert_table " + " ".join(sys.argv[1:]),
@@ -237,9 +232,6 @@ def check_args(args: SimpleNamespace) -> SimpleNamespace:
 
 def select_tasks(suites_arg: str, tasks_arg: str) -> list[tuple[str, str]]:
     """(suite, task) pairs named on the command line; raises ValueError on unknown names."""
-    # lazy: envs loads robosuite (~1 s); imported only when episodes run, so --help stays fast
-    import envs
-
     suites = (
         envs.list_suites() if suites_arg == "all" else [s.strip() for s in suites_arg.split(",")]
     )

@@ -31,6 +31,7 @@ from ecc.config import planner_from_config
 from ecc.errors import InvalidValueError
 from ecc.network.config import Network
 from ecc.network.link import LinkState
+from ecc.network.schedule import load_mahimahi_schedule
 from ecc.planners import OraclePlanner, make_context
 from ecc.planners.base import PlanContext, Planner
 from experiments.apps import as_args, conf_dir
@@ -127,8 +128,6 @@ def trace_grid(
 
 
 def _ms(path: Path) -> np.ndarray:
-    from ecc.network.schedule import load_mahimahi_schedule
-
     return load_mahimahi_schedule(path).opportunities_ms
 
 

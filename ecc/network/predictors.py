@@ -118,6 +118,7 @@ def make_predictor(kind: str, **kwargs) -> BandwidthPredictor:
     if kind == "ewma":
         return EWMAPredictor(**kwargs)
     if kind == "lstm":
+        # lazy: the LSTM is the one predictor that needs torch; the others are numpy only
         from ecc.network.lstm import LSTMPredictor
 
         ckpt = kwargs.pop("checkpoint", None)

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-from ecc.cost import Partition, latency_breakdown, stage_times_ms
+from ecc.cost import Partition, latency_breakdown, stage_times_ms, unit_weight_bytes
 from ecc.errors import InfeasiblePlanError
 from ecc.network.link import LinkState
 from ecc.planners.base import Plan, PlanContext, Planner
@@ -106,8 +106,6 @@ class MinCutPlanner(Planner):
     @staticmethod
     def _check_budgets(ctx: PlanContext, part: Partition) -> None:
         """The cut graph has no memory terms: reject a placement that breaks a budget."""
-        from ecc.cost import unit_weight_bytes
-
         oc = np.asarray(part.on_cloud)
         e = float(unit_weight_bytes(ctx.trace, ctx.edge, ctx.precision)[~oc].sum())
         c = float(unit_weight_bytes(ctx.trace, ctx.cloud, ctx.precision)[oc].sum())

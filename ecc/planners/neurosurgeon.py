@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ecc.cost import stage_times_ms
+from ecc.cuts import cut_costs
 from ecc.hardware import HardwareProfile
 from ecc.network.link import LinkState
 from ecc.planners.base import Plan, PlanContext, Planner, best_cut
@@ -89,8 +90,6 @@ class NeurosurgeonPlanner(Planner):
         return self._models[hw.name]
 
     def plan(self, ctx: PlanContext, link: LinkState) -> Plan:
-        from ecc.cuts import cut_costs
-
         pe = self.regression(ctx.edge).predict(ctx.trace)
         pc = self.regression(ctx.cloud).predict(ctx.trace)
         cc = cut_costs(ctx.trace, ctx.edge, ctx.cloud, ctx.precision, ctx.direction, ctx.charge_io,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecc.wire.transport import free_port
+from ecc.wire import Codec
+from ecc.wire.transport import Client, TransportConfig, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "load-benchmark-shared-secret-0123456789"
@@ -33,10 +34,8 @@ def _client(
     import torch
 
     torch.set_num_threads(1)
-    from agents.zoo import build_model
+    from agents.zoo import build_model  # lazy, as torch above: both load torch
     from ecc.emulated import SplitExecutor, module_order
-    from ecc.wire import Codec
-    from ecc.wire.transport import Client, TransportConfig
 
     torch.manual_seed(0)
     model = build_model(shape).eval()

@@ -15,7 +15,6 @@ main-job run reports no inference info. The policy, env and runtime are the main
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+import envs
 from ecc.runtime import ConstantLatency, SimulatedRuntime
 from ecc.schedulers import QueueThreshold
 from ecc.schedulers.safe import FailureCalibration, calibrate
@@ -69,9 +69,6 @@ def collect_features(
     ``cfg`` carries the study fields (policy, checkpoint, suite, image_size, max_episode_steps,
     num_wait_steps). Episode k of a task uses init state k and seed ``seed + k``.
     """
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless told otherwise
-    import envs  # after MUJOCO_GL: importing it loads mujoco
-
     main = compose_main(
         [f"policy={cfg.policy}", f"policy.checkpoint={cfg.checkpoint}", "policy.features=true"]
     )
@@ -126,9 +123,6 @@ def calibrate_from_episodes(
 
 def study_tasks(cfg: DictConfig) -> list[str]:
     """The study's tasks: ``cfg.tasks`` (all of the suite when empty), the first ``max_tasks``."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import envs
-
     if cfg.suite not in envs.list_suites():
         raise RapidExperimentError("suite", cfg.suite, envs.list_suites())
     allowed = envs.list_tasks(cfg.suite)

@@ -9,13 +9,14 @@ env info, which is the product here.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+import envs
+from experiments.actors import ScriptedExpertActor
 from experiments.rapid.errors import RapidExperimentError
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ class KinematicEpisode:
     @property
     def category(self) -> str:
         """The task's category (``envs.spec.TASK_CATEGORIES``), as its suite defines it."""
-        import envs
-
         return envs.get_task(self.suite, self.task).category
 
     @property
@@ -52,8 +51,6 @@ def _kinematic(info: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def check_tasks(suite: str, tasks: Iterable[str] | None) -> list[str]:
     """The suite's tasks (all when ``tasks`` is None); raises on unknown names."""
-    import envs
-
     if suite not in envs.list_suites():
         raise RapidExperimentError("suite", suite, envs.list_suites())
     allowed = envs.list_tasks(suite)
@@ -76,10 +73,6 @@ def collect_expert_episodes(
 
     Episode k of a task uses seed ``seed + k``. Returns the kinematic stream of every episode.
     """
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import envs
-    from experiments.actors import ScriptedExpertActor
-
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
         raise RapidExperimentError(
             "episodes", episodes, "a positive integer (init states per task)"

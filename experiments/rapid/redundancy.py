@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+import envs
 from ecc.schedulers import replay_trigger
 from experiments.rapid.errors import RapidExperimentError
 from experiments.rapid.kinematics import KinematicEpisode, collect_expert_episodes
@@ -90,8 +91,6 @@ def redundancy_rows(
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Expert streams of every suite, the trigger replayed over them; table, timeline, overhead."""
-    import envs
-
     out = Path(cfg.out)
     episodes: list[KinematicEpisode] = []
     for suite in cfg.suites:
