@@ -29,50 +29,71 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-import numpy as np
-
-from ecc.wire import compression as C
 from ecc.wire import errors as E
-from ecc.wire.compression import COMPRESSIONS, compressed_nbytes, decompress
-from ecc.wire.dtypes import DTYPES, FLOAT_DTYPES
+from ecc.wire import frame
+from ecc.wire.compression import COMPRESSIONS
+from ecc.wire.dtypes import DTYPES
+from ecc.wire.frame import (
+    ALIGN,
+    KIND_DATA,
+    KINDS,
+    MAGIC,
+    PREFIX,
+    PREFIX_BYTES,
+    PROTOCOL_VERSION,
+    FrameLayout,
+    check_lead,
+    parse_prefix,
+)
 from ecc.wire.secure import TAG_BYTES, Channel
-from ecc.wire.torch_edge import to_numpy, to_torch
+from ecc.wire.tensor_table import (
+    TensorEntry,
+    check_outgoing,
+    check_table,
+    decode_tensors,
+    pack_header,
+    pack_tensors,
+    unpack_header,
+)
+from ecc.wire.torch_edge import to_torch
+
+# The prefix constants and FrameLayout live in ecc.wire.frame; they stay importable from here
+# (the handshake kinds below are not used by the codec itself).
+KIND_HELLO, KIND_SERVER_HELLO, KIND_FINISH = (
+    frame.KIND_HELLO,
+    frame.KIND_SERVER_HELLO,
+    frame.KIND_FINISH,
+)
+
+__all__ = [
+    "ALIGN",
+    "DTYPES",
+    "KINDS",
+    "KIND_DATA",
+    "KIND_FINISH",
+    "KIND_HELLO",
+    "KIND_SERVER_HELLO",
+    "MAGIC",
+    "MIN_SECRET_BYTES",
+    "PREFIX",
+    "PREFIX_BYTES",
+    "PROTOCOL_VERSION",
+    "SECRET_ENV",
+    "Codec",
+    "FrameHeader",
+    "FrameLayout",
+    "Message",
+    "secret_from_env",
+]
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"VECC"
-PROTOCOL_VERSION = 2
-SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
-PREFIX = struct.Struct("<4sBBHIQQ")
-PREFIX_BYTES = PREFIX.size  # 28
-KIND_DATA, KIND_HELLO, KIND_SERVER_HELLO, KIND_FINISH = 0, 1, 2, 3
-KINDS = {
-    KIND_DATA: "data",
-    KIND_HELLO: "hello",
-    KIND_SERVER_HELLO: "server_hello",
-    KIND_FINISH: "finish",
-}
-ALIGN = 64
 SECRET_ENV = "VECC_WIRE_SECRET"
 MIN_SECRET_BYTES = 16
-
-
-MAX_TENSORS = 4096
-MAX_NDIM = 32
-MAX_NAME_CHARS = 256
-MAX_TYPE_CHARS = 64
-_HEADER_KEYS = frozenset({"t", "id", "m", "x"})
-_TENSOR_KEYS = frozenset({"n", "d", "s", "o", "b", "c"})
-
-
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
 @dataclass
@@ -98,43 +119,6 @@ class Message:
 
 
 @dataclass(frozen=True)
-class FrameLayout:
-    """What a frame's prefix announces (sizes in bytes)."""
-
-    version: int
-    header_len: int
-    body_len: int
-    kind: int = KIND_DATA
-    seq: int = 0
-
-    @property
-    def body_offset(self) -> int:
-        """Offset of the sealed body from the frame start (bytes)."""
-        return PREFIX_BYTES + self.header_len
-
-    @property
-    def total(self) -> int:
-        """Whole frame length (bytes)."""
-        return PREFIX_BYTES + self.header_len + self.body_len
-
-    @property
-    def plain_body_len(self) -> int:
-        """Body length after decryption (bytes)."""
-        return max(self.body_len - TAG_BYTES, 0)
-
-
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    offset: int
-    nbytes: int
-    comp: str
-    count: int
-
-
-@dataclass(frozen=True)
 class FrameHeader:
     """An authenticated, validated header: what the body will hold (read before the body)."""
 
@@ -143,7 +127,7 @@ class FrameHeader:
     type: str
     request_id: int
     meta: dict[str, Any]
-    entries: tuple[_Entry, ...]
+    entries: tuple[TensorEntry, ...]
 
 
 def secret_from_env(var: str = SECRET_ENV) -> bytes:
@@ -206,62 +190,6 @@ class Codec:
         self.min_compress_elems = int(min_compress_elems)
 
     # ------------------------------------------------------------------ encode
-    def _tensor_chunks(
-        self, msg: Message, compress: Mapping[str, str] | None
-    ) -> tuple[list[dict[str, Any]], list[memoryview], int]:
-        if not isinstance(msg.type, str) or not 0 < len(msg.type) <= MAX_TYPE_CHARS:
-            raise E.WireConfigError(
-                f"message type={msg.type!r}; allowed: str of 1..{MAX_TYPE_CHARS} chars"
-            )
-        if not isinstance(msg.request_id, int) or not 0 <= msg.request_id < 2**64:
-            raise E.WireConfigError(f"request_id={msg.request_id!r}; allowed: int in [0, 2**64)")
-        if len(msg.tensors) > MAX_TENSORS:
-            raise E.WireConfigError(f"{len(msg.tensors)} tensors; allowed: <= {MAX_TENSORS}")
-        overrides = dict(compress or {})
-        for name, kind in overrides.items():
-            if kind not in COMPRESSIONS:
-                raise E.WireConfigError(f"compress[{name!r}]={kind!r}; allowed: {COMPRESSIONS}")
-        table: list[dict[str, Any]] = []
-        chunks: list[memoryview] = []
-        offset = 0
-        for name, value in msg.tensors.items():
-            if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
-                raise E.WireConfigError(
-                    f"tensor name={name!r}; allowed: str of 1..{MAX_NAME_CHARS} chars"
-                )
-            arr, wire_dtype = to_numpy(value, msg.wire_dtypes.get(name))
-            if arr.ndim > MAX_NDIM:
-                raise E.WireConfigError(
-                    f"tensor {name!r} has ndim={arr.ndim}; allowed: <= {MAX_NDIM}"
-                )
-            kind = overrides.get(name, self.compression)
-            if kind != "none" and (
-                wire_dtype not in FLOAT_DTYPES or arr.size < self.min_compress_elems
-            ):
-                kind = "none"
-            if kind == "none":
-                bufs = [np.ascontiguousarray(arr, dtype=DTYPES[wire_dtype])]
-            else:
-                if wire_dtype == "bfloat16":
-                    arr = (arr.astype(np.uint32) << 16).view(np.float32)
-                bufs = C.compress(arr, kind)
-            entry: dict[str, Any] = {"n": name, "d": wire_dtype, "s": list(arr.shape), "o": offset}
-            nbytes = 0
-            for b in bufs:
-                if b.nbytes:
-                    chunks.append(memoryview(b).cast("B"))
-                nbytes += b.nbytes
-            entry["b"] = nbytes
-            if kind != "none":
-                entry["c"] = kind
-            table.append(entry)
-            last = len(table) == len(msg.tensors)
-            pad = 0 if last else _align(offset + nbytes) - (offset + nbytes)
-            if pad:
-                chunks.append(memoryview(bytes(pad)))
-            offset += nbytes + pad
-        return table, chunks, offset
-
     def encode_buffers(
         self,
         msg: Message,
@@ -273,10 +201,11 @@ class Codec:
         ``compress`` maps tensor names to a compression overriding the codec default. The
         channel's next sequence number is used up even if the frame is never sent.
         """
-        table, chunks, plain_len = self._tensor_chunks(msg, compress)
-        header = msgpack.packb(
-            {"t": msg.type, "id": msg.request_id, "m": msg.meta, "x": table}, use_bin_type=True
+        check_outgoing(msg.type, msg.request_id)
+        table, chunks, plain_len = pack_tensors(
+            msg.tensors, msg.wire_dtypes, compress, self.compression, self.min_compress_elems
         )
+        header = pack_header(msg.type, msg.request_id, msg.meta, table)
         header_len = len(header) + TAG_BYTES
         if header_len > self.max_header_bytes:
             raise E.WireConfigError(
@@ -342,48 +271,11 @@ class Codec:
 
         Lets a reader drop a peer speaking another protocol without waiting for a whole prefix.
         """
-        n = min(len(lead), 5)
-        if bytes(lead[: min(n, 4)]) != MAGIC[: min(n, 4)]:
-            raise E.BadMagic(f"magic={bytes(lead[:4])!r}; expected {MAGIC!r}")
-        if n == 5 and lead[4] not in SUPPORTED_VERSIONS:
-            self.parse_prefix(bytes(lead[:5]) + bytes(PREFIX_BYTES - 5))  # raises with the hint
+        check_lead(lead, self.max_header_bytes, self.max_frame_bytes)
 
     def parse_prefix(self, prefix: bytes | bytearray | memoryview) -> FrameLayout:
         """Validate the fixed prefix; raises before any header or body byte needs to be read."""
-        if len(prefix) < PREFIX_BYTES:
-            raise E.Truncated(
-                f"frame of {len(prefix)} bytes is shorter than the {PREFIX_BYTES}-byte prefix"
-            )
-        magic, version, kind, reserved, header_len, body_len, seq = PREFIX.unpack_from(prefix, 0)
-        if magic != MAGIC:
-            raise E.BadMagic(f"magic={bytes(magic)!r}; expected {MAGIC!r}")
-        if version not in SUPPORTED_VERSIONS:
-            hint = (
-                " (version 1 frames are HMAC-only clear text and no longer accepted; update the peer)"
-                if version < PROTOCOL_VERSION
-                else ""
-            )
-            raise E.UnsupportedVersion(f"version={version}; supported: {SUPPORTED_VERSIONS}{hint}")
-        if kind not in KINDS or reserved:
-            raise E.BadHeader(
-                f"kind={kind}, reserved={reserved}; allowed: kind in {sorted(KINDS)}, reserved 0"
-            )
-        if header_len > self.max_header_bytes:
-            raise E.FrameTooLarge(
-                f"header_len={header_len} bytes exceeds max_header_bytes={self.max_header_bytes}"
-            )
-        layout = FrameLayout(version, header_len, body_len, kind, seq)
-        if layout.total > self.max_frame_bytes:
-            raise E.FrameTooLarge(
-                f"frame of {layout.total} bytes (body_len={body_len}) exceeds "
-                f"max_frame_bytes={self.max_frame_bytes}"
-            )
-        if kind == KIND_DATA and (header_len <= TAG_BYTES or (body_len and body_len <= TAG_BYTES)):
-            raise E.BadHeader(
-                f"header_len={header_len}, body_len={body_len}; sealed records need > "
-                f"{TAG_BYTES} bytes (body_len 0: no body)"
-            )
-        return layout
+        return parse_prefix(prefix, self.max_header_bytes, self.max_frame_bytes)
 
     def open_header(
         self, layout: FrameLayout, prefix: bytes, sealed_header: memoryview, channel: Channel
@@ -396,8 +288,8 @@ class Codec:
         channel.check_rx_seq(layout.seq)
         raw = bytearray(layout.header_len - TAG_BYTES)
         channel.open_into(0, layout.seq, prefix, sealed_header, memoryview(raw), "header")
-        header = self._unpack_header(memoryview(raw))
-        entries = self._check_table(header["x"], layout.plain_body_len)
+        header = unpack_header(memoryview(raw))
+        entries = check_table(header["x"], layout.plain_body_len, self.max_frame_bytes)
         if not layout.body_len:
             channel.finish_rx()
         return FrameHeader(layout, prefix, header["t"], header["id"], header["m"], entries)
@@ -419,7 +311,7 @@ class Codec:
             )
             channel.finish_rx()
             body = memoryview(plain)
-        tensors, dtypes = self._decode_tensors(head.entries, body)
+        tensors, dtypes = decode_tensors(head.entries, body)
         return Message(
             type=head.type,
             request_id=head.request_id,
@@ -444,135 +336,3 @@ class Codec:
         prefix = bytes(view[:PREFIX_BYTES])
         head = self.open_header(layout, prefix, view[PREFIX_BYTES : layout.body_offset], ch)
         return self.open_body(head, view[layout.body_offset :] if layout.body_len else None, ch)
-
-    def _unpack_header(self, raw: memoryview) -> dict[str, Any]:
-        n = len(raw)
-        try:
-            header = msgpack.unpackb(
-                raw,
-                raw=False,
-                strict_map_key=True,
-                use_list=True,
-                max_str_len=n,
-                max_bin_len=n,
-                max_array_len=n,
-                max_map_len=n,
-                max_ext_len=0,
-                ext_hook=_reject_ext,
-            )
-        except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as e:
-            raise E.BadHeader(f"header is not valid msgpack: {e}") from e
-        if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
-            got = sorted(header) if isinstance(header, dict) else type(header).__name__
-            raise E.BadHeader(f"header keys={got}; expected {sorted(_HEADER_KEYS)}")
-        t, rid, meta, table = header["t"], header["id"], header["m"], header["x"]
-        if not isinstance(t, str) or not 0 < len(t) <= MAX_TYPE_CHARS:
-            raise E.BadHeader(f"message type={t!r}; allowed: str of 1..{MAX_TYPE_CHARS} chars")
-        if type(rid) is not int or not 0 <= rid < 2**64:
-            raise E.BadHeader(f"request id={rid!r}; allowed: int in [0, 2**64)")
-        if not isinstance(meta, dict):
-            raise E.BadHeader(f"meta is {type(meta).__name__}; expected a map")
-        if not isinstance(table, list) or len(table) > MAX_TENSORS:
-            raise E.BadHeader(
-                f"tensor table is {type(table).__name__}; expected a list of <= {MAX_TENSORS}"
-            )
-        return header
-
-    def _check_table(self, table: list[Any], body_len: int) -> tuple[_Entry, ...]:
-        """Every entry's name, dtype, shape, region and byte count, before any allocation."""
-        out: list[_Entry] = []
-        names: set[str] = set()
-        cursor = 0  # end of the previous region: regions must be ordered and disjoint
-        for i, entry in enumerate(table):
-            if (
-                not isinstance(entry, dict)
-                or not {"n", "d", "s", "o", "b"} <= set(entry) <= _TENSOR_KEYS
-            ):
-                raise E.BadHeader(f"tensor entry {i} is malformed: {entry!r:.200}")
-            name, dtype, shape, off, nbytes = (entry[k] for k in ("n", "d", "s", "o", "b"))
-            comp = entry.get("c", "none")
-            if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS or name in names:
-                raise E.BadHeader(f"tensor {i} name={name!r:.80}: empty, too long or duplicate")
-            if not isinstance(dtype, str) or dtype not in DTYPES:
-                raise E.BadDtype(f"tensor {name!r} dtype={dtype!r:.40}; allowed: {sorted(DTYPES)}")
-            if (
-                not isinstance(shape, list)
-                or len(shape) > MAX_NDIM
-                or not all(type(d) is int and 0 <= d < 2**48 for d in shape)
-            ):
-                raise E.ShapeMismatch(
-                    f"tensor {name!r} shape={shape!r:.80}; expected <= {MAX_NDIM} dims >= 0"
-                )
-            shp = tuple(shape)
-            count, span = 1, 1
-            for d in shp:
-                count *= d
-                span *= max(d, 1)  # what numpy would size a zero-size array's strides by
-            if span * DTYPES[dtype].itemsize > self.max_frame_bytes:
-                raise E.ShapeMismatch(
-                    f"tensor {name!r} shape={list(shp)} spans {span} elements of {dtype}; "
-                    f"allowed: <= max_frame_bytes={self.max_frame_bytes} bytes even when empty"
-                )
-            if type(off) is not int or type(nbytes) is not int or off < cursor or nbytes < 0:
-                raise E.ShapeMismatch(
-                    f"tensor {name!r} offset={off!r} nbytes={nbytes!r}; regions must be ordered, "
-                    f"disjoint and start at >= {cursor}"
-                )
-            if off + nbytes > body_len:
-                raise E.ShapeMismatch(
-                    f"tensor {name!r} region [{off}, {off + nbytes}) exceeds body of {body_len} bytes"
-                )
-            if comp == "none":
-                expected = count * DTYPES[dtype].itemsize
-            elif comp in ("fp16", "int8") and dtype in FLOAT_DTYPES:
-                expected = compressed_nbytes(comp, shp)
-            else:
-                raise E.BadCompression(
-                    f"tensor {name!r} compression={comp!r:.40} with dtype={dtype}; allowed: "
-                    f"'fp16'/'int8' on {sorted(FLOAT_DTYPES)}"
-                )
-            if nbytes != expected:
-                raise E.ShapeMismatch(
-                    f"tensor {name!r} has {nbytes} bytes; shape {list(shp)} x {dtype}"
-                    f"{'' if comp == 'none' else ' compressed ' + comp} needs {expected}"
-                )
-            names.add(name)
-            out.append(_Entry(name, dtype, shp, off, nbytes, comp, count))
-            cursor = off + nbytes
-        return tuple(out)
-
-    def _decode_tensors(
-        self, entries: tuple[_Entry, ...], body: memoryview
-    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        tensors: dict[str, np.ndarray] = {}
-        dtypes: dict[str, str] = {}
-        for e in entries:
-            region = body[e.offset : e.offset + e.nbytes]
-            try:
-                if e.comp == "none":
-                    arr = (
-                        np.frombuffer(region, dtype=DTYPES[e.dtype], count=e.count).reshape(e.shape)
-                        if e.count
-                        else np.empty(e.shape, dtype=DTYPES[e.dtype])
-                    )
-                else:
-                    arr = _restore_dtype(decompress(region, e.comp, e.shape), e.dtype)
-            except (ValueError, TypeError, MemoryError) as err:  # last line: never a raw error
-                raise E.ShapeMismatch(f"tensor {e.name!r} cannot be decoded: {err}") from err
-            tensors[e.name] = arr
-            dtypes[e.name] = e.dtype
-        return tensors, dtypes
-
-
-def _restore_dtype(x32: np.ndarray, dtype: str) -> np.ndarray:
-    """Cast a decompressed float32 array back to the tensor's declared wire dtype."""
-    if dtype == "bfloat16":
-        # Round to nearest even on the top 16 bits, as torch does.
-        bits = x32.view(np.uint32)
-        rounded = bits + 0x7FFF + ((bits >> 16) & 1)
-        return (rounded >> 16).astype(np.uint16)
-    return x32.astype(DTYPES[dtype], copy=False)
-
-
-def _reject_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack ext type {code} is not allowed")

@@ -8,7 +8,7 @@ secret, into buffers of at most 32 bytes, and allocates nothing larger for it.
 from __future__ import annotations
 
 from ecc.wire import errors as E
-from ecc.wire.codec import (
+from ecc.wire.frame import (
     KIND_FINISH,
     KIND_HELLO,
     KIND_SERVER_HELLO,

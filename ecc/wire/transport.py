@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ecc.wire import errors as E
-from ecc.wire.codec import KIND_SERVER_HELLO, PREFIX_BYTES, Codec, Message
+from ecc.wire.codec import Codec, Message
+from ecc.wire.frame import KIND_SERVER_HELLO, PREFIX_BYTES
 from ecc.wire.handshake import ClientHandshake, expect
 from ecc.wire.secure import Channel, ChannelLimits
 
