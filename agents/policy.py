@@ -51,6 +51,7 @@ DEFAULT_PROPRIO: tuple[str, ...] = ("eef_pos", "eef_quat", "gripper_qpos")
 
 
 SPREAD_SEED_OFFSET = 1_000_003  # separates the spread samples' noise from the acted noise
+SAMPLES_SEED_OFFSET = 2_000_003  # the same for the extra samples of sample_action_chunks (BID)
 
 
 @dataclass
@@ -164,6 +165,63 @@ class VLAPolicy:
             info["sample_spread"] = self._sample_spread(inputs, out["actions"][:1])
             info["spread_ms"] = (time.perf_counter() - t1) * 1e3
         return chunk, info
+
+    @torch.no_grad()
+    def sample_action_chunks(self, obs: dict[str, Any], k: int) -> tuple[np.ndarray, dict]:
+        """``k`` chunks [k, chunk, A] (unnormalised) from ``k`` noise draws, one batched forward.
+
+        Sample 0 uses the noise ``predict_action_chunk`` would have used; the others a stream of
+        their own. Flow/diffusion families only (the others are deterministic).
+        """
+        if not self.shape.noise_input:
+            raise ObservationError(
+                f"sample_action_chunks needs a flow/diffusion policy; shape {self.shape.name!r} "
+                f"(family {self.shape.family!r}) is deterministic"
+            )
+        inputs = self.model_inputs(obs)
+        self._calls += 1
+        batch = {key: v.expand(k, *v.shape[1:]) for key, v in inputs.items()}
+        extra = self._draw_noise(k - 1, SAMPLES_SEED_OFFSET + self.config.noise_seed + self._calls)
+        batch["noise"] = torch.cat([inputs["noise"], extra], 0)
+        t0 = time.perf_counter()
+        norm = (self.forward_fn or self.model)(batch)["actions"].cpu().numpy()
+        infer_ms = (time.perf_counter() - t0) * 1e3
+        chunks = np.stack([self.stats.unnormalize_actions(n) for n in norm])
+        return chunks, {"actions_normalized": norm, "infer_ms": infer_ms}
+
+    def predict_action_chunk_guided(
+        self,
+        obs: dict[str, Any],
+        target: np.ndarray,
+        weights: np.ndarray,
+        max_guidance_weight: float = 10.0,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """A chunk inpainted on ``target`` [chunk, A] (unnormalised actions; rows with weight 0
+        are ignored) with the soft mask ``weights`` [chunk] (Real-Time Chunking); same noise as
+        ``predict_action_chunk``. Flow/diffusion families only."""
+        guided = getattr(self.model, "guided_forward", None)
+        if guided is None:
+            raise ObservationError(
+                f"guided sampling needs a flow/diffusion model; shape {self.shape.name!r} "
+                f"(family {self.shape.family!r}) has none"
+            )
+        head = self.shape.head
+        if target.shape != (head.chunk, head.action_dim) or weights.shape != (head.chunk,):
+            raise ObservationError(
+                f"guidance target {target.shape} / weights {weights.shape}; allowed: "
+                f"({head.chunk}, {head.action_dim}) / ({head.chunk},)"
+            )
+        inputs = self.model_inputs(obs)
+        self._calls += 1
+        y = torch.from_numpy(self.stats.normalize_actions(target).astype(np.float32))[None]
+        t0 = time.perf_counter()
+        out = guided(inputs, y, torch.from_numpy(weights.astype(np.float32)), max_guidance_weight)
+        infer_ms = (time.perf_counter() - t0) * 1e3
+        norm = out["actions"][0].cpu().numpy()
+        return self.stats.unnormalize_actions(norm), {
+            "actions_normalized": norm,
+            "infer_ms": infer_ms,
+        }
 
     def _draw_noise(self, n: int, seed: int) -> torch.Tensor:
         """Initial flow/diffusion noise [n, chunk, A]: ``noise_scale * N(0, I)`` seeded by ``seed``."""

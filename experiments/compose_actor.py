@@ -155,12 +155,14 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
         mode=cfg.runtime.mode,
         control_hz=cfg.runtime.control_hz,
         execute_horizon=cfg.runtime.execute_horizon,
+        executor=instantiate(cfg.executor) if cfg.get("executor") is not None else None,
     )
     description: dict[str, Any] = {
         "runtime": kind,
         "world_time_mode": cfg.runtime.mode,
         "latency_source": getattr(latency, "label", type(latency).__name__),
         "scheduler": runtime.scheduler.name,
+        "executor": runtime.executor.name if runtime.executor is not None else "scheduler",
         "quantization": quant,
     }
     if kind == "emulated":

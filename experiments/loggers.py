@@ -199,6 +199,12 @@ class WandbLogger(_EpisodeLogger):
         for name in ("fallback_fraction", "aborted_fraction", "count"):
             if name in facts:
                 flat[f"inference/{name}"] = facts[name]
+        timed = summary.get("time_aware") or {}  # success under both step budgets (issue 21)
+        for budget, block in (timed.get("budgets") or {}).items():
+            if block is not None:
+                flat[f"time_aware/success_{budget}"] = block["success_rate"]
+        if timed:
+            flat["time_aware/mean_time_to_success_s"] = timed["mean_time_to_success_s"]
         self.run.summary.update(flat)
 
     def finish(self, failed: bool = False) -> None:

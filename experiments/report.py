@@ -31,6 +31,9 @@ def print_summary(
             f"{block['mean_steps']:.0f}",
         )
     console.print(table)
+    timed = summary.get("time_aware")
+    if timed:
+        console.print(time_aware_line(timed))
     lat = summary.get("step_latency_ms", {})
     if lat:
         lt = Table(title="per-step latency (ms)")
@@ -46,3 +49,23 @@ def print_summary(
                 str(s["n"]),
             )
         console.print(lt)
+
+
+def time_aware_line(timed: dict[str, Any]) -> str:
+    """Success under both budgets and the mean time to success (world s), one line."""
+    parts = []
+    for name, block in timed["budgets"].items():
+        if block is None:
+            parts.append(f"{name}: n/a (run with eval.budget=executed_actions)")
+            continue
+        lo, hi = block["success_ci95"]
+        parts.append(
+            f"{name}: {block['successes']}/{block['episodes']} = {_pct(block['success_rate'])}% "
+            f"[{_pct(lo)}, {_pct(hi)}]"
+        )
+    return (
+        f"budget={timed['budget']} (limit {timed['world_step_limit']}) | "
+        + " | ".join(parts)
+        + f" | time to success {timed['mean_time_to_success_s']:.2f} s"
+        + f" | hold {_pct(timed['mean_hold_fraction'])}% | executor {','.join(timed['executors'])}"
+    )

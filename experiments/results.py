@@ -24,7 +24,7 @@ import numpy as np
 
 from core.jsonio import dumps as strict_dumps
 from core.jsonio import write_atomic
-from ecc.runtime.records import EpisodeRecord, InferenceTiming, latency_stats
+from ecc.runtime.records import EpisodeRecord, InferenceTiming, TimeAwareOutcome, latency_stats
 from ecc.runtime.subscribers import SubscriberBase
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "latency_stats",
     "read_episodes",
     "summarize",
+    "time_aware_summary",
     "wilson_interval",
 ]
 
@@ -82,7 +83,49 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     facts = inference_facts([t for r in records for t in r.inferences])
     if facts:
         summary["inference"] = facts
+    timed = time_aware_summary(records)
+    if timed:
+        summary["time_aware"] = timed
     return summary
+
+
+def _rate_block(flags: Sequence[bool]) -> dict[str, Any]:
+    n, k = len(flags), sum(1 for f in flags if f)
+    lo, hi = wilson_interval(k, n)
+    return {"episodes": n, "successes": k, "success_rate": k / n if n else math.nan,
+            "success_ci95": [lo, hi]}  # fmt: skip
+
+
+def time_aware_summary(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """Success under both step budgets (Wilson 95%), mean time to success (world s) and the
+    executed actions, holds and stale drops of the rollouts that carry ``extra["time_aware"]``.
+
+    ``budgets.executed_actions`` is None when the run used the world-step budget (its failures
+    say nothing about the executed-action budget). Empty when no record carries the block.
+    """
+    rows = [TimeAwareOutcome.from_json(r.extra["time_aware"]) for r in records
+            if isinstance(r.extra.get("time_aware"), dict)]  # fmt: skip
+    if not rows:
+        return {}
+    executed = [r.success_executed for r in rows]
+    times = [r.time_to_success_s for r in rows if r.time_to_success_s is not None]
+    return {
+        "budget": rows[0].budget,
+        "world_step_limit": rows[0].world_step_limit,
+        "world_cap_s": rows[0].world_cap_s,
+        "executors": sorted({r.executor for r in rows}),
+        "budgets": {
+            "world_steps": _rate_block([r.success_world_steps for r in rows]),
+            "executed_actions": None
+            if any(e is None for e in executed)
+            else _rate_block([bool(e) for e in executed]),
+        },
+        "mean_time_to_success_s": float(np.mean(times)) if times else math.nan,
+        "mean_executed_actions": float(np.mean([r.executed_actions for r in rows])),
+        "mean_hold_fraction": float(np.mean([r.hold_fraction for r in rows])),
+        "stale_dropped": int(sum(r.stale_dropped for r in rows)),
+        "inferences": int(sum(r.inferences for r in rows)),
+    }
 
 
 def inference_facts(inferences: Sequence[InferenceTiming]) -> dict[str, Any]:

@@ -11,19 +11,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
+from ecc.errors import InvalidValueError
 from ecc.runtime.records import (
     ActionSource,
     EpisodeRecord,
     EpisodeStart,
     InferenceTiming,
     StepEvent,
+    TimeAwareOutcome,
 )
 from ecc.runtime.subscribers import Publisher, Subscriber, SubscriberBase
 from experiments.timeline import DecisionTimeline
@@ -69,6 +71,72 @@ class StepLatencies(SubscriberBase):
             self.inferences.append(event.inference)
 
 
+BUDGETS = ("world_steps", "executed_actions")
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """When an episode ends besides success.
+
+    ``world_steps``: after ``limit`` control steps of world time (today's protocol; in realtime
+    mode LIBERO's limit becomes a deadline of ``limit * control_dt_s`` s). ``executed_actions``:
+    after ``limit`` actions that moved the robot (hold steps do not count: LIBERO's limit as it
+    is meant, the world paused during inference), or ``world_cap_steps`` control steps of world
+    time, whichever comes first. ``control_dt_s`` is one control step (s).
+    """
+
+    kind: str
+    limit: int
+    control_dt_s: float
+    world_cap_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in BUDGETS:
+            raise InvalidValueError("eval.budget", self.kind, ", ".join(BUDGETS))
+        if self.kind == "executed_actions" and (
+            self.world_cap_steps is None or self.world_cap_steps < self.limit
+        ):
+            raise InvalidValueError(
+                "eval.max_world_s", self.world_cap_steps, f">= the limit ({self.limit} steps)"
+            )
+
+    @property
+    def world_cap_s(self) -> float | None:
+        """The world-time cap (s) of the executed-action budget (None: world-step budget)."""
+        return None if self.world_cap_steps is None else self.world_cap_steps * self.control_dt_s
+
+
+def outcome(
+    budget: StepBudget,
+    success: bool,
+    steps: int,
+    executed: int,
+    steps_to_success: int | None,
+    stats: dict[str, Any],
+) -> TimeAwareOutcome:
+    """The episode under both budgets from the rollout to ``budget`` (see ``TimeAwareOutcome``)."""
+    in_world = success and steps_to_success is not None and steps_to_success <= budget.limit
+    executed_budget = budget.kind == "executed_actions"
+    # Under the world-step budget a failure says nothing about the executed-action budget.
+    in_executed = success if executed_budget else (True if success else None)
+    return TimeAwareOutcome(
+        budget=budget.kind,
+        world_step_limit=budget.limit,
+        executed_limit=budget.limit if executed_budget else None,
+        world_cap_s=budget.world_cap_s,
+        success=success,
+        success_world_steps=in_world,
+        success_executed=in_executed,
+        time_to_success_s=steps_to_success * budget.control_dt_s if success else None,
+        steps_to_success=steps_to_success if success else None,
+        executed_actions=executed,
+        hold_fraction=int(stats.get("hold_steps", 0)) / max(steps, 1),
+        stale_dropped=int(stats.get("stale_dropped", 0)),
+        inferences=int(stats.get("inferences", 0)),
+        executor=str(stats.get("executor", "direct")),
+    )
+
+
 def step_event(
     actor: Actor, step: int, world_time_s: float, policy_ms: float, env_ms: float
 ) -> StepEvent:
@@ -99,12 +167,15 @@ def run_episode(
     video_fps: int = 20,
     subscribers: Sequence[Subscriber] = (),
     index: int = 0,
+    budget: StepBudget | None = None,
 ) -> EpisodeRecord:
     """Run one episode, publish it to ``subscribers`` (in order) and return its record.
 
     ``num_wait_steps`` no-op steps follow the reset (the OpenVLA/openpi LIBERO convention: objects settle)
     and do not count towards the episode limit or the step count. Latencies are recorded per control
     step in ms. ``index`` numbers the episode within the run (loggers key their rows by it).
+    ``budget``: the episode also ends at its limit (the env's own truncation still applies) and
+    the record's ``extra["time_aware"]`` states it under both budgets; None: the env's limit only.
     """
     wall_start = time.perf_counter()
     obs, info = env.reset(seed=seed, options={"init_state": init_state})
@@ -122,7 +193,8 @@ def run_episode(
         )
     )  # fmt: skip
     frames: list[np.ndarray] = []
-    steps = 0
+    steps = executed = 0
+    steps_to_success: int | None = None
     success = False
     terminated = truncated = False
     while not (terminated or truncated):
@@ -132,17 +204,27 @@ def run_episode(
         t1 = time.perf_counter()
         obs, _, terminated, truncated, info = env.step(action)
         t2 = time.perf_counter()
-        publish.step(step_event(actor, steps, world_time_s, (t1 - t0) * 1e3, (t2 - t1) * 1e3))
+        event = step_event(actor, steps, world_time_s, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        publish.step(event)
         if video_path is not None and "agentview_rgb" in obs:
             frames.append(obs["agentview_rgb"])
         steps += 1
+        executed += event.action_source is not ActionSource.HOLD
         success = bool(info.get("is_success", False))
+        if success and steps_to_success is None:
+            steps_to_success = steps
+        if budget is not None and not success and _budget_spent(budget, steps, executed):
+            break
     if video_path is not None and frames:
         import imageio.v2 as imageio
 
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         imageio.mimwrite(str(video_path), frames, fps=video_fps, macro_block_size=1)
     extra = actor.episode_stats() if isinstance(actor, ReportsEpisodeStats) else {}
+    if budget is not None:
+        extra["time_aware"] = outcome(
+            budget, success, steps, executed, steps_to_success, extra
+        ).to_json()
     decisions = timeline.as_dict()
     if decisions:  # cut / precision / bandwidth per inference, for the aggregation plots
         extra["timeline"] = decisions
@@ -162,3 +244,27 @@ def run_episode(
     )
     publish.episode_end(record)
     return record
+
+
+def _budget_spent(budget: StepBudget, steps: int, executed: int) -> bool:
+    if budget.kind == "world_steps":
+        return steps >= budget.limit
+    assert budget.world_cap_steps is not None  # checked by StepBudget
+    return executed >= budget.limit or steps >= budget.world_cap_steps
+
+
+def budget_from_config(eval_cfg: Any, limit: int, control_hz: float) -> StepBudget:
+    """``eval.budget`` / ``eval.max_world_s`` for a suite limit of ``limit`` steps at ``control_hz`` Hz.
+
+    The executed-action budget's world-time cap defaults to 3 x the limit's world time (the
+    budget at which sync at 800 ms matched blocking, issue 21).
+    """
+    kind = str(eval_cfg.get("budget", "world_steps") or "world_steps")
+    dt = 1.0 / float(control_hz)
+    if kind != "executed_actions":
+        return StepBudget(kind, limit, dt)
+    cap_s = eval_cfg.get("max_world_s")
+    if cap_s is not None and (isinstance(cap_s, bool) or not float(cap_s) > 0):
+        raise InvalidValueError("eval.max_world_s", cap_s, "null or seconds > 0")
+    cap_steps = 3 * limit if cap_s is None else math.ceil(float(cap_s) / dt - 1e-9)
+    return StepBudget(kind, limit, dt, cap_steps)

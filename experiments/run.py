@@ -27,7 +27,7 @@ from core.provenance import input_fingerprints, provenance
 from experiments.loggers import sweep_labels
 from experiments.report import print_summary
 from experiments.results import RunWriter
-from experiments.rollout import run_episode
+from experiments.rollout import budget_from_config, run_episode
 
 log = logging.getLogger("experiments.run")
 
@@ -68,6 +68,10 @@ def evaluate(
     logger = instantiate(cfg.logger, _partial_=True)(
         run_dir=run_dir, run_config=config, **(logger_labels or {})
     )
+    # the step budget: world steps (LIBERO's limit as a deadline) or executed actions + a world cap
+    budget = budget_from_config(
+        cfg.eval, plan.max_episode_steps, cfg.runtime.get("control_hz") or 20.0
+    )
     total = len(plan.tasks) * len(plan.init_states)
     progress = _progress(total, enabled=cfg.eval.progress)
     index = 0
@@ -82,7 +86,8 @@ def evaluate(
                 perturbation=cfg.env.perturbation,
                 render=cfg.env.render,
                 # the env's step counter also sees the no-op wait steps, which do not count
-                max_episode_steps=plan.max_episode_steps + cfg.eval.num_wait_steps,
+                max_episode_steps=(budget.world_cap_steps or plan.max_episode_steps)
+                + cfg.eval.num_wait_steps,
             )
             actor, deployment, close_runtime = wrap_actor(cfg, instantiate(cfg.policy))
             try:
@@ -101,6 +106,7 @@ def evaluate(
                         video_path=video,
                         subscribers=[writer, logger],  # episodes.jsonl first, then the logger
                         index=index,
+                        budget=budget,
                     )
                     index += 1
                     progress.advance(f"{task} #{init_state}: {'ok' if record.success else 'fail'}")

@@ -327,3 +327,34 @@ def expect_noise(model: StagedVLA, inputs: dict[str, Any]) -> torch.Tensor:
         return noise
     gen = torch.Generator().manual_seed(int(inputs.get("seed", 0)))
     return torch.randn(b, *tail, generator=gen).to(inputs["images"].device)
+
+
+def rtc_guidance_weight(t: float, max_guidance_weight: float) -> float:
+    """Real-Time Chunking's guidance weight at flow time ``t`` (pi0 convention: 1 noise, 0 data).
+
+    Black et al. 2025 (arXiv 2506.07339), with tau = 1 - t: ``(1 - tau) / tau * (tau^2 +
+    (1 - tau)^2) / (1 - tau)^2``, clipped at ``max_guidance_weight`` (LeRobot's RTC: 10); the
+    clip also stands in at tau = 0 and tau = 1, where the formula is infinite.
+    """
+    tau = 1.0 - t
+    if tau <= 0.0 or tau >= 1.0:
+        return float(max_guidance_weight)
+    w = (tau * tau + (1.0 - tau) ** 2) / (tau * (1.0 - tau))
+    return float(min(w, max_guidance_weight))
+
+
+def guidance_correction(
+    x: torch.Tensor, x0_of: Any, target: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inpainting correction ``J^T (W * (target - x0(x)))`` at ``x`` and the model output.
+
+    ``x0_of(x) -> (x0, out)``: the clean-chunk estimate and the head's raw output (velocity or
+    epsilon). ``weights`` [chunk] is the soft mask (1 frozen, decaying over the overlap, 0 after).
+    The vector-Jacobian product is one backward pass through the head (the prefix is constant).
+    """
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        x0, out = x0_of(xg)
+        err = (target - x0) * weights[None, :, None]
+        (corr,) = torch.autograd.grad(x0, xg, err.detach())
+    return corr.detach(), out.detach()

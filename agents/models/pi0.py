@@ -24,7 +24,13 @@ from torch import nn
 
 from agents.errors import ShapeConfigError
 from agents.layers import Block, BlockConfig, make_norm, sinusoidal
-from agents.models.base import StagedVLA, denoising_stages, expect_noise
+from agents.models.base import (
+    StagedVLA,
+    denoising_stages,
+    expect_noise,
+    guidance_correction,
+    rtc_guidance_weight,
+)
 from agents.shapes import VLAShape
 from agents.staged import BoundaryState, StageSpec
 
@@ -155,6 +161,39 @@ class Pi0Model(StagedVLA):
         for s in range(self.shape.head.steps):
             t = torch.full((x.shape[0],), self._time(s), device=x.device)
             x = x + dt * self._expert_forward(x, t, inputs.get("proprio"), kvs)
+        return {"actions": x}
+
+    def guided_forward(
+        self,
+        inputs: dict[str, Any],
+        target: torch.Tensor,
+        weights: torch.Tensor,
+        max_guidance_weight: float = 10.0,
+    ) -> dict[str, torch.Tensor]:
+        """Real-Time Chunking: the chunk inpainted on ``target`` [B, chunk, A] (normalised).
+
+        Each Euler step corrects the velocity by the guidance weight times the vector-Jacobian
+        product of the clean-chunk estimate ``x - t * v`` with the masked error (Black et al. 2025;
+        no retraining). ``weights`` [chunk]: the soft mask. ``forward`` is untouched, so unguided
+        actions are bit-identical to the checkpoint's.
+        """
+        self.check_inputs(inputs)
+        with torch.no_grad():
+            _, kvs = self.prefix_forward(inputs)
+        x = expect_noise(self, inputs)
+        dt = -1.0 / self.shape.head.steps
+        for s in range(self.shape.head.steps):
+            tv = self._time(s)
+            t = torch.full((x.shape[0],), tv, device=x.device)
+
+            def x0_of(xg: torch.Tensor, t: torch.Tensor = t, tv: float = tv) -> tuple:
+                v = self._expert_forward(xg, t, inputs.get("proprio"), kvs)
+                return xg - tv * v, v
+
+            corr, v = guidance_correction(x, x0_of, target, weights)
+            w = rtc_guidance_weight(tv, max_guidance_weight)
+            with torch.no_grad():
+                x = x + dt * (v - w * corr)
         return {"actions": x}
 
     def loss(

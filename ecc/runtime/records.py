@@ -201,6 +201,41 @@ class EpisodeSummary:
         return cls(**{k: v for k, v in row.items() if k in names})
 
 
+@dataclass(frozen=True)
+class TimeAwareOutcome:
+    """An episode under both step budgets (episodes.jsonl: ``extra["time_aware"]``).
+
+    The world-step budget (``world_step_limit`` control steps of world time, LIBERO's limit read
+    as a deadline) and the executed-action budget (``executed_limit`` actions that moved the
+    robot, hold steps not counted, capped at ``world_cap_s`` world seconds; None when the run used
+    the world-step budget only). The trajectory is the same up to either limit, so one rollout
+    to the larger budget decides both. Times are world seconds since the reset's wait steps.
+    """
+
+    budget: str  # the budget the rollout ran to: world_steps | executed_actions
+    world_step_limit: int  # control steps
+    executed_limit: int | None  # executed actions (None: world_steps budget)
+    world_cap_s: float | None  # s
+    success: bool  # under the budget the rollout ran to
+    success_world_steps: bool  # success within world_step_limit control steps
+    success_executed: bool | None  # success within executed_limit actions and world_cap_s
+    time_to_success_s: float | None  # world s at success (None: no success)
+    steps_to_success: int | None  # control steps at success
+    executed_actions: int  # actions that moved the robot (not hold)
+    hold_fraction: float  # share of control steps spent holding, in [0, 1]
+    stale_dropped: int  # chunk actions dropped on arrival (their timestep had passed)
+    inferences: int
+    executor: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> TimeAwareOutcome:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
 @dataclass
 class EpisodeRecord:
     """One finished episode. Latency fields are per control step, in ms."""

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ecc.runtime.latency import LatencySource
 from ecc.runtime.merge import chunk_merge
 from ecc.runtime.records import ActionSource, EpisodeSummary, InferenceTiming, StepEvent
 from ecc.schedulers import QueueThreshold, Scheduler, StepContext
+
+if TYPE_CHECKING:  # ecc.executors imports ecc.runtime.merge: a runtime import would be a cycle
+    from ecc.executors.base import Executor
 
 
 class WorldTimeMode(str, Enum):
@@ -96,6 +99,9 @@ class SimulatedRuntime:
         mode: ``blocking`` or ``realtime`` (see module docstring).
         control_hz: control rate of the environment (Hz); one step is 1000 / control_hz ms.
         execute_horizon: use at most this many actions of each chunk (None: all).
+        executor: owns the request policy, the chunk generation and the merge (``ecc.executors``);
+            None: the scheduler decides and ``scheduler.aggregate`` merges (the behaviour before
+            executors existed; ``executor=scheduler`` is the same through an executor).
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class SimulatedRuntime:
         mode: str = "blocking",
         control_hz: float = 20.0,
         execute_horizon: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         check_choice("runtime.mode", mode, [m.value for m in WorldTimeMode])
         check_positive("runtime.control_hz", control_hz)
@@ -114,6 +121,9 @@ class SimulatedRuntime:
         self.policy = policy
         self.latency = latency
         self.scheduler = scheduler if scheduler is not None else QueueThreshold(fraction=0.0)
+        self.executor = executor
+        if executor is not None:  # the executor decides; a scheduler executor hands back its own
+            self.scheduler = executor.bind(policy, self.scheduler, control_hz)
         self._merge = chunk_merge(getattr(self.scheduler, "aggregate", "latest"))
         self._alpha = float(getattr(self.scheduler, "alpha", 0.5))
         self.mode = WorldTimeMode(mode)
@@ -137,6 +147,7 @@ class SimulatedRuntime:
         self.hold_steps = 0
         self.preemptions = 0
         self.cancelled = 0
+        self.stale_dropped = 0  # chunk actions dropped on arrival: their timestep had passed
 
     @property
     def last_latency_ms(self) -> dict[str, float]:
@@ -153,6 +164,8 @@ class SimulatedRuntime:
         self.policy.reset()
         self.latency.reset()
         self.scheduler.reset()
+        if self.executor is not None and self.executor is not self.scheduler:
+            self.executor.reset()
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> np.ndarray:
         """The action for the current control step; ``last_step`` then describes the step."""
@@ -169,7 +182,7 @@ class SimulatedRuntime:
             info=info or {},
             last_inference_info=self._last_info,
         )
-        decision = self.scheduler.decide(ctx)
+        decision = (self.executor or self.scheduler).decide(ctx)
         if decision.preempt:
             self.preemptions += 1
             self._queue.clear()
@@ -237,6 +250,8 @@ class SimulatedRuntime:
             "latency_source": self.inferences[0].source if self.inferences else None,
             "world_time_mode": self.mode.value,
             "scheduler": getattr(self.scheduler, "name", type(self.scheduler).__name__),
+            "stale_dropped": self.stale_dropped,
+            "executor": self.executor.name if self.executor is not None else "scheduler",
         }
         if isinstance(self.policy, ReportsHistogram):  # share of decisions per bit width
             stats["precision_histogram"] = {str(k): v for k, v in self.policy.histogram().items()}
@@ -254,7 +269,11 @@ class SimulatedRuntime:
         if "language" not in obs and self._language:
             obs = {**obs, "language": self._language}
         t0 = time.perf_counter()
-        chunk, info = self.policy.predict_action_chunk(obs)
+        if self.executor is None:
+            chunk, info = self.policy.predict_action_chunk(obs)
+        else:  # the actions sure to run before the chunk lands are the executor's to honour
+            committed = np.stack(self._queue) if self._queue else np.zeros((0, 7), np.float32)
+            chunk, info = self.executor.generate(self.policy, obs, committed)
         measured_ms = (time.perf_counter() - t0) * 1e3
         chunk = np.asarray(chunk, dtype=np.float32)
         if chunk.ndim != 2 or chunk.shape[0] == 0:
@@ -275,10 +294,13 @@ class SimulatedRuntime:
         )
         self.inferences.append(timing)
         self._last_request_step = self._step
-        if self.mode is WorldTimeMode.BLOCKING:
+        blocking = self.mode is WorldTimeMode.BLOCKING
+        delay_steps = 0 if blocking else math.ceil(timing.total_ms / self.step_ms - 1e-9)
+        if self.executor is not None:  # its latency estimate for the next request (steps)
+            self.executor.observe_delay(delay_steps, len(chunk))
+        if blocking:
             self._arrive(chunk, info, stale=0)
             return
-        delay_steps = math.ceil(timing.total_ms / self.step_ms - 1e-9)
         self._pending = _Pending(chunk=chunk, arrival_step=self._step + delay_steps, info=info)
         self._deliver_if_arrived()
 
@@ -292,8 +314,12 @@ class SimulatedRuntime:
     def _arrive(self, chunk: np.ndarray, info: dict[str, Any], stale: int) -> None:
         # Actions for timesteps already spent on the previous chunk are stale; may leave nothing.
         fresh = chunk[stale:]
+        self.stale_dropped += len(chunk) - len(fresh)
         queued = np.stack(self._queue) if self._queue else fresh[:0]
-        self._queue = deque(self._merge(queued, fresh, self._alpha))
+        if self.executor is None:
+            self._queue = deque(self._merge(queued, fresh, self._alpha))
+        else:
+            self._queue = deque(self.executor.merge(queued, fresh))
         self._chunk_len = len(chunk)
         self._last_info = info
         self._arrived = True
