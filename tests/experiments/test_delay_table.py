@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -87,3 +88,56 @@ def test_budget_config_names_the_field() -> None:
         budget_from_config({"budget": "wall"}, 280, 20.0)
     with pytest.raises(InvalidValueError, match=r"eval\.max_world_s"):
         budget_from_config({"budget": "executed_actions", "max_world_s": 1.0}, 280, 20.0)
+
+
+def test_mcnemar_exact_counts_only_the_discordant_pairs() -> None:
+    from experiments.delay_table import mcnemar_exact
+
+    assert mcnemar_exact([True] * 5 + [False], [False] * 6) == pytest.approx(2 / 32)
+    assert mcnemar_exact([True, False], [False, True]) == 1.0
+    same = [True, False, True]
+    assert mcnemar_exact(same, same) == 1.0  # no discordant pair: no evidence
+    a, b = [True] * 9 + [False] * 3, [False] * 9 + [True] * 3
+    assert mcnemar_exact(a, b) == pytest.approx(mcnemar_exact(b, a))
+    assert mcnemar_exact(a, b) == pytest.approx(2 * sum(math.comb(12, i) for i in range(4)) / 4096)
+
+
+def test_a_cell_is_constant_latency_d_steps_in_realtime_and_the_reference_blocks() -> None:
+    from experiments.delay_table import run_overrides
+
+    a = SimpleNamespace(policy="pi0_tiny", env="object", init_states=5, max_tasks=None,
+                        eval_budget="executed_actions", max_world_s=None, seed=0, logger="none",
+                        step_ms=50.0, main_overrides=[])  # fmt: skip
+    cell = run_overrides(a, "rtc", 16)
+    assert "runtime.constant_ms=800.0" in cell
+    assert "runtime.mode=realtime" in cell
+    assert "executor=rtc" in cell
+    assert "runtime.jitter=false" in cell
+    ref = run_overrides(a, "sync", None)
+    assert "runtime.mode=blocking" in ref
+    assert "eval.budget=executed_actions" in ref
+
+
+def test_the_table_refuses_an_unknown_executor_before_running(tmp_path) -> None:
+    from experiments.apps import run_app
+    from experiments.config_checks import ConfigError
+
+    with pytest.raises(ConfigError, match=r"executors=\['nope'\].*allowed: .*rtc"):
+        run_app("table", "delay", ["budget=quick", "executors=[nope]", f"out={tmp_path}"])
+    assert not any(tmp_path.iterdir())  # nothing that reads as a result
+
+
+@pytest.mark.slow
+def test_a_tiny_table_runs_end_to_end_with_paired_cells(tmp_path) -> None:
+    from experiments.apps import run_app
+
+    rec = run_app("table", "delay", [
+        "budget=quick", "executors=[sync,rtc]", "delays=[0,4]", "max_tasks=1",
+        "main_overrides=[eval.max_episode_steps=12]", f"out={tmp_path}",
+    ])  # fmt: skip
+    rows = {(r["executor"], r["d"]): r for r in rec["rows"]}
+    assert set(rows) == {("blocking", 0), ("sync", 0), ("sync", 4), ("rtc", 0), ("rtc", 4)}
+    assert rows["rtc", 4]["p_vs_sync"] is not None
+    assert rows["sync", 4]["hold_%"] > 0  # sync holds while the 200 ms inference runs
+    for name in ("delay_table.md", "delay_table.csv", "delay_table.png", "delay_table.json"):
+        assert (tmp_path / name).is_file()
