@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from ecc.links.errors import LinkConfigError
+from ecc.links.errors import LinkConfigError, LinkUnavailable
+from ecc.links.replay import DeliveryClock, ScheduleRates
 from ecc.links.tc import TbfSettings
+from ecc.network.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class LinkConfig:
     chunk_bytes: int = 16384  # user-space shaper granularity
     queue_bytes: int = 8 * 2**20  # user-space bottleneck buffer per direction
     seed: int = 0
+    # Kernel TBF rate while the user-space shaper replays delivery schedules (Mbit/s): far
+    # above any trace's burst, so the kernel only carries the bytes and the schedule decides.
+    replay_kernel_mbps: float = 10_000.0
     edge_ip: str = "10.213.0.1"
     cloud_ip: str = "10.213.0.2"
     tbf: TbfSettings = field(default_factory=TbfSettings)
@@ -88,6 +93,10 @@ class LinkConfig:
         if not 1 <= self.trace_hz <= 1000:
             raise LinkConfigError(
                 "link.trace_hz", self.trace_hz, "1 .. 1000 Hz (>= 10 recommended)"
+            )
+        if not (math.isfinite(self.replay_kernel_mbps) and 1 <= self.replay_kernel_mbps <= 32_000):
+            raise LinkConfigError(
+                "link.replay_kernel_mbps", self.replay_kernel_mbps, "1 .. 32000 Mbit/s"
             )
         if not self.edge_ip.startswith("10.") or not self.cloud_ip.startswith("10."):
             raise LinkConfigError(
@@ -144,7 +153,9 @@ def trace_schedule(up: Any, down: Any, floor_bps: float = 8e3) -> RateSchedule:
     ``ecc.network.traces.BandwidthTrace``) or constants in Mbit/s, one per direction.
 
     A shaped link cannot run at 0 bit/s, so outages are clamped to ``floor_bps`` (bit/s;
-    default 8 kbit/s, i.e. 1 kB/s: effectively stalled for boundary tensors).
+    default 8 kbit/s, i.e. 1 kB/s: effectively stalled for boundary tensors). When both are
+    delivery schedules (``ecc.network.Schedule``) the result is a ``ScheduleRates``: a link
+    with a user-space shaper then replays the opportunities themselves (``Link.apply_trace``).
     """
     if not floor_bps > 0:
         raise LinkConfigError("floor_bps", floor_bps, "> 0 bit/s")
@@ -153,7 +164,12 @@ def trace_schedule(up: Any, down: Any, floor_bps: float = 8e3) -> RateSchedule:
         mbps = float(source.at(t_s)) if hasattr(source, "at") else float(source)
         return max(mbps * 1e6, floor_bps)
 
-    return lambda t_s: (rate(up, t_s), rate(down, t_s))
+    def rates(t_s: float) -> tuple[float, float]:
+        return rate(up, t_s), rate(down, t_s)
+
+    if isinstance(up, Schedule) and isinstance(down, Schedule):
+        return ScheduleRates(up, down, rates)
+    return rates
 
 
 class TraceRunner:
@@ -207,10 +223,14 @@ class Link(ABC):
     """An emulated edge-cloud link. Subclasses set ``kind`` and implement the shaping hooks."""
 
     kind: ClassVar[str] = ""
+    # True where a user-space shaper carries every byte and can replay delivery schedules.
+    replays_schedules: ClassVar[bool] = False
 
     def __init__(self, config: LinkConfig) -> None:
         self.config = config
         self.fallback_reason = ""  # why best_available did not pick a better kind
+        self.trace_replay = ""  # how a trace is replayed (schedules, or binned rates and why)
+        self.clocks: dict[str, DeliveryClock] = {}
         self._trace: TraceRunner | None = None
         self._closed = False
 
@@ -247,12 +267,33 @@ class Link(ABC):
         self.set_delay(c.delay_ms, c.jitter_ms)
         self.set_loss(c.loss)
 
+    def set_schedules(self, up: Any, down: Any, offset_s: float = 0.0) -> dict[str, DeliveryClock]:
+        """Replay delivery schedules (``ecc.network.Schedule`` or Mahimahi paths) per direction,
+        starting ``offset_s`` seconds into them; returns the clocks (``up``, ``down``)."""
+        raise LinkUnavailable(f"link kind {self.kind!r} cannot replay delivery schedules")
+
     def apply_trace(
         self, schedule: RateSchedule, hz: float | None = None, duration_s: float | None = None
-    ) -> TraceRunner:
-        """Replay a bandwidth schedule live at ``hz`` (default ``config.trace_hz``)."""
+    ) -> TraceRunner | None:
+        """Replay a trace live: delivery schedules where this link can (``ScheduleRates`` on a
+        link with a user-space shaper; returns None), else rates at ``hz`` (default
+        ``config.trace_hz``). ``trace_replay`` (and ``describe()``) says which."""
         self.stop_trace()
-        self._trace = TraceRunner(self, schedule, hz or self.config.trace_hz, duration_s)
+        hz = hz or self.config.trace_hz
+        if isinstance(schedule, ScheduleRates):
+            if self.replays_schedules:
+                self.set_schedules(schedule.up, schedule.down)
+                self.trace_replay = (
+                    "delivery schedules, opportunity by opportunity (user-space shaper)"
+                )
+                log.info("link %s: %s", self.kind, self.trace_replay)
+                return None
+            self.trace_replay = (f"binned rates at {hz:g} Hz (fallback: link kind {self.kind!r} "
+                                 "has no user-space shaper to replay delivery opportunities)")  # fmt: skip
+            log.warning("link %s: %s", self.kind, self.trace_replay)
+        else:
+            self.trace_replay = f"rates at {hz:g} Hz"
+        self._trace = TraceRunner(self, schedule, hz, duration_s)
         return self._trace
 
     def stop_trace(self) -> None:
@@ -264,7 +305,9 @@ class Link(ABC):
     def describe(self) -> dict[str, Any]:
         """What to record in results.json: the kind, why it was chosen, and its parameters."""
         cfg = asdict(self.config)
-        return {"kind": self.kind, "fallback_reason": self.fallback_reason, "config": cfg}
+        clocks = {d: c.describe() for d, c in self.clocks.items()}
+        return {"kind": self.kind, "fallback_reason": self.fallback_reason, "config": cfg,
+                "trace_replay": self.trace_replay, "schedules": clocks}  # fmt: skip
 
     # -- lifetime -----------------------------------------------------------------
     def close(self) -> None:

@@ -8,6 +8,10 @@ stage a thread:
    finishes ``bytes * 8 / rate`` later; ``link_free`` is kept in absolute time, so
    sleep overshoot never accumulates. The rate is read when the chunk starts, so a
    live rate change applies from the next chunk (<= ``chunk_bytes * 8 / rate``).
+   With a delivery schedule (``ShapeParams.up_clock`` / ``down_clock``, an
+   ``ecc.links.replay.DeliveryClock``) the chunk instead finishes at the last 1500-byte
+   delivery opportunity it takes in that direction's FIFO, shared by every connection
+   (``mm-link``'s queue; ``ecc.network.delivery_time_s`` on an empty link).
 2. *Propagator* (delay, jitter, loss): the chunk is released ``delay + N(0, jitter)``
    after it finished, never before the previous chunk (a byte stream cannot reorder).
    Loss: TCP never loses bytes, it pays for them in time. Each of the chunk's
@@ -32,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ecc.links.errors import LinkConfigError
 
@@ -56,6 +61,9 @@ class ShapeParams:
     loss: float = 0.0
     loss_penalty_ms: float | None = None
     mss_bytes: int = 1448
+    # Delivery schedules (ecc.links.replay.DeliveryClock) replacing the rate, per direction.
+    up_clock: Any = None
+    down_clock: Any = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -145,9 +153,14 @@ class _Pipe:
             arrival, data = self.ser_q.get()
             if data:
                 with self.params.lock:
-                    rate = self.params.up_bps if self.direction == UP else self.params.down_bps
-                start = max(arrival, link_free)
-                link_free = start + (len(data) * 8 / rate if math.isfinite(rate) else 0.0)
+                    up = self.direction == UP
+                    rate = self.params.up_bps if up else self.params.down_bps
+                    clock = self.params.up_clock if up else self.params.down_clock
+                if clock is not None:  # Mahimahi-exact: the opportunities this chunk takes
+                    link_free = max(clock.take(len(data), arrival), link_free)
+                else:
+                    start = max(arrival, link_free)
+                    link_free = start + (len(data) * 8 / rate if math.isfinite(rate) else 0.0)
                 _sleep_until(link_free)
             self.prop_q.put((max(link_free, arrival), data))
             if not data:

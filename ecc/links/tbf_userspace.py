@@ -4,21 +4,30 @@ For kernels without sch_netem (this machine, CI). TBF on each veth end shapes th
 end's egress: the edge end carries the uplink, the cloud end the downlink. The relay
 listens in the cloud namespace and forwards to the server there, so every byte
 crosses the shaped veth and then (or, downstream, first) the relay's delay stage.
+
+Delivery schedules (``set_schedules``, a trace given as ``ecc.network`` schedules) are replayed
+by the relay, Mahimahi-exact; the kernel TBF is then opened to ``replay_kernel_mbps`` so it
+only carries the bytes across the namespaces.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ecc.links.base import LinkConfig, check_target
 from ecc.links.namespaced import NamespacedLink
 from ecc.links.netns import netns_socket
+from ecc.links.replay import DeliveryClock
 from ecc.links.shaper import ShapeParams, ShapingRelay
 from ecc.links.tc import tbf_parameters
+from ecc.links.userspace import install_clocks
 
 
 class TbfUserspaceLink(NamespacedLink):
     """Rate in the kernel (TBF via pyroute2); delay, jitter and loss in user space."""
 
     kind = "tbf_userspace"
+    replays_schedules = True
 
     def __init__(self, config: LinkConfig | None = None) -> None:
         super().__init__(config or LinkConfig(kind="tbf_userspace"))
@@ -55,11 +64,23 @@ class TbfUserspaceLink(NamespacedLink):
         return relay.address
 
     def set_rate(self, up_bps: float, down_bps: float) -> None:
-        """TBF goodput (bit/s) on the edge end (up) and the cloud end (down)."""
+        """TBF goodput (bit/s) on the edge end (up) and the cloud end (down); ends a schedule replay."""
+        if getattr(self, "clocks", None):
+            self.clocks = {}
+            self.params.update(up_clock=None, down_clock=None)
         up = tbf_parameters(up_bps, self.config.tbf)
         down = tbf_parameters(down_bps, self.config.tbf)
         self._replace_qdisc("edge", "tbf", up)
         self._replace_qdisc("cloud", "tbf", down)
+
+    def set_schedules(self, up: Any, down: Any, offset_s: float = 0.0) -> dict[str, DeliveryClock]:
+        """Replay a delivery schedule per direction in the relay (from ``offset_s`` s in); the
+        kernel TBF opens to ``config.replay_kernel_mbps`` on both ends."""
+        fast = tbf_parameters(self.config.replay_kernel_mbps * 1e6, self.config.tbf)
+        self._replace_qdisc("edge", "tbf", fast)
+        self._replace_qdisc("cloud", "tbf", fast)
+        self.clocks = install_clocks(self.params, up, down, offset_s)
+        return self.clocks
 
     def set_delay(self, delay_ms: float, jitter_ms: float = 0.0) -> None:
         """One-way delay and jitter (ms), applied by the relay."""

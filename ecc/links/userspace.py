@@ -1,14 +1,17 @@
 """Pure user-space link on loopback: no root needed.
 
-Rate, delay, jitter and loss all come from the ``ShapingRelay``. Accuracy is limited by
-thread wake-up latency (~0.1 ms here) and by the relay's chunk size.
+Rate (or a delivery schedule per direction), delay, jitter and loss all come from the
+``ShapingRelay``. Accuracy is limited by thread wake-up latency (~0.1 ms here) and, for
+rates, by the relay's chunk size.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from ecc.links.base import Link, LinkConfig, check_target
+from ecc.links.replay import DeliveryClock
 from ecc.links.shaper import ShapeParams, ShapingRelay
 
 LOOPBACK = "127.0.0.1"
@@ -18,6 +21,7 @@ class UserspaceLink(Link):
     """All shaping in a user-space relay on 127.0.0.1."""
 
     kind = "userspace"
+    replays_schedules = True
 
     def __init__(self, config: LinkConfig | None = None) -> None:
         super().__init__(config or LinkConfig(kind="userspace"))
@@ -55,8 +59,15 @@ class UserspaceLink(Link):
         return relay.address
 
     def set_rate(self, up_bps: float, down_bps: float) -> None:
-        """Goodput per direction (bit/s), enforced by the relay's serialiser."""
-        self.params.update(up_bps=float(up_bps), down_bps=float(down_bps))
+        """Goodput per direction (bit/s), enforced by the relay's serialiser (ends a schedule replay)."""
+        self.clocks = {}
+        self.params.update(up_bps=float(up_bps), down_bps=float(down_bps), up_clock=None,
+                           down_clock=None)  # fmt: skip
+
+    def set_schedules(self, up: Any, down: Any, offset_s: float = 0.0) -> dict[str, DeliveryClock]:
+        """Replay a delivery schedule per direction in the relay's FIFOs, from ``offset_s`` (s) in."""
+        self.clocks = install_clocks(self.params, up, down, offset_s)
+        return self.clocks
 
     def set_delay(self, delay_ms: float, jitter_ms: float = 0.0) -> None:
         """One-way delay and jitter (ms), enforced by the relay's propagator."""
@@ -70,3 +81,13 @@ class UserspaceLink(Link):
         for relay in self._relays:
             relay.close()
         self._relays.clear()
+
+
+def install_clocks(
+    params: ShapeParams, up: Any, down: Any, offset_s: float
+) -> dict[str, DeliveryClock]:
+    """One ``DeliveryClock`` per direction on one epoch, installed in ``params``."""
+    up_clock = DeliveryClock(up, offset_s=offset_s)
+    down_clock = DeliveryClock(down, epoch=up_clock.epoch, offset_s=offset_s)
+    params.update(up_clock=up_clock, down_clock=down_clock)
+    return {"up": up_clock, "down": down_clock}

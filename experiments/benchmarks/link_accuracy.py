@@ -7,8 +7,14 @@
    50 -> 10 -> 50 Mbit/s (``--steps``), replayed live at ``--hz``. Received bytes are
    binned every ``--bin-ms``; the lag after a step is the start of the first
    ``--window-ms`` window after it whose throughput is within ``--tol`` of the new rate.
+3. Delivery schedules (issue 20, item 4): the shaper replays Mahimahi files opportunity by
+   opportunity; a transfer of each of ``schedule_sizes`` bytes, sent on an empty link at a
+   random point of the trace (``schedule_repeat`` times), against
+   ``ecc.network.delivery_time_s`` at that send time. No delay, so the ratio is the schedule's
+   own. ``tbf_userspace`` is the namespaced path (edge and cloud in network namespaces, bytes
+   through a veth); ``userspace`` the loopback one.
 
-    sudo vecc-bench bench=link_accuracy [kinds=[userspace,tbf_userspace]]
+    sudo vecc-bench bench=link_accuracy [kinds=[userspace,tbf_userspace]] [sections=[schedule]]
 
 Fields: conf/bench/link_accuracy.yaml (the old flags map there: --delay-ms -> delay_ms).
 """
@@ -16,13 +22,16 @@ Fields: conf/bench/link_accuracy.yaml (the old flags map there: --delay-ms -> de
 from __future__ import annotations
 
 import logging
+import random
+import statistics
 import threading
 import time
 from typing import Any
 
 from ecc.links import LinkConfig, LinkUnavailable, StepSchedule, best_available
 from ecc.links.base import Link
-from ecc.links.measure import one_way_transfer_s
+from ecc.links.measure import one_way_transfer_s, scheduled_transfer_s
+from ecc.network import delivery_time_s, load_mahimahi_schedule
 from experiments.apps import as_args
 
 
@@ -97,10 +106,86 @@ def lag_ms(
     return None
 
 
+def schedule_cases(
+    link: Link,
+    up: str,
+    down: str,
+    direction: str,
+    sizes: list[int],
+    repeat: int,
+    rng: random.Random,
+) -> list[dict]:
+    """Transfers of each size (bytes) through ``link`` replaying the ``up`` / ``down`` Mahimahi
+    files from a random offset; each with its ``delivery_time_s`` at the same send time."""
+    sched = {"up": load_mahimahi_schedule(up), "down": load_mahimahi_schedule(down)}
+    period_s = sched[direction].period_ms / 1e3
+    rows = []
+    for nbytes in sizes:
+        for _ in range(repeat):
+            # start far enough before the period's end that the largest message stays in one loop
+            link.set_schedules(sched["up"], sched["down"], offset_s=rng.uniform(0, 0.9 * period_s))
+            send_s, took_s = scheduled_transfer_s(link, nbytes, direction)
+            expected_s = float(delivery_time_s(sched[direction], nbytes, send_s))
+            rows.append({"bytes": nbytes, "send_s": send_s, "emulated_ms": took_s * 1e3,
+                         "expected_ms": expected_s * 1e3, "ratio": took_s / expected_s})  # fmt: skip
+    return rows
+
+
+def schedule_report(args: Any) -> None:
+    """Section 3: emulated vs ``delivery_time_s`` per kind, trace file and size; the verdict."""
+    sizes = [int(b) for b in args.schedule_sizes]
+    print(
+        f"\n3) delivery-schedule replay vs delivery_time_s: sizes {sizes} bytes, "
+        f"{args.schedule_repeat} random send times each, no delay"
+    )
+    print(f"{'link':>14} {'trace file':>24} {'bytes':>8} {'n':>3} {'emulated ms':>12} "
+          f"{'schedule ms':>12} {'median ratio':>13} {'worst ratio':>12}")  # fmt: skip
+    rng = random.Random(args.seed)
+    for kind in args.kinds:
+        if kind == "netem":
+            print(f"{kind:>14}  skipped: netem shapes in the kernel (no user-space FIFO to replay)")
+            continue
+        try:
+            link, _ = best_available(LinkConfig(kind=kind))
+        except LinkUnavailable as e:
+            print(f"{kind:>14}  unavailable: {e}")
+            continue
+        ratios: list[float] = []
+        size_medians: list[float] = []
+        with link:
+            for pair, direction in args.schedule_traces:
+                up, down = f"{args.trace_dir}/{pair}.up", f"{args.trace_dir}/{pair}.down"
+                rows = schedule_cases(link, up, down, direction, sizes, args.schedule_repeat, rng)
+                for nbytes in sizes:
+                    sel = [r for r in rows if r["bytes"] == nbytes]
+                    med = statistics.median(r["ratio"] for r in sel)
+                    worst = max((r["ratio"] for r in sel), key=lambda x: abs(x - 1))
+                    ratios += [r["ratio"] for r in sel]
+                    size_medians.append(med)
+                    print(f"{kind:>14} {pair + '.' + direction:>24} {nbytes:>8} {len(sel):>3} "
+                          f"{statistics.median(r['emulated_ms'] for r in sel):>12.1f} "
+                          f"{statistics.median(r['expected_ms'] for r in sel):>12.1f} "
+                          f"{med:>13.3f} {worst:>12.3f}")  # fmt: skip
+        overall = statistics.median(ratios)
+        far = max(size_medians, key=lambda x: abs(x - 1))
+        verdict = "met" if abs(overall - 1) <= 0.05 else "NOT met"
+        print(f"{kind:>14} median ratio over all {len(ratios)} transfers {overall:.3f} ({verdict}: within 5%); "
+              f"per-size medians {min(size_medians):.3f} .. {max(size_medians):.3f} "
+              f"(farthest {far:.3f}); trace replay: {link.trace_replay or 'delivery schedules'}")  # fmt: skip
+
+
 def run(cfg: Any) -> None:
-    """The bench app's entry (conf/bench/link_accuracy.yaml): print both checks."""
+    """The bench app's entry (conf/bench/link_accuracy.yaml): print the chosen checks."""
     args = as_args(cfg)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if "transfer" in args.sections:
+        rate_reports(args)
+    if "schedule" in args.sections:
+        schedule_report(args)
+
+
+def rate_reports(args: Any) -> None:
+    """Sections 1 and 2: transfer time at fixed rates, and the lag after rate steps."""
 
     nbytes = int(args.mb * 1e6)
     print(
@@ -134,6 +219,8 @@ def run(cfg: Any) -> None:
         else:
             available.append(kind)
 
+    if "step" not in args.sections:
+        return
     bin_s = args.bin_ms / 1e3
     steps = [(i * args.step_s, r * 1e6) for i, r in enumerate(args.steps)]
     print(
