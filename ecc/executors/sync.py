@@ -22,8 +22,11 @@ class AsyncExecutor(ExecutorBase):
     """LeRobot-style async: request when the queue falls to ``fraction`` of the chunk.
 
     ``adaptive``: the threshold is at least the latency estimate, fraction >= d / H, so the next
-    chunk lands as the queue runs out (d from the last requests' delays, control steps). Arrivals
-    replace the queue from their first fresh timestep (latest-only).
+    chunk lands as the queue runs out (d from the last requests' delays, control steps); once
+    d >= H it is 0 (sync): with one request in flight, a request made with q actions left gets
+    H - q fresh actions per d + H - 2q steps, which falls with q when d > H (every early request
+    then only buys stale actions). Arrivals replace the queue from their first fresh timestep
+    (latest-only).
     """
 
     name = "async"
@@ -41,7 +44,10 @@ class AsyncExecutor(ExecutorBase):
         """Queue length (actions) at or below which a request goes out."""
         h = max(ctx.chunk_len, 1)
         base = self.fraction * h
-        return max(base, float(self.delay_estimate)) if self.adaptive else base
+        if not self.adaptive:
+            return base
+        d = self.delay_estimate
+        return 0.0 if d >= h else max(base, float(d))
 
     def decide(self, ctx: StepContext) -> Decision:
         return self.record(ctx.step, hold_or_request(ctx, self.threshold(ctx)))

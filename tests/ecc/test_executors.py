@@ -137,7 +137,12 @@ def test_an_executor_that_needs_overlap_warns_once_at_d_ge_h(caplog) -> None:
     assert "d=16 >= H=8" in msgs[0]
     assert "rtc" in msgs[0]
     ctx = StepContext(0, 7, 8, 0, False, {}, {})
-    assert AsyncExecutor(fraction=0.5, adaptive=True).threshold(ctx) == 4.0
+    adaptive = AsyncExecutor(fraction=0.5, adaptive=True)
+    assert adaptive.threshold(ctx) == 4.0
+    adaptive.observe_delay(6, 8)
+    assert adaptive.threshold(ctx) == 6.0  # fraction >= d / H
+    adaptive.observe_delay(9, 8)
+    assert adaptive.threshold(ctx) == 0.0  # d >= H: early requests only buy stale actions
     ex.reset()
     assert ex.delay_estimate == 0
 
