@@ -130,9 +130,11 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     for axis in (ax,):
         axis.axhspan(100 * block["ci95_lo"], 100 * block["ci95_hi"], color="0.85",
                      label="blocking 95% CI")  # fmt: skip
-    for name in dict.fromkeys(r["executor"] for r in rows if r["executor"] != "blocking"):
+    names = list(dict.fromkeys(r["executor"] for r in rows if r["executor"] != "blocking"))
+    for i, name in enumerate(names):
         rs = [r for r in rows if r["executor"] == name]
-        ds = [r["d"] for r in rs]
+        # dodged by a fraction of a step so equal cells (e.g. every executor at d >= H) stay visible
+        ds = [r["d"] + 0.15 * (i - (len(names) - 1) / 2) for r in rs]
         ys = [r["success_%"] for r in rs]
         err = [[y - 100 * r["ci95_lo"] for y, r in zip(ys, rs, strict=True)],
                [100 * r["ci95_hi"] - y for y, r in zip(ys, rs, strict=True)]]  # fmt: skip
