@@ -1,4 +1,5 @@
-"""Environment steps per second with two 128x128 cameras: our suites vs stock robosuite.
+"""Environment steps per second with two 128x128 cameras: our suites (today's and the
+rebuilt LIBERO ones) vs stock robosuite.
 
     LP_NUM_THREADS=1 vecc-bench bench=env_speed [steps=100] [levers=true]
 
@@ -23,6 +24,7 @@ os.environ.setdefault("LP_NUM_THREADS", "1")
 import numpy as np
 
 import envs
+from envs.libero.make import make_libero_env
 from experiments.apps import as_args
 
 ONE_PER_SUITE = [
@@ -30,6 +32,13 @@ ONE_PER_SUITE = [
     ("object", "milk_in_basket"),
     ("goal", "put_the_bowl_on_the_plate"),
     ("long", "turn_on_the_stove_and_put_the_bowl_on_it"),
+]
+# the rebuilt LIBERO suites (envs/libero, issue 23): one task per suite, LIBERO's file stems
+LIBERO_ONE_PER_SUITE = [
+    ("libero_spatial", "pick_up_the_black_bowl_on_the_stove_and_place_it_on_the_plate"),
+    ("libero_object", "pick_up_the_milk_and_place_it_in_the_basket"),
+    ("libero_goal", "put_the_bowl_on_the_plate"),
+    ("libero_10", "KITCHEN_SCENE6_put_the_yellow_and_white_mug_in_the_microwave_and_close_it"),
 ]
 
 
@@ -59,7 +68,11 @@ def _best_rate(step, acts: np.ndarray, warmup: int, repeats: int) -> float:
 
 
 def time_ours(suite: str, task: str, steps: int, warmup: int, **kw) -> float:
-    env = envs.make_env(suite, task, image_size=128, **kw)
+    """Steps/s of one of our envs (today's suites, or a rebuilt ``libero_*`` suite)."""
+    if suite.startswith("libero_"):
+        env = make_libero_env(suite, task, image_size=128, **kw)
+    else:
+        env = envs.make_env(suite, task, image_size=128, **kw)
     env.reset(seed=0)
 
     def step(a):
@@ -100,11 +113,11 @@ def run(cfg: Any) -> None:
     torch.set_num_threads(1)
     print(
         f"steps={args.steps} warmup={args.warmup} LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS')} "
-        f"MUJOCO_GL={os.environ.get('MUJOCO_GL')} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
+        f"MUJOCO_GL={os.environ.get('MUJOCO_GL')} cpus={os.cpu_count()} load={_load()}"
     )
     rows = []
-    for suite, task in ONE_PER_SUITE:
-        rows.append((f"ours {suite}-{task}", time_ours(suite, task, args.steps, args.warmup)))
+    for suite, task in ONE_PER_SUITE + LIBERO_ONE_PER_SUITE:
+        rows.append((f"ours {suite}-{task[:40]}", time_ours(suite, task, args.steps, args.warmup)))
     stock = time_stock(args.steps, args.warmup)
     rows.append(("stock robosuite PickPlaceCan (default rendering)", stock))
     if args.levers:
@@ -157,9 +170,19 @@ def run(cfg: Any) -> None:
     for name, sps in rows:
         print(f"{name:62s} {sps:8.1f} {sps / stock:8.2f}")
     ours = [sps for name, sps in rows[: len(ONE_PER_SUITE)]]
+    lib = [
+        sps
+        for name, sps in rows[len(ONE_PER_SUITE) : len(ONE_PER_SUITE) + len(LIBERO_ONE_PER_SUITE)]
+    ]
     print(
         f"min ours {min(ours):.1f} steps/s (target >= 30), min ratio {min(ours) / stock:.2f}x (target >= 1.5x)"
     )
+    print(f"min rebuilt LIBERO {min(lib):.1f} steps/s (target >= 30); load at end {_load()}")
+
+
+def _load() -> str:
+    """The 1 / 5 / 15 min load averages: rates on a busy shared machine are lower."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
