@@ -25,9 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from core.errors import VeccError
 from core.provenance import input_fingerprints, provenance
 from experiments.loggers import sweep_labels
+from experiments.parallel_eval import (
+    episode_jobs,
+    resolve_workers,
+    run_parallel,
+    run_sequential,
+    select_episodes,
+)
 from experiments.report import print_summary
 from experiments.results import RunWriter
-from experiments.rollout import budget_from_config, run_episode
 
 log = logging.getLogger("experiments.run")
 
@@ -44,13 +50,15 @@ def evaluate(
     cfg: DictConfig, run_dir: Path, logger_labels: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Evaluate ``cfg`` into ``run_dir``; ``logger_labels`` (W&B group/name) group sweep jobs."""
-    # Imported here, not at the top: they load torch and robosuite (~5 s on a busy 2-core
+    # Imported here, not at the top: it loads torch and robosuite (~5 s on a busy 2-core
     # machine), and `--help` and every Tab of the shell completion import this module.
-    import envs  # registers the gymnasium ids
-    from experiments.compose_actor import wrap_actor
     from experiments.config_checks import resolve_eval_plan
 
     plan = resolve_eval_plan(cfg)  # fails before anything is written if the config is bad
+    jobs = episode_jobs(plan.tasks, plan.init_states)
+    if cfg.eval.get("num_shards") is not None:  # one shard of a cluster run (eval.shard)
+        jobs = select_episodes(jobs, cfg.eval.get("shard", 0), cfg.eval.num_shards)
+    workers = resolve_workers(cfg.eval.get("workers"), len(jobs))
     config = OmegaConf.to_container(cfg, resolve=True)
     started = time.time()
     writer = RunWriter(
@@ -68,51 +76,20 @@ def evaluate(
     logger = instantiate(cfg.logger, _partial_=True)(
         run_dir=run_dir, run_config=config, **(logger_labels or {})
     )
-    # the step budget: world steps (LIBERO's limit as a deadline) or executed actions + a world cap
-    budget = budget_from_config(
-        cfg.eval, plan.max_episode_steps, cfg.runtime.get("control_hz") or 20.0
-    )
-    total = len(plan.tasks) * len(plan.init_states)
-    progress = _progress(total, enabled=cfg.eval.progress)
-    index = 0
+    progress = _progress(len(jobs), enabled=cfg.eval.progress)
     deployment: dict[str, Any] = {}
     failure: BaseException | None = None
+    subscribers = [writer, logger]  # episodes.jsonl first, then the logger
+
+    def on_episode(job: Any, record: Any) -> None:
+        progress.advance(f"{job.task} #{job.init_state}: {'ok' if record.success else 'fail'}")
+
+    args = (cfg, plan.suite, plan.max_episode_steps, jobs, plan.init_states, run_dir)
     try:
-        for task in plan.tasks:
-            env = envs.make_env(
-                plan.suite,
-                task,
-                image_size=cfg.env.image_size,
-                perturbation=cfg.env.perturbation,
-                render=cfg.env.render,
-                # the env's step counter also sees the no-op wait steps, which do not count
-                max_episode_steps=(budget.world_cap_steps or plan.max_episode_steps)
-                + cfg.eval.num_wait_steps,
-            )
-            actor, deployment, close_runtime = wrap_actor(cfg, instantiate(cfg.policy))
-            try:
-                for k, init_state in enumerate(plan.init_states):
-                    video = None
-                    if cfg.eval.video and index < cfg.eval.video_episodes:
-                        video = run_dir / "videos" / f"{plan.suite}-{task}-init{init_state}.mp4"
-                    record = run_episode(
-                        env,
-                        actor,
-                        suite=plan.suite,
-                        task=task,
-                        init_state=init_state,
-                        seed=cfg.seed + k,
-                        num_wait_steps=cfg.eval.num_wait_steps,
-                        video_path=video,
-                        subscribers=[writer, logger],  # episodes.jsonl first, then the logger
-                        index=index,
-                        budget=budget,
-                    )
-                    index += 1
-                    progress.advance(f"{task} #{init_state}: {'ok' if record.success else 'fail'}")
-            finally:
-                close_runtime()
-                env.close()
+        if workers == 1:
+            deployment = run_sequential(*args, subscribers, on_episode)
+        else:
+            deployment = run_parallel(*args, subscribers, on_episode, workers)
     except BaseException as e:  # Ctrl-C included: the run dir must say it did not finish
         failure = e
         raise
@@ -126,6 +103,12 @@ def evaluate(
             "wall_s": ended - started,
         }
         extra = {"eval_plan": plan.as_dict(), "deployment": deployment, "timing": timing}
+        extra["episodes_run"] = {
+            "indices": [job.index for job in jobs],
+            "shard": cfg.eval.get("shard") if cfg.eval.get("num_shards") is not None else None,
+            "num_shards": cfg.eval.get("num_shards"),
+            "workers": workers,
+        }
         if failure is not None:
             # A failed run must not read as a result: no summary, no success rate.
             writer.fail(failure, extra)
@@ -162,8 +145,13 @@ class _progress:
 
     def advance(self, note: str) -> None:
         if self._bar is not None:
-            self._bar.set_postfix_str(note)
             self._bar.update(1)
+            # long runs: episodes per minute and the time left at that mean rate
+            elapsed_s = self._bar.format_dict["elapsed"]
+            done, left = self._bar.n, self._bar.total - self._bar.n
+            per_min = 60.0 * done / elapsed_s if elapsed_s > 0 else 0.0
+            eta = self._bar.format_interval(left * elapsed_s / done) if done else "?"
+            self._bar.set_postfix_str(f"{per_min:.1f} ep/min, {eta} left | {note}")
 
     def close(self) -> None:
         if self._bar is not None:
