@@ -103,3 +103,25 @@ def test_submitit_local_four_shards_merge_to_the_unsharded_rows(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert _rows(sweep / "merged" / "episodes.jsonl") == _rows(whole / "episodes.jsonl")
+
+
+@pytest.mark.slow
+def test_ray_local_four_shards_merge_to_the_unsharded_rows(tmp_path):
+    pytest.importorskip("ray")
+    whole = tmp_path / "whole"
+    proc = run_main_job(whole, *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.run", "-m", "hydra/launcher=ray",
+         "hydra.launcher.num_cpus=2", f"hydra.sweep.dir={sweep}", *TINY,
+         "eval.shard=0,1,2,3", "eval.num_shards=4"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.tool", "tool=merge_shards", f"root={sweep}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert _rows(sweep / "merged" / "episodes.jsonl") == _rows(whole / "episodes.jsonl")
