@@ -29,7 +29,8 @@ def test_roboecc_table_writes_csv_md_png(tmp_path):
     assert len(rows) == 2 * 2 * 2 * 2  # conventions x models x hardware pairs x bandwidths
     assert all(float(r["speedup"]) >= 1.0 - 1e-9 for r in rows)  # never worse than edge-only
     md = (tmp_path / "speedup.md").read_text()
-    assert md.startswith("## RoboECC speed-up, our setting") and "\n| convention |" in md
+    assert md.startswith("## RoboECC speed-up, our setting")
+    assert "\n| convention |" in md
     assert (tmp_path / "speedup.png").stat().st_size > 1000
 
 
