@@ -93,7 +93,7 @@ def write_lerobot(
 
     ``fps`` is the control rate (Hz) the timestamps count in. ``root`` must not exist yet.
     """
-    # Only the LeRobot interop needs pandas/pyarrow (the `test` extra; lerobot installs both).
+    # Only the LeRobot interop needs pandas/pyarrow (the `lerobot` and `test` extras; lerobot installs both).
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq

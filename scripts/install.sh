@@ -31,6 +31,12 @@ fi
 
 python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
+if [[ "${1:-}" == "--test" ]]; then
+  # openpi's own client, for the protocol tests; --no-deps because 0.1.2 declares numpy<2, which the
+  # resolver would otherwise keep holding the whole environment to. Its other needs (dm-tree, msgpack, pillow, websockets)
+  # come with the test extra and the run dependencies.
+  python -m pip install -q --disable-pip-version-check --no-deps "openpi-client==0.1.2"
+fi
 echo "[install] done: $(python -c 'import torch, mujoco, robosuite; print(f"torch {torch.__version__}, mujoco {mujoco.__version__}, robosuite {robosuite.__version__}")' 2>/dev/null | tail -1)"
 # The editable install puts the console scripts on PATH (pyproject [project.scripts]).
 echo "[install] commands: vecc-run vecc-train vecc-table vecc-study vecc-bench vecc-tool vecc-serve (each --help);"
