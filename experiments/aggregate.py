@@ -15,10 +15,17 @@ writes). Every number is recomputed from the run directory alone:
 - cloud calls per episode: inferences with cloud compute > 0 (``extra.timeline.cloud_ms``);
 - precision histogram: share of controller decisions per activation bit width, pooled over episodes.
 
-Writes into ``--out`` (default ``<root>/aggregate``): ``runs.csv`` (one row per run; ``runs.parquet``
+Writes into ``out`` (default ``<root>/aggregate``): ``runs.csv`` (one row per run; ``runs.parquet``
 as well when pyarrow is importable), ``summary.md`` / ``summary.csv`` (runs pooled over seeds, per
-combination of the other swept fields), ``aggregate.json`` (provenance, run list) and PNG plots
-(``experiments.aggregate_plots``) where the data exists.
+combination of the other swept fields), ``aggregate.json`` (provenance, run list, labels), PNG plots
+(``experiments.aggregate_plots``) where the data exists, and ``report.md``: the summary and run
+tables, the plots embedded by relative link, the partition cuts explained and the skipped runs.
+
+Runs are named by ``sweep_records.run_labels``: the Hydra overrides that differ across runs
+(``.hydra/overrides.yaml``, groups resolved through ``hydra.runtime.choices``), as
+``scheduler=rapid, network=lte``; the differing config leaves for runs without a ``.hydra`` record.
+The label is a column of both CSVs (beside the per-leaf columns) and the row name in the markdown.
+Runs whose ``results.json`` says ``"status": "failed"`` are left out of every number and listed.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +49,11 @@ from experiments.results import read_episodes
 from experiments.sweep_records import (
     BREAKDOWN_FIELDS,
     REPLICATE_FIELDS,
+    REPLICATE_OVERRIDES,
     Run,
+    cut_description,
     display_value,
+    run_labels,
     success_block,
 )
 from experiments.tables import columns_of, write_csv
@@ -101,8 +112,36 @@ def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _hydra_record(run_dir: Path) -> tuple[bool, list[str], dict[str, str]]:
+    """(has a ``.hydra`` dir, its task overrides, ``hydra.runtime.choices``) of one run."""
+    hydra_dir = run_dir / ".hydra"
+    overrides_path = hydra_dir / "overrides.yaml"
+    hydra_path = hydra_dir / "hydra.yaml"
+    try:
+        overrides = (
+            [str(x) for x in OmegaConf.load(overrides_path)] if overrides_path.is_file() else []
+        )
+        choices: dict[str, str] = {}
+        if hydra_path.is_file():
+            node = OmegaConf.to_container(OmegaConf.load(hydra_path), resolve=False)
+            raw = node.get("hydra", {}).get("runtime", {}).get("choices", {}) or {}
+            # hydra/* are Hydra's own groups (launcher, sweeper): never the experiment
+            choices = {
+                str(k): str(v)
+                for k, v in raw.items()
+                if v is not None and not k.startswith("hydra/")
+            }
+    except (OSError, ValueError) as e:
+        raise AggregateError(f"cannot read the Hydra record {hydra_dir}: {e}") from e
+    return (
+        hydra_dir.is_dir() and (overrides_path.is_file() or hydra_path.is_file()),
+        overrides,
+        choices,
+    )
+
+
 def load_run(run_dir: Path) -> Run:
-    """Read one run directory (config.yaml, episodes.jsonl, results.json, Hydra overrides)."""
+    """Read one run directory (config.yaml, episodes.jsonl, results.json, Hydra's record)."""
     try:
         config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=False)
         results = json.loads((run_dir / "results.json").read_text())
@@ -110,9 +149,8 @@ def load_run(run_dir: Path) -> Run:
         raise AggregateError(f"cannot read run directory {run_dir}: {e}") from e
     episodes_path = run_dir / "episodes.jsonl"
     episodes = list(read_episodes(episodes_path)) if episodes_path.is_file() else []
-    overrides_path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = [str(x) for x in OmegaConf.load(overrides_path)] if overrides_path.is_file() else []
-    return Run(run_dir, flatten(config), episodes, results, overrides)
+    has_hydra, overrides, choices = _hydra_record(run_dir)
+    return Run(run_dir, flatten(config), episodes, results, overrides, choices, has_hydra)
 
 
 def _cell(value: Any) -> Any:
@@ -186,9 +224,10 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def run_row(run: Run, fields: Sequence[str], root: Path) -> dict[str, Any]:
-    """One tidy row: config fields, success with CI, latency, calls, precision, provenance."""
+def run_row(run: Run, fields: Sequence[str], root: Path, label: str = "") -> dict[str, Any]:
+    """One tidy row: label, config fields, success with CI, latency, calls, precision, provenance."""
     row: dict[str, Any] = {"run_dir": str(run.path.relative_to(root)) if run.path != root else "."}
+    row["label"] = label or run.path.name
     for k in fields:
         value = run.config.get(k)
         row[k] = _cell(display_value(k, value))
@@ -235,23 +274,42 @@ def run_row(run: Run, fields: Sequence[str], root: Path) -> dict[str, Any]:
     return row
 
 
-def group_rows(runs: Sequence[Run], fields: Sequence[str]) -> list[dict[str, Any]]:
-    """Runs pooled over replicate fields (seeds): episodes pooled, Wilson recomputed, means weighted."""
+def group_rows(
+    runs: Sequence[Run], fields: Sequence[str], labels: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Runs pooled over replicate fields (seeds): episodes pooled, Wilson recomputed, means weighted.
+
+    ``labels`` (aligned with ``runs``, replicates excluded) names each group: runs pool only when
+    both their label and their non-replicate fields agree. Each row starts with ``label``.
+    """
     cond = [f for f in fields if f not in REPLICATE_FIELDS]
+    names = list(labels) if labels is not None else [r.path.name for r in runs]
     groups: dict[tuple[str, ...], list[Run]] = {}
-    for r in runs:
-        key = tuple(json.dumps(display_value(f, r.config.get(f)), default=str) for f in cond)
+    group_label: dict[tuple[str, ...], str] = {}
+    for r, name in zip(runs, names):
+        key = (name, *(json.dumps(display_value(f, r.config.get(f)), default=str) for f in cond))
         groups.setdefault(key, []).append(r)
+        group_label[key] = name
+    # two groups one label cannot tell apart (a field differs that no override names): number them
+    seen: dict[str, int] = {}
+    for key in groups:
+        seen[group_label[key]] = seen.get(group_label[key], 0) + 1
+    counter: dict[str, int] = {}
     out = []
     for key, members in groups.items():
+        name = group_label[key]
+        if seen[name] > 1:
+            counter[name] = counter.get(name, 0) + 1
+            name = f"{name} #{counter[name]}"
         eps = [e for r in members for e in r.episodes]
-        row: dict[str, Any] = {f: json.loads(v) for f, v in zip(cond, key)}
+        row: dict[str, Any] = {"label": name}
+        row.update({f: json.loads(v) for f, v in zip(cond, key[1:])})
         row["runs"] = len(members)
         row.update(success_block(eps))
         means = pooled_latency_means(eps)
-        for name in ("inference_ms", *BREAKDOWN_FIELDS):
-            if name in means:
-                row[f"{name}_mean"] = means[name]
+        for lat in ("inference_ms", *BREAKDOWN_FIELDS):
+            if lat in means:
+                row[f"{lat}_mean"] = means[lat]
         calls = [
             sum(1 for c in e["extra"]["timeline"]["cloud_ms"] if c and c > 0)
             for e in eps
@@ -285,25 +343,154 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], title: str, notes: Sequence[str] = ()) -> str:
-    """A GitHub markdown table; success as % with its Wilson interval in one column."""
+def _success_cell(row: dict[str, Any]) -> str:
+    return (
+        f"{100 * row['success_rate']:.1f} [{100 * row['success_ci95_lo']:.1f}, "
+        f"{100 * row['success_ci95_hi']:.1f}]"
+    )
+
+
+def markdown_table(
+    rows: Sequence[dict[str, Any]],
+    title: str,
+    notes: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    name: str = "label",
+) -> str:
+    """A GitHub markdown table; success as % with its Wilson interval in one column.
+
+    ``drop`` lists columns left out (the per-leaf config columns, which the label already
+    summarises and ``summary.csv`` keeps); the ``label`` column, first, is headed ``name``.
+    """
+    return "\n".join([f"# {title}", "", _table(rows, drop, name), "", *notes]) + "\n"
+
+
+def _header(column: str) -> str:
+    """A column name as a table heads it: ``edge_ms_mean`` -> ``edge ms (mean)``."""
+    if column.endswith("_ms_mean"):
+        return f"{column.removesuffix('_ms_mean')} ms (mean)"
+    if column.startswith("precision_share_a"):
+        return f"share A{column.removeprefix('precision_share_a')}"
+    return {"cloud_calls_per_ep": "cloud calls / ep", "run_dir": "run dir"}.get(column, column)
+
+
+def _table(rows: Sequence[dict[str, Any]], drop: Sequence[str] = (), name: str = "label") -> str:
     shown = []
     for r in rows:
-        r = dict(r)
-        if "success_rate" in r:
-            r["success % [95% CI]"] = (
-                f"{100 * r.pop('success_rate'):.1f} [{100 * r.pop('success_ci95_lo'):.1f}, "
-                f"{100 * r.pop('success_ci95_hi'):.1f}]"
-            )
-        shown.append(r)
-    lines = [f"# {title}", "", grid_markdown(shown, cell=_fmt), "", *notes]
-    return "\n".join(lines) + "\n"
+        cells: dict[str, Any] = {}
+        for k, v in r.items():
+            if k in drop or k in ("success_ci95_lo", "success_ci95_hi"):
+                continue
+            if k == "label":
+                cells[name] = v
+            elif k == "success_rate":
+                cells["success % [95% CI]"] = _success_cell(r)
+            else:
+                cells[_header(k)] = v
+        shown.append(cells)
+    return grid_markdown(shown, cell=_fmt)
+
+
+# Plots the report embeds, in order, with what each shows.
+PLOT_CAPTIONS: dict[str, str] = {
+    "success_vs_bandwidth.png": (
+        "Success (%, Wilson 95% bars) against uplink bandwidth (Mbit/s, log); one line per "
+        "condition other than the network, seeds pooled; lines nudged sideways so that equal "
+        "results stay visible."
+    ),
+    "latency_breakdown.png": (
+        "Mean latency per inference (ms), split into its components; one bar per run."
+    ),
+    "precision_timeline.png": "Activation bits chosen per executed action, first episodes.",
+    "cut_vs_bandwidth.png": (
+        "Where the model was split at each inference (upper axes) and the uplink bandwidth then "
+        "(lower axes, Mbit/s), over world time (s); first episode of each run."
+    ),
+}
+
+
+def _cuts_seen(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """(cut name, partition direction) pairs recorded by the runs, in order of first use."""
+    return list(
+        dict.fromkeys(
+            (str(c), str(r.config.get("partition.direction") or "edge_prefix"))
+            for r in runs
+            for e in r.episodes
+            for c in e.get("extra", {}).get("timeline", {}).get("cut", [])
+            if c is not None
+        )
+    )
+
+
+def write_report(
+    path: Path,
+    root: Path,
+    summary: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    runs: Sequence[Run],
+    failed: Sequence[Run],
+    plots: Sequence[Path],
+    fields: Sequence[str],
+) -> Path:
+    """``report.md``: summary table (conditions as rows), runs, embedded plots, skipped runs.
+
+    Images are linked relative to ``path`` so the report moves with its folder.
+    """
+    run_cols = ("run_dir", "episodes", "successes", "success_rate", "success_ci95_lo",
+                "success_ci95_hi", "inference_ms_mean",
+                "cloud_calls_per_ep")  # fmt: skip
+    run_rows = [{k: r[k] for k in ("label", *run_cols) if k in r} for r in rows]
+    lines = [
+        f"# Sweep report: {root.name}",
+        "",
+        f"{len(runs)} finished run(s) below `{root}`"
+        + (f", {len(failed)} failed (listed at the end)." if failed else "."),
+        "",
+        (
+            "Runs are named by the Hydra overrides that differ between them (the config leaves "
+            "that differ, for runs without a `.hydra` record). Success and its Wilson 95% "
+            "interval are recomputed from `episodes.jsonl`; latency means (ms) pool all steps."
+        ),
+        "",
+        "## Summary (seeds pooled)",
+        "",
+        _table(summary, drop=fields, name="condition"),
+        "",
+        "## Runs",
+        "",
+        _table(run_rows, name="run"),
+        "",
+    ]
+    cuts = _cuts_seen(runs)
+    if cuts:
+        directions = {d for _, d in cuts}
+        lines += ["## Cuts", "", "Where the model was split between edge and cloud:", ""]
+        lines += [
+            f"- `{c}`" + (f" ({d})" if len(directions) > 1 else "") + f": {cut_description(c, d)}"
+            for c, d in cuts
+        ]
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""]
+        for p in plots:
+            rel = os.path.relpath(p, path.parent)
+            caption = PLOT_CAPTIONS.get(p.name, p.stem.replace("_", " "))
+            lines += [f"### {p.stem.replace('_', ' ')}", "", caption, "", f"![{p.stem}]({rel})", ""]
+    lines += ["## Skipped runs", ""]
+    if failed:
+        for r in failed:
+            rel = os.path.relpath(r.path, root) if r.path != root else "."
+            lines.append(f"- `{rel}`: {r.results.get('error') or 'failed (no error recorded)'}")
+    else:
+        lines.append("None: every run below the root finished.")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def aggregate(
     root: str | Path, out: str | Path | None = None, plots: bool = True
 ) -> dict[str, Any]:
-    """Read every run below ``root``; write the tables (and plots) into ``out``; return the rows."""
+    """Read every run below ``root``; write the tables, plots and ``report.md`` into ``out``."""
     root = Path(root).resolve()
     found = find_run_dirs(root)
     if not found:
@@ -323,8 +510,11 @@ def aggregate(
     swept = swept_fields(runs)
     present = {k for r in runs for k in r.config}
     fields = [k for k in KEY_FIELDS if k in present] + [k for k in swept if k not in KEY_FIELDS]
-    rows = [run_row(r, fields, root) for r in runs]
-    summary = group_rows(runs, [f for f in swept if f in fields] or [])
+    labels = run_labels(runs, swept)
+    # a condition is what remains once seeds and shards are set aside: its runs pool
+    conditions = run_labels(runs, swept, exclude=REPLICATE_OVERRIDES, fallback="all runs")
+    rows = [run_row(r, fields, root, label) for r, label in zip(runs, labels)]
+    summary = group_rows(runs, [f for f in swept if f in fields] or [], conditions)
     out_dir = Path(out) if out is not None else root / "aggregate"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [write_csv(out_dir / "runs.csv", rows), write_csv(out_dir / "summary.csv", summary)]
@@ -332,7 +522,10 @@ def aggregate(
     if parquet is not None:
         written.append(parquet)
     notes = [
-        f"{len(runs)} run(s) below `{root}`; swept fields: {', '.join(swept) or 'none'}.",
+        (
+            f"{len(runs)} run(s) below `{root}`; {len(swept)} config field(s) differ between "
+            "them (columns of summary.csv and runs.csv, listed in aggregate.json)."
+        ),
         (
             "Success and Wilson 95% intervals recomputed from episodes.jsonl, pooled over seeds; "
             "latency means (ms) pooled over all steps."
@@ -344,13 +537,19 @@ def aggregate(
             + "; ".join(f"`{r.path.name}` ({r.results.get('error')})" for r in failed)
         )
     md = out_dir / "summary.md"
-    md.write_text(markdown_table(summary, f"Sweep summary: {root.name}", notes))
+    md.write_text(
+        markdown_table(summary, f"Sweep summary: {root.name}", notes, drop=fields, name="condition")
+    )
     written.append(md)
-    if plots:
-        written += draw_all(runs, rows, swept, out_dir)
+    figures = draw_all(runs, rows, swept, out_dir) if plots else []
+    written += figures
+    written.append(
+        write_report(out_dir / "report.md", root, summary, rows, runs, failed, figures, fields)
+    )
     record = {
         "root": str(root),
         "runs": [str(d) for d in dirs],
+        "labels": dict(zip((str(d) for d in dirs), labels)),
         "failed_runs": [{"run": str(r.path), "error": r.results.get("error")} for r in failed],
         "swept_fields": swept,
         "files": [str(p) for p in written],
