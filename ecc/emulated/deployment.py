@@ -9,6 +9,12 @@
    through a ``SplitExecutor`` (``VLAPolicy.forward_fn``).
 It is also the runtime's ``LatencySource``: an inference costs its measured wall time.
 
+Where the split is: a fixed cut (``runtime.cut``: a module count, or the stage / module name the edge
+runs up to, e.g. ``projector``), or the partition planner per generation. ``link_description`` (the
+results.json ``deployment.link`` block) carries ``split`` (the cut, who chose it and why) and
+``traffic`` (inferences, round trips, bytes each way, cuts used), updated in place every generation;
+a run that sent nothing over the link says so in a WARNING when it closes.
+
 World time vs wall time: the link is real, so its bandwidth trace plays in wall-clock seconds, while the
 simulated world advances 1 / control_hz per step. Results record both.
 """
@@ -27,7 +33,7 @@ from typing import Any
 
 from ecc.emulated.client import SplitExecutor
 from ecc.emulated.server import model_fingerprint
-from ecc.emulated.split_plan import module_order
+from ecc.emulated.split_plan import module_order, placement_for_cut
 from ecc.errors import InvalidValueError
 from ecc.links import LinkConfig, best_available, trace_schedule
 from ecc.network.predictors import effective_bandwidth_mbps
@@ -47,7 +53,9 @@ class EmulatedDeployment:
         network: ``ecc.network.config.Network`` giving rates (Mbit/s), delay/jitter (ms), loss and trace.
         link_kind: ``auto`` | ``netem`` | ``tbf_userspace`` | ``userspace`` | ``none`` (no shaping).
         host, port: remote server address when ``start_local`` is false.
-        cut: fixed cut (modules on the edge, in module order); None: ``planner`` decides per generation.
+        cut: fixed cut: the number of modules on the edge (module order), or the name of the stage
+            or module the edge runs up to (``projector``: the vision encoder and projector on the
+            edge, the rest on the cloud); None: ``planner`` decides per generation.
         planner, ctx: partition planner and its context over the acting model's block-level trace.
         wire: ``ecc.wire.config.WireConfig`` (secret from its environment variable).
     """
@@ -64,7 +72,7 @@ class EmulatedDeployment:
         host: str = "127.0.0.1",
         port: int = 0,
         startup_timeout_s: float = 120.0,
-        cut: int | None = None,
+        cut: int | str | None = None,
         direction: str = "edge_prefix",
         planner: Any = None,
         ctx: Any = None,
@@ -98,8 +106,10 @@ class EmulatedDeployment:
         self.executor: SplitExecutor | None = None
         self.last: Any = None
         self.cuts: list[int] = []
+        self._module_cut_now = 0  # modules before the cut in force (fixed or the planner's last)
         self._t0 = time.monotonic()
         self.label = "emulated"
+        self._closed = False
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> EmulatedDeployment:
@@ -129,10 +139,23 @@ class EmulatedDeployment:
             self.close()
             raise
         if self.fixed_cut is not None:
-            self.executor.set_cut(self.fixed_cut, self.direction)
+            try:
+                self._module_cut_now = self._resolve_fixed_cut(self.fixed_cut)
+                self.executor.set_cut(self._module_cut_now, self.direction)
+            except BaseException:
+                self.close()
+                raise
         else:
             cut = self.planner.reset(self.ctx, self.network.link_at(0.0))
-            self.executor.set_cut(self._module_cut(cut), self.ctx.direction)
+            self._module_cut_now = self._module_cut(cut)
+            self.executor.set_cut(self._module_cut_now, self.ctx.direction)
+        # Filled in place from here on: compose_actor holds this very dict as results.json's
+        # deployment.link, so what the run did over the link reaches results.json.
+        self.link_description["split"] = self._split_description()
+        self.link_description["traffic"] = {
+            "inferences": 0, "over_link": 0, "round_trips": 0, "bytes_up": 0, "bytes_down": 0,
+            "fallbacks": 0, "cuts": {},
+        }  # fmt: skip
         self.policy.forward_fn = self._forward
         self.label = f"emulated:{self.link_description.get('kind', 'none')}"
         self._t0 = time.monotonic()
@@ -146,20 +169,18 @@ class EmulatedDeployment:
             cfg = LinkConfig(kind=self.link_kind, up_mbps=ls.up_mbps, down_mbps=ls.down_mbps,
                              delay_ms=ls.delay_ms, jitter_ms=ls.jitter_ms, loss=ls.loss)  # fmt: skip
             self.link, kind = best_available(cfg)
-            self.link_description = self.link.describe()
-            log.info(
-                "emulated link: %s (%s)",
-                kind,
-                self.link_description.get("fallback_reason") or "first choice",
-            )
+            log.info("emulated link: %s (%s)", kind, self.link.fallback_reason or "first choice")
             pair = getattr(self.link, "pair", None)
             if pair is not None:  # the server process lives in the cloud namespace
                 cmd_prefix = ["ip", "netns", "exec", pair.cloud_ns]
                 host = pair.cloud_ip
             if self.network.trace is not None:
-                # each direction's binned capacity (the shaper replays rates, not opportunities)
+                # Delivery schedules per direction: the user-space shaper (userspace,
+                # tbf_userspace) replays them opportunity by opportunity; netem falls back to
+                # binned rates. ``trace_replay`` in the description says which happened.
                 tr = self.network.trace
                 self.link.apply_trace(trace_schedule(tr.up, tr.down))
+            self.link_description = self.link.describe()  # after the trace: records its replay
         port = self.port or free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         cmd = [*cmd_prefix, sys.executable, "-m", "ecc.serve", "--checkpoint", str(self.checkpoint),
@@ -179,6 +200,9 @@ class EmulatedDeployment:
         )
 
     def close(self) -> None:
+        if not self._closed and self.executor is not None:
+            self._warn_if_nothing_crossed()
+        self._closed = True
         if self.policy is not None:
             self.policy.forward_fn = None
         if self.client is not None:
@@ -207,15 +231,137 @@ class EmulatedDeployment:
         if self.fixed_cut is None:
             cut = self.planner.decide(self.ctx, time.monotonic() - self._t0, None)
             if not self.cuts or cut != self.cuts[-1]:
-                self.executor.set_cut(self._module_cut(cut), self.ctx.direction)
+                self._module_cut_now = self._module_cut(cut)
+                self.executor.set_cut(self._module_cut_now, self.ctx.direction)
             self.cuts.append(cut)
             if self.edge_has_weights:
                 deadline_ms = self.planner.deadline_ms(self.ctx, cut)
         out, timing = self.executor.run(inputs, deadline_ms)
         self.last = timing
+        self._count(timing)
         if self.fixed_cut is None:
             self.planner.observe(self._bandwidth_sample(timing))
         return out
+
+    def _count(self, timing: Any) -> None:
+        """Add one generation to ``link_description["traffic"]`` (counts and bytes)."""
+        tr = self.link_description.get("traffic")
+        if tr is None:
+            return
+        tr["inferences"] += 1
+        tr["over_link"] += int(timing.round_trips > 0)
+        tr["round_trips"] += int(timing.round_trips)
+        tr["bytes_up"] += int(timing.bytes_up)
+        tr["bytes_down"] += int(timing.bytes_down)
+        tr["fallbacks"] += int(bool(timing.fallback))
+        label = self.cut_label()
+        tr["cuts"][label] = tr["cuts"].get(label, 0) + 1
+
+    # ---------------------------------------------------------------- cuts
+    def _resolve_fixed_cut(self, cut: int | str) -> int:
+        """Modules before a fixed ``runtime.cut`` (module order): an integer, or a stage / module name."""
+        assert self.executor is not None
+        modules = module_order(self.executor.specs)
+        if isinstance(cut, bool):
+            raise InvalidValueError("runtime.cut", cut, "an integer or a stage / module name")
+        if isinstance(cut, str) and cut.strip().lstrip("-").isdigit():
+            cut = int(cut)
+        if isinstance(cut, int):
+            if not 0 <= cut <= len(modules):
+                raise InvalidValueError("runtime.cut", cut, f"an integer in [0, {len(modules)}]")
+            return cut
+        if cut in modules:
+            return modules.index(cut) + 1
+        for spec in self.executor.specs:
+            if spec.name == cut:
+                return modules.index(spec.module) + 1
+        names = list(dict.fromkeys(s.name for s in self.executor.specs))
+        raise InvalidValueError(
+            "runtime.cut", cut,
+            f"an integer in [0, {len(modules)}], a stage name ({', '.join(names[:10])}, ...) "
+            f"or a module name ({', '.join(modules)})",
+        )  # fmt: skip
+
+    def cut_label(self) -> str:
+        """The cut in force, as results name cuts: ``start`` or ``after:<unit or module>``.
+
+        A planner's cut is named by its trace unit (as the simulated runtime names it); a fixed
+        cut by the last module before it.
+        """
+        if self.fixed_cut is None and self.cuts:
+            return self.ctx.trace.cut_name(self.cuts[-1])
+        assert self.executor is not None
+        if self._module_cut_now == 0:
+            return "start"
+        return f"after:{module_order(self.executor.specs)[self._module_cut_now - 1]}"
+
+    def _sides(self) -> dict[str, list[str]]:
+        """Modules on the edge and on the cloud under the cut in force (module order)."""
+        assert self.executor is not None
+        modules = module_order(self.executor.specs)
+        first, second = modules[: self._module_cut_now], modules[self._module_cut_now :]
+        direction = self.direction if self.fixed_cut is not None else self.ctx.direction
+        edge, cloud = (first, second) if direction == "edge_prefix" else (second, first)
+        return {"edge": edge, "cloud": cloud}
+
+    def _split_description(self) -> dict[str, Any]:
+        """Where the stages run and who decided it (results.json ``deployment.link.split``)."""
+        sides = self._sides()
+        if self.fixed_cut is not None:
+            out: dict[str, Any] = {
+                "chosen_by": f"runtime.cut={self.fixed_cut}",
+                "direction": self.direction,
+                "cut": self.cut_label(),
+            }
+        else:
+            out = {
+                "chosen_by": (f"partition planner {getattr(self.planner, 'name', '?')} per "
+                              f"generation, pricing the edge as {self.ctx.edge.name} and the "
+                              f"cloud as {self.ctx.cloud.name}"),
+                "direction": self.ctx.direction,
+                "first_cut": self.cut_label(),
+            }  # fmt: skip
+        out.update(edge_modules=sides["edge"], cloud_modules=sides["cloud"])
+        # Both processes share one machine here: the cloud stages are not faster, and latency
+        # is this CPU's compute plus the real shaped link; a remote server is what it is.
+        out["cloud_compute"] = (
+            "a `python -m ecc.serve` process on this machine (same CPU as the edge, not faster)"
+            if self.start_local
+            else f"the server at {self.host}:{self.port}"
+        )
+        return out
+
+    def _warn_if_nothing_crossed(self) -> None:
+        """A WARNING when the run's generations sent nothing over the link, saying why."""
+        tr = self.link_description.get("traffic") or {}
+        n = tr.get("inferences", 0)
+        if n == 0 or tr.get("round_trips", 0) > 0:
+            return
+        if self.fixed_cut is not None and not self._sides()["cloud"]:
+            why = f"runtime.cut={self.fixed_cut} places every stage on the edge"
+        elif self.fixed_cut is None and all(
+            "cloud"
+            not in placement_for_cut(self.executor.specs, self._module_cut(c), self.ctx.direction)
+            for c in set(self.cuts)
+        ):
+            same = self.ctx.edge.name == self.ctx.cloud.name
+            why = (
+                f"the partition planner {getattr(self.planner, 'name', '?')} kept every stage on "
+                f"the edge in all {n} generations (it prices the edge as {self.ctx.edge.name} and "
+                f"the cloud as {self.ctx.cloud.name}"
+                + (": a cloud no faster than the edge, so the link only adds time" if same else "")
+                + "); runtime.cut=projector splits after the vision encoder"
+            )
+        else:
+            why = (
+                f"every cloud request failed or was abandoned ({tr.get('fallbacks', 0)} fallbacks)"
+            )
+        tr["nothing_crossed"] = why
+        log.warning(
+            "emulated run: nothing crossed the link (0 round trips in %d inferences): %s",
+            n,
+            why,
+        )
 
     def _module_cut(self, trace_cut: int) -> int:
         """Modules before the planner's cut (which counts trace units, in module order)."""
@@ -269,6 +415,6 @@ class EmulatedDeployment:
             aborted=bool(t.aborted),
             bytes_up=t.bytes_up,
             bytes_down=t.bytes_down,
-            cut=str(self.cuts[-1] if self.cuts else self.fixed_cut),
+            cut=self.cut_label() if self.executor is not None else None,
             source=self.label,
         )
