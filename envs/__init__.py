@@ -14,11 +14,15 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from envs.errors import EnvConfigError, TaskSpecError
-from envs.make import episode_limit, get_task, list_suites, list_tasks, make_env
-from envs.perturb import PERTURBATION_LEVELS
-from envs.registration import register_all
-from envs.spec import TaskSpec
+from envs.quiet_logs import quiet_third_party_logs
+
+quiet_third_party_logs()  # before the first robosuite import below (envs.make -> robosuite)
+
+from envs.errors import EnvConfigError, TaskSpecError  # noqa: E402
+from envs.make import episode_limit, get_task, list_suites, list_tasks, make_env  # noqa: E402
+from envs.perturb import PERTURBATION_LEVELS  # noqa: E402
+from envs.registration import register_all  # noqa: E402
+from envs.spec import TaskSpec  # noqa: E402
 
 register_all()
 

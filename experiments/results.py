@@ -53,7 +53,10 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The bounds at k = 0 and k = n are exactly 0 and 1; the formula leaves rounding (5.55e-17).
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == trials else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def _success_block(rows: Sequence[EpisodeRecord]) -> dict[str, Any]:
@@ -132,7 +135,10 @@ def inference_facts(inferences: Sequence[InferenceTiming]) -> dict[str, Any]:
     """The non-duration facts of a run's inferences (empty when there were none).
 
     ``count``; ``uplink_mbps`` stats (Mbit/s, modeled deployments); ``fallback_fraction`` and
-    ``aborted_fraction`` (shares of inferences, in [0, 1]); ``round_trips`` stats (count, emulated).
+    ``aborted_fraction`` (shares of inferences, in [0, 1]); ``round_trips`` stats (count, emulated);
+    ``cuts`` (partition label -> inferences, where the source names one); ``cloud_fraction`` (share
+    of inferences with cloud compute > 0, where the source prices the cloud); ``bytes_up`` /
+    ``bytes_down`` (bytes over the whole run).
     """
     if not inferences:
         return {}
@@ -146,6 +152,18 @@ def inference_facts(inferences: Sequence[InferenceTiming]) -> dict[str, Any]:
     trips = [t.round_trips for t in inferences if t.round_trips is not None]
     if trips:
         out["round_trips"] = latency_stats(trips)
+        out["round_trips_total"] = int(sum(trips))
+    cuts: dict[str, int] = {}
+    for t in inferences:
+        if t.cut is not None:
+            cuts[t.cut] = cuts.get(t.cut, 0) + 1
+    if cuts:
+        out["cuts"] = dict(sorted(cuts.items(), key=lambda kv: -kv[1]))
+    cloud = [t.cloud_ms for t in inferences if t.cloud_ms is not None]
+    if cloud:
+        out["cloud_fraction"] = sum(1 for ms in cloud if ms > 0) / len(cloud)
+    out["bytes_up"] = int(sum(t.bytes_up for t in inferences))
+    out["bytes_down"] = int(sum(t.bytes_down for t in inferences))
     return out
 
 

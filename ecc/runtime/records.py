@@ -18,6 +18,8 @@ import numpy as np
 
 # The parts of an inference's latency, in the order the result files have always listed them (ms).
 BREAKDOWN_FIELDS = ("edge_ms", "uplink_ms", "cloud_ms", "downlink_ms", "network_ms", "planner_ms")
+# The durations every control step has (StepEvent); every other latency field is per inference.
+STEP_FIELDS = ("policy_ms", "env_ms")
 # The parts that happen off the edge: waiting for, computing on and returning from the cloud (ms).
 REMOTE_FIELDS = ("uplink_ms", "cloud_ms", "downlink_ms", "network_ms")
 
