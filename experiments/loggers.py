@@ -19,6 +19,9 @@ from experiments.timeline import COLUMNS as TIMELINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
+# Per-episode counts of what the actor did (EpisodeRecord.extra), logged as episode/<name>.
+EPISODE_COUNTS = ("inferences", "hold_steps", "preemptions", "stale_dropped", "bytes_up",
+                  "bytes_down")  # fmt: skip
 # W&B caps group names at 128 characters.
 _MAX_GROUP_CHARS = 128
 
@@ -75,6 +78,9 @@ class NullLogger(_EpisodeLogger):
         pass
 
     def log_summary(self, summary: dict[str, Any]) -> None:
+        pass
+
+    def log_files(self, files: dict[str, Path], checkpoint: Path | None = None) -> None:
         pass
 
     def finish(self, failed: bool = False) -> None:
@@ -147,8 +153,13 @@ class WandbLogger(_EpisodeLogger):
             if "cloud_ms" in timeline:  # only sources that price the cloud part can count calls
                 metrics["episode/cloud_calls"] = counts.cloud_calls
             metrics["episode/fallbacks"] = counts.fallbacks
+        for name in EPISODE_COUNTS:  # inferences, holds, preemptions, bytes: what the actor did
+            if isinstance(record.extra.get(name), int | float):
+                metrics[f"episode/{name}"] = record.extra[name]
+        metrics[f"success/{record.suite}/{record.task}"] = float(record.success)
         if timeline and index < self.timeline_episodes:
             metrics.update(self._timeline_tables(timeline, index))
+            metrics.update(self._timeline_plots(timeline, index))
         if video is not None and Path(video).is_file():
             # A file path is copied as is (no re-encoding, so no moviepy needed).
             metrics["episode/video"] = self._wandb.Video(str(video), format="mp4")
@@ -178,17 +189,53 @@ class WandbLogger(_EpisodeLogger):
             )
         return out
 
+    def _timeline_plots(self, timeline: dict[str, list[Any]], index: int) -> dict[str, Any]:
+        """Line plots over the episode's inference steps: latency, uplink, cut, precision."""
+        plot = self._wandb.plot
+        out: dict[str, Any] = {}
+        steps = timeline.get("inference_step") or []
+        series = {"inference_ms": "inference latency (ms)", "uplink_mbps": "uplink (Mbit/s)"}
+        for column, title in series.items():
+            values = timeline.get(column)
+            if values and steps and all(v is not None for v in values):
+                table = self._wandb.Table(columns=["step", column],
+                                          data=[[k, v] for k, v in zip(steps, values)])  # fmt: skip
+                out[f"timeline/{column}_ep{index}"] = plot.line(
+                    table, "step", column, title=f"episode {index}: {title} per inference"
+                )
+        cuts = timeline.get("cut")
+        if cuts and steps:
+            names = sorted(set(cuts))  # one level per cut label, in name order (legend: the table)
+            table = self._wandb.Table(columns=["step", "cut_level", "cut"],
+                                      data=[[k, names.index(c), c] for k, c in zip(steps, cuts)])  # fmt: skip
+            out[f"timeline/cut_ep{index}"] = plot.line(
+                table, "step", "cut_level", title=f"episode {index}: cut ({', '.join(names)})"
+            )
+        bits = timeline.get("act_bits")
+        if bits:
+            table = self._wandb.Table(columns=["action", "act_bits"],
+                                      data=[[k, b] for k, b in enumerate(bits)])  # fmt: skip
+            out[f"timeline/act_bits_ep{index}"] = plot.line(
+                table, "action", "act_bits", title=f"episode {index}: activation bits per action"
+            )
+        return out
+
     def log_summary(self, summary: dict[str, Any]) -> None:
         table = self._wandb.Table(
             columns=["suite", "task", "init_state", "seed", "success", "steps"], data=self._rows
         )
-        self.run.log({"episodes": table})
+        # Not "episodes": that summary key holds the episode count below.
+        self.run.log({"episodes_table": table})
         flat: dict[str, Any] = {
             "success_rate": summary["success_rate"],
             "success_ci95_low": summary["success_ci95"][0],
             "success_ci95_high": summary["success_ci95"][1],
             "episodes": summary["episodes"],
+            "successes": summary["successes"],
         }
+        for task, block in summary.get("per_task", {}).items():  # OpenVLA's LIBERO eval logs these
+            flat[f"success_rate/{task}"] = block["success_rate"]
+            flat[f"episodes/{task}"] = block["episodes"]
         for name, stats in summary.get("step_latency_ms", {}).items():
             for stat in ("mean", "p50", "p95"):
                 flat[f"latency_ms/{name}_{stat}"] = stats[stat]
@@ -196,7 +243,8 @@ class WandbLogger(_EpisodeLogger):
         for stat in ("mean", "p50", "p95"):
             if "uplink_mbps" in facts:
                 flat[f"inference/uplink_mbps_{stat}"] = facts["uplink_mbps"][stat]
-        for name in ("fallback_fraction", "aborted_fraction", "count"):
+        for name in ("fallback_fraction", "aborted_fraction", "count", "cloud_fraction",
+                     "bytes_up", "bytes_down", "round_trips_total"):  # fmt: skip
             if name in facts:
                 flat[f"inference/{name}"] = facts[name]
         timed = summary.get("time_aware") or {}  # success under both step budgets (issue 21)
@@ -206,6 +254,20 @@ class WandbLogger(_EpisodeLogger):
         if timed:
             flat["time_aware/mean_time_to_success_s"] = timed["mean_time_to_success_s"]
         self.run.summary.update(flat)
+
+    def log_files(self, files: dict[str, Path], checkpoint: Path | None = None) -> None:
+        """One ``eval-results`` artifact: ``files`` (name -> path: results.json, episodes.jsonl,
+        config.yaml) and, when given, the checkpoint directory under ``checkpoint/``."""
+        artifact = self._wandb.Artifact(
+            name=f"eval-results-{self.run.id}", type="eval-results",
+            description="results.json, episodes.jsonl and the resolved config of this run",
+        )  # fmt: skip
+        for name, path in files.items():
+            if Path(path).is_file():
+                artifact.add_file(str(path), name=name)
+        if checkpoint is not None and Path(checkpoint).is_dir():
+            artifact.add_dir(str(checkpoint), name="checkpoint")
+        self.run.log_artifact(artifact)
 
     def finish(self, failed: bool = False) -> None:
         """Close the run; ``failed`` marks it failed in W&B (exit code 1), not finished."""

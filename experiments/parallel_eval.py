@@ -141,6 +141,7 @@ def run_task_episodes(
                 seed=cfg.seed + job.k,
                 num_wait_steps=cfg.eval.num_wait_steps,
                 video_path=video,
+                video_size=cfg.eval.get("video_size", 128),
                 subscribers=subscribers,
                 index=job.index,
                 budget=budget,

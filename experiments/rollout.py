@@ -29,6 +29,7 @@ from ecc.runtime.records import (
 )
 from ecc.runtime.subscribers import Publisher, Subscriber, SubscriberBase
 from experiments.timeline import DecisionTimeline
+from experiments.video import VideoRecorder
 
 
 class Actor(Protocol):
@@ -165,6 +166,7 @@ def run_episode(
     num_wait_steps: int = 0,
     video_path: str | Path | None = None,
     video_fps: int = 20,
+    video_size: int = 128,
     subscribers: Sequence[Subscriber] = (),
     index: int = 0,
     budget: StepBudget | None = None,
@@ -173,7 +175,8 @@ def run_episode(
 
     ``num_wait_steps`` no-op steps follow the reset (the OpenVLA/openpi LIBERO convention: objects settle)
     and do not count towards the episode limit or the step count. Latencies are recorded per control
-    step in ms. ``index`` numbers the episode within the run (loggers key their rows by it).
+    step in ms. ``video_path``: an mp4 of the agent view at ``video_size`` px beside a panel of
+    the decisions (experiments.video), ``video_fps`` frames/s. ``index`` numbers the episode within the run (loggers key their rows by it).
     ``budget``: the episode also ends at its limit (the env's own truncation still applies) and
     the record's ``extra["time_aware"]`` states it under both budgets; None: the env's limit only.
     """
@@ -185,14 +188,18 @@ def run_episode(
         obs, _, _, _, info = env.step(noop)
     actor.reset(env)
     latencies, timeline = StepLatencies(), DecisionTimeline()
-    publish = Publisher([latencies, timeline, *subscribers])
+    # The recorder comes before the caller's subscribers: the mp4 is on disk when a logger's
+    # on_episode_end attaches it.
+    video = (
+        [VideoRecorder(env, video_path, video_size, video_fps)] if video_path is not None else []
+    )
+    publish = Publisher([latencies, timeline, *video, *subscribers])
     publish.episode_start(
         EpisodeStart(
             index=index, suite=suite, task=task, init_state=init_state, seed=seed,
             video_path=str(video_path) if video_path is not None else None,
         )
     )  # fmt: skip
-    frames: list[np.ndarray] = []
     steps = executed = 0
     steps_to_success: int | None = None
     success = False
@@ -206,8 +213,6 @@ def run_episode(
         t2 = time.perf_counter()
         event = step_event(actor, steps, world_time_s, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
         publish.step(event)
-        if video_path is not None and "agentview_rgb" in obs:
-            frames.append(obs["agentview_rgb"])
         steps += 1
         executed += event.action_source is not ActionSource.HOLD
         success = bool(info.get("is_success", False))
@@ -215,11 +220,6 @@ def run_episode(
             steps_to_success = steps
         if budget is not None and not success and _budget_spent(budget, steps, executed):
             break
-    if video_path is not None and frames:
-        import imageio.v2 as imageio
-
-        Path(video_path).parent.mkdir(parents=True, exist_ok=True)
-        imageio.mimwrite(str(video_path), frames, fps=video_fps, macro_block_size=1)
     extra = actor.episode_stats() if isinstance(actor, ReportsEpisodeStats) else {}
     if budget is not None:
         extra["time_aware"] = outcome(

@@ -52,6 +52,7 @@ def evaluate(
     """Evaluate ``cfg`` into ``run_dir``; ``logger_labels`` (W&B group/name) group sweep jobs."""
     # Imported here, not at the top: it loads torch and robosuite (~5 s on a busy 2-core
     # machine), and `--help` and every Tab of the shell completion import this module.
+    from agents.actor import resolve_checkpoint
     from experiments.config_checks import resolve_eval_plan
 
     plan = resolve_eval_plan(cfg)  # fails before anything is written if the config is bad
@@ -116,8 +117,12 @@ def evaluate(
         else:
             summary = writer.finish(extra)
             logger.log_summary(summary)
+            files = {"results.json": writer.results_path, "episodes.jsonl": writer.episodes_path,
+                     "config.yaml": run_dir / "config.yaml"}  # fmt: skip
+            checkpoint = cfg.policy.get("checkpoint")
+            logger.log_files(files, resolve_checkpoint(checkpoint) if checkpoint else None)
             logger.finish()
-    print_summary(summary, title=f"{plan.suite} | policy={_target_name(cfg.policy)}")
+    print_summary(summary, title=_title(cfg, plan.suite), deployment=deployment)
     print(f"\nResults: {writer.results_path}\nEpisodes: {writer.episodes_path}")
     print(logger.describe())
     print(f"Tables and plots: python -m experiments.tool tool=aggregate root={run_dir}")
@@ -129,8 +134,15 @@ def _utc(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _target_name(node: DictConfig) -> str:
-    return str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+def _title(cfg: DictConfig, suite: str) -> str:
+    """``object | pi0-tiny (checkpoints/object/pi0_tiny) | runtime simulated, blocking``."""
+    policy = cfg.policy
+    name = policy.get("shape") or str(policy.get("_target_", "?")).rsplit(".", 1)[-1]
+    if policy.get("checkpoint"):
+        name += f" ({policy.checkpoint})"
+    runtime = cfg.get("runtime") or {}
+    mode = f", {runtime.mode}" if runtime.get("mode") else ""
+    return f"{suite} | policy {name} | runtime {runtime.get('kind', 'none')}{mode}"
 
 
 class _progress:

@@ -1,4 +1,4 @@
-"""Read an offline W&B run back (config, history rows, final summary) without uploading it.
+"""Read an offline W&B run back (config, history rows, final summary, artifacts) without uploading it.
 
 Uses ``wandb leet inspect --json``, W&B's own reader of the ``.wandb`` transaction log, so the check
 does not depend on the log's private protobuf layout.
@@ -21,6 +21,8 @@ class OfflineRun:
     exit_code: int | None = None
     group: str | None = None  # W&B run group (sweep jobs share one)
     name: str | None = None  # display name
+    # artifact name -> {"type": ..., "files": [paths inside the artifact]} (media tables included)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def find_offline_runs(root: str | Path) -> list[Path]:
@@ -56,6 +58,12 @@ def read_offline_run(run_dir: str | Path, timeout_s: float = 60.0) -> OfflineRun
             run.history.append(rec["history"]["item"])
         elif kind == "summary":
             run.summary.update(rec["summary"].get("update", {}))
+        elif kind == "artifact":
+            art = rec["artifact"]
+            run.artifacts[art.get("name", "?")] = {
+                "type": art.get("type"),
+                "files": [c["path"] for c in art.get("manifest", {}).get("contents", [])],
+            }
         elif kind == "exit":
             run.exit_code = rec["exit"].get("exit_code", 0)
     run.config.pop("_wandb", None)

@@ -87,13 +87,18 @@ def test_loopback_transfer_follows_the_schedule_not_its_mean(direction: str) -> 
     sched = _gated()
     cases = []
     with UserspaceLink(LinkConfig(kind="userspace")) as link:
-        for offset_s in (0.39, 0.25):
-            link.set_schedules(sched, sched, offset_s=offset_s)
-            send_s, took_s = scheduled_transfer_s(link, 150_784, direction, timeout_s=20)
-            expected = float(delivery_time_s(sched, 150_784, send_s))
+        for offset_s, want_s in ((0.39, 0.301), (0.25, 0.101)):
+            # A handshake slowed by a busy machine can push the send past the outage it was
+            # aimed before; the ratio below holds wherever it lands, but the comparison of the
+            # two cases needs each where its offset puts it, so such a try is repeated.
+            for _ in range(5):
+                link.set_schedules(sched, sched, offset_s=offset_s)
+                send_s, took_s = scheduled_transfer_s(link, 150_784, direction, timeout_s=20)
+                expected = float(delivery_time_s(sched, 150_784, send_s))
+                assert 0.97 <= took_s / expected <= 1.3, (send_s, took_s, expected)
+                if expected == pytest.approx(want_s, abs=0.02):
+                    break
             cases.append((send_s, took_s, expected))
-    for send_s, took_s, expected in cases:
-        assert 0.97 <= took_s / expected <= 1.3, (send_s, took_s, expected)
     # the send times are where the offsets put them (each waits only for its handshake)
     assert cases[0][2] > 2 * cases[1][2]
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.experiments.main_job_runner import run_main_job
@@ -38,6 +39,52 @@ def test_main_job_writes_results_episodes_provenance_and_wandb(tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*"))
     assert "Results:" in proc.stdout
     assert "wandb sync" in proc.stdout
+    _first_run_explains_itself(proc, summary)
+    _wandb_run_reads_back(tmp_path, summary)
+
+
+def _first_run_explains_itself(proc: subprocess.CompletedProcess, summary: dict) -> None:
+    """Issue 25 acc. 1: no start-up chatter, where inferences ran, the link, world time."""
+    head = (proc.stderr + proc.stdout).splitlines()[:30]
+    assert not [line for line in head if "robosuite" in line.lower() or "OpenGL" in line]
+    lines = [line.strip() for line in head if line.strip() and not line.startswith("episodes:")]
+    assert len(lines) == len(set(lines)), "a duplicated line among the first 30"
+    out = " ".join(proc.stdout.split())  # rich wraps at 80 columns
+    n = summary["inference"]["count"]
+    assert f"where inferences ran: {n} inferences" in out
+    assert "world time: blocking" in out
+    assert "policy pi0-tiny (checkpoints/object/pi0_tiny)" in out
+    assert "per control step (ms" in out
+    assert "per inference (ms)" in out
+    facts = summary["inference"]
+    assert facts["bytes_up"] > 0
+    assert sum(facts["cuts"].values()) == n
+
+
+def _wandb_run_reads_back(run_dir: Path, summary: dict) -> None:
+    """Issue 25 acc. 2, read with W&B's own reader: per-task success, timeline plots, the results
+    artifact and the first episode's video with its decisions panel."""
+    import imageio.v2 as imageio
+
+    from experiments.wandb_offline import find_offline_runs, read_offline_run
+
+    (offline,) = find_offline_runs(run_dir)
+    run = read_offline_run(offline)
+    assert run.summary["success_rate/object/milk_in_basket"] == summary["success_rate"]
+    assert run.summary["episodes"] == 1
+    assert run.summary["success_ci95_low"] in (0.0, summary["success_ci95"][0])
+    logged = {k for row in run.history for k in row}
+    assert {"timeline/inference_ms_ep0_table.path", "timeline/cut_ep0_table.path"} <= logged
+    assert {"episode/inferences", "episode/hold_steps", "episode/bytes_up"} <= logged
+    (results,) = [a for a in run.artifacts.values() if a["type"] == "eval-results"]
+    assert {"results.json", "episodes.jsonl", "config.yaml"} <= set(results["files"])
+    assert "checkpoint/config.json" in results["files"]
+    (video,) = list(offline.glob("files/media/videos/episode/video_*.mp4"))
+    frames = imageio.mimread(str(video))
+    assert len(frames) == summary["mean_steps"]
+    assert frames[0].shape == (128, 256, 3)  # 128 px scene + 128 px decisions panel
+    panel = np.asarray(frames[5])[:, 128:].astype(int)
+    assert (panel.max(axis=2) > 150).sum() > 200  # light text on the dark panel
 
 
 @pytest.mark.parametrize(
