@@ -1,7 +1,13 @@
-"""Demonstrations (robomimic-layout HDF5) as in-memory arrays and seeded batches.
+"""Demonstrations (robomimic-layout HDF5, or a LeRobotDataset directory) as in-memory arrays.
 
 Layout read: ``data/demo_N/obs/<key>`` (images uint8 [T, H, W, 3], proprio [T, d]),
-``data/demo_N/actions`` [T, 7], ``data/demo_N.attrs["language"]``. Images are resized
+``data/demo_N/actions`` [T, 7], ``data/demo_N.attrs["language"]``. An obs key may be stored
+under our name or LIBERO's (``agents.libero_keys``: ``wrist_rgb`` / ``eye_in_hand_rgb``,
+``eef_quat`` / ``ee_ori`` as axis-angle, ...), so a LIBERO dataset file loads with our keys;
+images of a file whose ``data`` attrs say ``macros_image_convention="opengl"`` (LIBERO's
+default: rows bottom-up) are flipped to our top-down rows. A directory holding
+``meta/info.json`` is a LeRobotDataset: ``agents.lerobot_format.load_any_demos`` reads
+either (this module never imports that one: it builds on this). Images are resized
 to the model's input size once at load and kept as uint8 (64x64x3 x 2 cameras is
 ~25 KB a step). A sample at step t is the observation at t and the action chunk
 t..t+chunk-1; past the end of a demo the last action is repeated (the robot holds).
@@ -13,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -20,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.errors import DatasetError
+from agents.libero_keys import LIBERO_NAME, OUR_NAME, axisangle_to_quat_xyzw, quat_xyzw_to_axisangle
 from agents.preprocess import images_to_tensor
 from core.bounded_io import DEFAULT_MAX_ARRAY_BYTES, FileFormatError, check_declared
 from core.errors import not_allowed
@@ -56,29 +64,64 @@ def demo_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
 
 
+def _resolve_obs(obs: h5py.Group, key: str, where: str) -> tuple[str, Any]:
+    """(stored name, conversion or None) of obs ``key``: ours, LIBERO's, or an orientation
+    converted between our quaternion and LIBERO's axis-angle."""
+    if key in obs:
+        return key, None
+    for other in (LIBERO_NAME.get(key), OUR_NAME.get(key)):
+        if other is not None and other in obs:
+            return other, None
+    if key == "eef_quat" and "ee_ori" in obs:
+        return "ee_ori", axisangle_to_quat_xyzw
+    if key == "ee_ori" and "eef_quat" in obs:
+        return "eef_quat", quat_xyzw_to_axisangle
+    names = [n for n in (key, LIBERO_NAME.get(key), OUR_NAME.get(key)) if n is not None]
+    raise DatasetError(
+        f"{where}/obs lacks {key!r} (looked for {sorted(set(names))}); present: {sorted(obs.keys())}"
+    )
+
+
+def read_obs(obs: h5py.Group, key: str, where: str) -> np.ndarray:
+    """One obs array by our or LIBERO's name (size checked before it is read)."""
+    name, convert = _resolve_obs(obs, key, where)
+    _checked_rows(f"{where}/obs/{name}", obs[name])
+    arr = np.asarray(obs[name])
+    return arr if convert is None else convert(arr).astype(np.float32)
+
+
 def _read_demo(
     g: h5py.Group,
     where: str,
     camera_keys: tuple[str, ...],
     proprio_keys: tuple[str, ...],
     image_size: int,
+    flip_rows: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """One demo group: images [T, cams, S, S, 3], proprio [T, P], actions [T, A], language."""
-    for key in (*camera_keys, *proprio_keys):
-        if key not in g["obs"]:
-            raise DatasetError(f"{where}/obs lacks {key!r}; present: {sorted(g['obs'].keys())}")
+    """One demo group: images [T, cams, S, S, 3], proprio [T, P], actions [T, A], language.
+
+    ``flip_rows``: the file stores images bottom-up (robosuite's "opengl" convention).
+    """
+    if "obs" not in g:
+        raise DatasetError(f"{where} lacks the 'obs' group")
+    names = {k: _resolve_obs(g["obs"], k, where)[0] for k in (*camera_keys, *proprio_keys)}
     if "language" not in g.attrs:
         raise DatasetError(f"{where} lacks the 'language' attribute")
     if "actions" not in g:
         raise DatasetError(f"{where} lacks 'actions'")
     # A file is untrusted: check what each dataset declares before reading (allocating) it.
-    datasets = {f"obs/{k}": g["obs"][k] for k in (*camera_keys, *proprio_keys)}
+    datasets = {f"obs/{n}": g["obs"][n] for n in names.values()}
     datasets["actions"] = g["actions"]
     steps = {name: _checked_rows(f"{where}/{name}", d) for name, d in datasets.items()}
     if len(set(steps.values())) != 1:
         raise DatasetError(f"{where}: datasets disagree on the number of steps: {steps}")
-    cams = [_resize_uint8(np.asarray(g["obs"][k]), image_size) for k in camera_keys]
-    proprio = np.concatenate([np.asarray(g["obs"][k], np.float32) for k in proprio_keys], -1)
+    cams = []
+    for k in camera_keys:
+        frames = read_obs(g["obs"], k, where)
+        cams.append(_resize_uint8(frames[:, ::-1] if flip_rows else frames, image_size))
+    proprio = np.concatenate(
+        [read_obs(g["obs"], k, where).astype(np.float32) for k in proprio_keys], -1
+    )
     lang = g.attrs["language"]
     return (
         np.stack(cams, axis=1),
@@ -86,6 +129,15 @@ def _read_demo(
         np.asarray(g["actions"], dtype=np.float32),
         lang.decode() if isinstance(lang, bytes) else str(lang),
     )
+
+
+def rows_flipped(data: h5py.Group) -> bool:
+    """True when a file's images are stored bottom-up (``macros_image_convention="opengl"``)."""
+    conv = data.attrs.get("macros_image_convention", "opencv")
+    conv = conv.decode() if isinstance(conv, bytes) else str(conv)
+    if conv not in ("opencv", "opengl"):
+        raise DatasetError(not_allowed("macros_image_convention", conv, ["opencv", "opengl"]))
+    return conv == "opengl"
 
 
 def _checked_rows(where: str, dataset: object) -> int:
@@ -119,14 +171,21 @@ def load_demos(
     """
     files = demo_files(paths)
     if not files:
-        raise DatasetError(not_allowed("demos", [], "an HDF5 path or a list of them"))
+        raise DatasetError(
+            not_allowed("demos", [], "an HDF5 path, a LeRobotDataset directory, or a list of them")
+        )
     demos: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
     for p in files:
-        if not p.is_file():
-            raise DatasetError(f"demos path={str(p)!r} does not exist")
         left = None if max_demos is None else max_demos - len(demos)
         if left is not None and left <= 0:
             break
+        if p.is_dir():
+            raise DatasetError(
+                f"demos path={str(p)!r} is a directory; a LeRobotDataset root is read by "
+                "agents.lerobot_format.load_any_demos (what experiments.train calls)"
+            )
+        if not p.is_file():
+            raise DatasetError(f"demos path={str(p)!r} does not exist")
         with h5py.File(p, "r") as f:
             if "data" not in f:
                 raise DatasetError(
@@ -137,10 +196,11 @@ def load_demos(
             )
             if not names:
                 raise DatasetError(f"{p} has no data/demo_* groups")
+            flip = rows_flipped(f["data"])
             for name in names[:left]:
                 g = f["data"][name]
                 demos.append(
-                    _read_demo(g, f"{p}:data/{name}", camera_keys, proprio_keys, image_size)
+                    _read_demo(g, f"{p}:data/{name}", camera_keys, proprio_keys, image_size, flip)
                 )
     imgs, props, acts, langs = zip(*demos, strict=True)
     lens_arr = np.array([len(a) for a in acts])
@@ -153,6 +213,22 @@ def load_demos(
         demo_len=lens_arr,
         demo_of_row=np.repeat(np.arange(len(demos)), lens_arr),
         languages=list(langs),
+    )
+
+
+def concat_demos(parts: Sequence[DemoArrays]) -> DemoArrays:
+    """Several demo sets as one, in order (demo indices renumbered)."""
+    if not parts:
+        raise DatasetError(not_allowed("demos", [], "at least one demo set"))
+    lens = np.concatenate([p.demo_len for p in parts])
+    return DemoArrays(
+        images=np.concatenate([p.images for p in parts]),
+        proprio=np.concatenate([p.proprio for p in parts]),
+        actions=np.concatenate([p.actions for p in parts]),
+        demo_start=np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64),
+        demo_len=lens,
+        demo_of_row=np.repeat(np.arange(len(lens)), lens),
+        languages=[lang for p in parts for lang in p.languages],
     )
 
 

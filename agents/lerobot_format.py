@@ -27,8 +27,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from agents.data import DemoArrays, _resize_uint8, demo_files
+from agents.data import (
+    DemoArrays,
+    _resize_uint8,
+    concat_demos,
+    demo_files,
+    load_demos,
+    read_obs,
+    rows_flipped,
+)
 from agents.errors import DatasetError
+from agents.libero_keys import LIBERO_NAME, OUR_NAME
 from core.bounded_io import DEFAULT_MAX_ARRAY_BYTES, FileFormatError, check_declared
 from core.errors import not_allowed
 
@@ -70,14 +79,23 @@ def _stats(x: np.ndarray) -> dict[str, list]:
     }
 
 
-def _read_group(g: h5py.Group, where: str) -> dict[str, np.ndarray]:
+def _read_group(
+    g: h5py.Group, where: str, keys: tuple[str, ...], flip_rows: bool, cameras: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """``obs/<key>`` for ``keys`` (our or LIBERO's names) and ``actions``, sizes checked first."""
+    if "obs" not in g or "actions" not in g:
+        raise DatasetError(f"{where} lacks 'obs' or 'actions'; present: {sorted(g.keys())}")
     out = {}
-    for name, d in [*((f"obs/{k}", g["obs"][k]) for k in g["obs"]), ("actions", g["actions"])]:
-        try:
-            check_declared(f"{where}/{name}", d.shape, d.dtype, DEFAULT_MAX_ARRAY_BYTES)
-        except FileFormatError as e:
-            raise DatasetError(str(e)) from None
-        out[name] = np.asarray(d)
+    for k in keys:
+        arr = read_obs(g["obs"], k, where)
+        out[f"obs/{k}"] = arr[:, ::-1] if flip_rows and k in cameras else arr
+    try:
+        check_declared(
+            f"{where}/actions", g["actions"].shape, g["actions"].dtype, DEFAULT_MAX_ARRAY_BYTES
+        )
+    except FileFormatError as e:
+        raise DatasetError(str(e)) from None
+    out["actions"] = np.asarray(g["actions"])
     return out
 
 
@@ -108,6 +126,11 @@ def write_lerobot(
     index = 0
     for p in demo_files(hdf5):
         with h5py.File(p, "r") as f:
+            if "data" not in f:
+                raise DatasetError(
+                    f"{p} has no 'data' group; allowed: robomimic layout data/demo_N/..."
+                )
+            flip = rows_flipped(f["data"])
             names = sorted(
                 (k for k in f["data"] if k.startswith("demo_")), key=lambda k: int(k[5:])
             )
@@ -115,7 +138,9 @@ def write_lerobot(
                 g = f["data"][name]
                 lang = g.attrs["language"]
                 lang = lang.decode() if isinstance(lang, bytes) else str(lang)
-                d = _read_group(g, f"{p}:data/{name}")
+                d = _read_group(
+                    g, f"{p}:data/{name}", (*camera_keys, *proprio_keys), flip, camera_keys
+                )
                 t = len(d["actions"])
                 task = tasks.setdefault(lang, len(tasks))
                 ep = len(episodes)
@@ -217,6 +242,14 @@ def write_lerobot(
     return info
 
 
+def _feature(feats: dict[str, Any], prefix: str, key: str, root: Path) -> str:
+    """The feature column of obs ``key``: ``<prefix><key>``, else under LIBERO's name for it."""
+    for name in (key, LIBERO_NAME.get(key), OUR_NAME.get(key)):
+        if name is not None and f"{prefix}{name}" in feats:
+            return f"{prefix}{name}"
+    raise DatasetError(f"{root}: feature {prefix}{key!r} missing; present: {sorted(feats)}")
+
+
 def load_lerobot_demos(
     root: str | Path,
     camera_keys: tuple[str, ...],
@@ -226,7 +259,8 @@ def load_lerobot_demos(
 ) -> DemoArrays:
     """A LeRobotDataset directory (v3.0, image features) as ``DemoArrays`` (what training reads).
 
-    Camera keys map to ``observation.images.<key>``, proprio keys to ``observation.<key>``.
+    Camera keys map to ``observation.images.<key>``, proprio keys to ``observation.<key>`` (or
+    the feature under LIBERO's name for the key, ``agents.libero_keys``).
     """
     import imageio.v3 as iio  # only the LeRobot interop needs these
     import pyarrow.parquet as pq
@@ -236,11 +270,11 @@ def load_lerobot_demos(
     if not str(info.get("codebase_version", "")).startswith("v3"):
         raise DatasetError(not_allowed("codebase_version", info.get("codebase_version"), "v3.x"))
     feats = info["features"]
-    want = [f"{IMAGE_PREFIX}{k}" for k in camera_keys] + [f"observation.{k}" for k in proprio_keys]
-    for key in want:
-        if key not in feats:
-            raise DatasetError(f"{root}: feature {key!r} missing; present: {sorted(feats)}")
-        if key.startswith(IMAGE_PREFIX) and feats[key]["dtype"] != "image":
+    cam_col = {k: _feature(feats, IMAGE_PREFIX, k, root) for k in camera_keys}
+    prop_col = {k: _feature(feats, "observation.", k, root) for k in proprio_keys}
+    want = [*cam_col.values(), *prop_col.values()]
+    for key in cam_col.values():
+        if feats[key]["dtype"] != "image":
             raise DatasetError(
                 not_allowed(f"{key}.dtype", feats[key]["dtype"], "image (videos: not read here)")
             )
@@ -270,14 +304,11 @@ def load_lerobot_demos(
         raise DatasetError(f"{root}: {n} frames of images exceed {DEFAULT_MAX_ARRAY_BYTES} bytes")
     cams = []
     for k in camera_keys:
-        col = [c for c, m in zip(table.column(f"{IMAGE_PREFIX}{k}").to_pylist(), keep) if m]
+        col = [c for c, m in zip(table.column(cam_col[k]).to_pylist(), keep) if m]
         frames = np.stack([iio.imread(c["bytes"], extension=".png") for c in col])
         cams.append(_resize_uint8(frames, image_size))
     proprio = np.concatenate(
-        [
-            np.asarray(table.column(f"observation.{k}").to_pylist(), np.float32)[keep]
-            for k in proprio_keys
-        ],
+        [np.asarray(table.column(prop_col[k]).to_pylist(), np.float32)[keep] for k in proprio_keys],
         -1,
     )
     actions = np.asarray(table.column("action").to_pylist(), np.float32)[keep]
@@ -291,3 +322,31 @@ def load_lerobot_demos(
         demo_of_row=np.repeat(np.arange(len(order)), lens),
         languages=[tasks_of[int(e)] for e in order],
     )
+
+
+def load_any_demos(
+    paths: str | Path | list[str | Path],
+    camera_keys: tuple[str, ...],
+    proprio_keys: tuple[str, ...],
+    image_size: int,
+    max_demos: int | None = None,
+) -> DemoArrays:
+    """Demos from HDF5 files and/or LeRobotDataset roots (a directory with ``meta/info.json``),
+    concatenated in order; ``max_demos`` counts over all of them (``agents.data.load_demos``)."""
+    parts: list[DemoArrays] = []
+    seen = 0
+    for p in demo_files(paths):
+        left = None if max_demos is None else max_demos - seen
+        if left is not None and left <= 0:
+            break
+        if is_lerobot_dir(p):
+            part = load_lerobot_demos(p, camera_keys, proprio_keys, image_size, left)
+        else:
+            part = load_demos(p, camera_keys, proprio_keys, image_size, left)
+        parts.append(part)
+        seen += part.num_demos
+    if not parts:
+        raise DatasetError(
+            not_allowed("demos", [], "an HDF5 path, a LeRobotDataset directory, or a list of them")
+        )
+    return parts[0] if len(parts) == 1 else concat_demos(parts)

@@ -13,6 +13,8 @@ Checkpoint directory (``save_checkpoint``/``load_policy``)::
     model.safetensors   weights
     stats.json          normalisation statistics (q01/q99 actions, proprio mean/std)
     tokenizer.json      the word tokenizer
+
+``load_policy`` also loads a directory in LeRobot's layout (``agents.lerobot_policy``).
 """
 
 from __future__ import annotations
@@ -34,10 +36,17 @@ from safetensors.torch import load_file, save_file
 
 from agents.errors import CheckpointError, ObservationError
 from agents.features import capture_features
+from agents.lerobot_layout import (
+    check_features,
+    check_normaliser,
+    is_lerobot_checkpoint,
+    read_lerobot_config,
+)
 from agents.models.base import StagedVLA
 from agents.normalize import NormStats
 from agents.preprocess import images_to_tensor, proprio_vector, stack_cameras
 from agents.shape_io import shape_from_dict, shape_to_dict
+from agents.shapes import VLAShape
 from agents.tokenizer import WordTokenizer
 from agents.zoo import build_model
 from core.errors import not_allowed
@@ -301,54 +310,123 @@ def read_checkpoint_config(path: str | Path) -> dict:
     if not root.is_dir():
         raise CheckpointError(f"checkpoint path={str(root)!r} is not a directory")
     config = _read_json(root / "config.json", "config")
+    _check_format(config, "config")
+    return config
+
+
+def _check_format(config: dict, what: str) -> None:
     if config.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
-            not_allowed("config format", config.get("format"), [CHECKPOINT_FORMAT])
+            not_allowed(f"{what} format", config.get("format"), [CHECKPOINT_FORMAT])
         )
     if config.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             not_allowed("format_version", config.get("format_version"), [CHECKPOINT_VERSION])
         )
-    return config
 
 
 def load_policy(
     path: str | Path, family: str | None = None, shape_name: str | None = None, device: str = "cpu"
 ) -> VLAPolicy:
-    """Load a checkpoint written by ``save_checkpoint``; every mismatch raises CheckpointError.
+    """Load a checkpoint written by ``save_checkpoint`` or, for a directory in LeRobot's layout,
+    by ``agents.lerobot_policy.save_lerobot_checkpoint``; every mismatch raises CheckpointError.
 
     ``family``/``shape_name``, when given, must match what the checkpoint holds.
     """
     root = Path(path)
+    if root.is_dir() and is_lerobot_checkpoint(root):
+        return _load_lerobot_layout(root, family, shape_name, device)
     config = read_checkpoint_config(root)
-    if family is not None and config.get("family") != family:
-        raise CheckpointError(
-            f"checkpoint {root} holds family={config.get('family')!r}; requested family={family!r}"
-        )
-    shape = shape_from_dict(config["shape"])
-    if shape_name is not None and shape.name != shape_name:
-        raise CheckpointError(
-            f"checkpoint {root} holds shape={shape.name!r}; requested shape={shape_name!r}"
-        )
+    shape = checked_shape(root, config, family, shape_name)
     stats = NormStats.from_dict(
         _read_json(root / "stats.json", "normalisation stats"),
         shape.head.action_dim,
         shape.proprio_dim,
     )
+    tokenizer = read_tokenizer(root)
+    return assemble_policy(
+        root,
+        shape,
+        config.get("weights_sha256"),
+        stats,
+        tokenizer,
+        config.get("policy", {}),
+        device,
+    )
+
+
+def _load_lerobot_layout(
+    root: Path, family: str | None, shape_name: str | None, device: str
+) -> VLAPolicy:
+    """A directory in LeRobot's layout (``agents.lerobot_policy``): our config in its ``vecc``
+    block, stats.json (checked against LeRobot's normaliser files), tokenizer, weights."""
+    config, vecc = read_lerobot_config(root)
+    _check_format(vecc, f"vecc block of {root / 'config.json'}")
+    shape = checked_shape(root, vecc, family, shape_name)
+    stats = NormStats.from_dict(
+        _read_json(root / "stats.json", "normalisation stats"),
+        shape.head.action_dim,
+        shape.proprio_dim,
+    )
+    check_normaliser(root, stats, bool(shape.proprio_dim))
+    policy = assemble_policy(
+        root,
+        shape,
+        vecc.get("weights_sha256"),
+        stats,
+        read_tokenizer(root),
+        vecc.get("policy", {}),
+        device,
+    )
+    check_features(config, root, shape, policy.config.camera_keys)
+    return policy
+
+
+def checked_shape(root: Path, config: dict, family: str | None, shape_name: str | None) -> VLAShape:
+    """The shape a checkpoint config holds, after checking the requested family/shape name."""
+    if family is not None and config.get("family") != family:
+        raise CheckpointError(
+            f"checkpoint {root} holds family={config.get('family')!r}; requested family={family!r}"
+        )
+    if "shape" not in config:
+        raise CheckpointError(f"checkpoint config in {root} lacks 'shape'")
+    shape = shape_from_dict(config["shape"])
+    if shape_name is not None and shape.name != shape_name:
+        raise CheckpointError(
+            f"checkpoint {root} holds shape={shape.name!r}; requested shape={shape_name!r}"
+        )
+    return shape
+
+
+def read_tokenizer(root: Path) -> WordTokenizer:
+    """``tokenizer.json`` of a checkpoint directory; CheckpointError when absent or malformed."""
     try:
-        tokenizer = WordTokenizer.from_dict(_read_json(root / "tokenizer.json", "tokenizer"))
+        return WordTokenizer.from_dict(_read_json(root / "tokenizer.json", "tokenizer"))
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"tokenizer.json in {root} is malformed: {e}") from e
+
+
+def assemble_policy(
+    root: Path,
+    shape: VLAShape,
+    weights_sha256: str | None,
+    stats: NormStats,
+    tokenizer: WordTokenizer,
+    pc: dict,
+    device: str = "cpu",
+) -> VLAPolicy:
+    """The policy from ``root/model.safetensors`` (hash and every tensor shape checked) and the
+    parsed rest of a checkpoint; ``pc`` is the saved ``PolicyConfig`` as a dict."""
     weights = root / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"checkpoint lacks weights (model.safetensors) in {root}")
     digest = _sha256(weights)
-    if digest != config.get("weights_sha256"):
+    if digest != weights_sha256:
         raise CheckpointError(
             f"weights {weights} are corrupt or truncated: sha256 {digest[:12]}... != recorded "
-            f"{str(config.get('weights_sha256'))[:12]}..."
+            f"{str(weights_sha256)[:12]}..."
         )
     try:
         state = load_file(str(weights), device=device)
@@ -368,7 +446,6 @@ def load_policy(
                 f"weight {k} has shape {tuple(v.shape)}; allowed: {tuple(expected[k].shape)} for {shape.name!r}"
             )
     model.load_state_dict(state)
-    pc = config.get("policy", {})
     policy_config = PolicyConfig(
         camera_keys=tuple(pc.get("camera_keys", DEFAULT_CAMERAS)),
         proprio_keys=tuple(pc.get("proprio_keys", DEFAULT_PROPRIO)),

@@ -10,7 +10,7 @@ import pytest
 
 from agents.data import load_demos
 from agents.errors import DatasetError
-from agents.lerobot_format import load_lerobot_demos, write_lerobot
+from agents.lerobot_format import load_any_demos, load_lerobot_demos, write_lerobot
 
 CAMS = ("agentview_rgb", "wrist_rgb")
 PROPRIO = ("eef_pos", "eef_quat", "gripper_qpos")
@@ -71,3 +71,35 @@ def test_existing_root_refused(tmp_path):
     (tmp_path / "ds").mkdir()
     with pytest.raises(DatasetError, match="root="):
         write_lerobot(h5, tmp_path / "ds", CAMS, PROPRIO)
+
+
+def test_load_any_demos_reads_a_lerobot_directory(tmp_path):
+    h5 = _demo_file(tmp_path / "d.hdf5")
+    write_lerobot(h5, tmp_path / "ds", CAMS, PROPRIO, fps=20)
+    a = load_demos(h5, CAMS, PROPRIO, 16)
+    b = load_any_demos(tmp_path / "ds", CAMS, PROPRIO, 16)  # what experiments.train calls
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    np.testing.assert_array_equal(a.demo_start, b.demo_start)
+    both = load_any_demos([h5, tmp_path / "ds"], CAMS, PROPRIO, 16, max_demos=3)
+    assert both.num_demos == 3
+    np.testing.assert_array_equal(both.actions[12:], a.actions[:5])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="is a directory"):
+        load_any_demos(tmp_path / "empty", CAMS, PROPRIO, 16)
+
+
+def test_written_from_libero_names(tmp_path):
+    """Our loader's LIBERO aliases also hold for the writer: the same dataset comes out."""
+    h5 = _demo_file(tmp_path / "d.hdf5")
+    with h5py.File(h5, "a") as f:
+        for i in (0, 1):
+            obs = f[f"data/demo_{i}/obs"]
+            obs.move("wrist_rgb", "eye_in_hand_rgb")
+            obs.move("eef_pos", "ee_pos")
+            obs.move("gripper_qpos", "gripper_states")
+    write_lerobot(h5, tmp_path / "ds", CAMS, PROPRIO)
+    b = load_lerobot_demos(tmp_path / "ds", CAMS, PROPRIO, 16)
+    a = load_demos(h5, CAMS, PROPRIO, 16)
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_allclose(a.proprio, b.proprio, rtol=1e-6)
