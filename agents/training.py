@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from agents.data import DemoArrays, action_chunks, load_demos, random_shift
+from agents.data import DemoArrays, action_chunks, random_shift
 from agents.errors import AgentsError, CheckpointError
+from agents.lerobot_format import load_any_demos
 from agents.normalize import NormStats
 from agents.policy import (
     DEFAULT_CAMERAS,
@@ -54,7 +55,9 @@ class TrainConfig:
     """Every knob of a training run (Hydra fills it from ``conf/policy`` + the command line)."""
 
     shape: str = "oft-tiny"
-    demos: str | list[str] = ""  # one HDF5 path, or a list read as one concatenated set
+    # one HDF5 path or LeRobotDataset v3 root (a directory with meta/info.json), or a list
+    # of them read as one concatenated set
+    demos: str | list[str] = ""
     out_dir: str = "outputs/train"
     steps: int = 2000
     batch_size: int = 64
@@ -294,7 +297,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     out = Path(cfg.out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     shape = get_shape(cfg.shape)
-    data = load_demos(
+    data = load_any_demos(
         cfg.demos,
         tuple(cfg.camera_keys),
         tuple(cfg.proprio_keys),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.data import load_demos
+from agents.lerobot_format import load_any_demos
 from agents.policy import load_policy
 from agents.preprocess import images_to_tensor
 from core.errors import not_allowed
@@ -91,7 +91,7 @@ def check(checkpoint: str | Path, demos: str | Path, frame: int = 0) -> dict[str
         raise ValueError(not_allowed("frame", frame, "an integer >= 0"))
     policy = load_policy(checkpoint)
     policy.model.eval()
-    data = load_demos(
+    data = load_any_demos(
         demos,
         policy.config.camera_keys,
         policy.config.proprio_keys,

@@ -1,7 +1,11 @@
-"""Train a tiny VLA policy on HDF5 demonstrations (Hydra entry point).
+"""Train a tiny VLA policy on demonstrations: HDF5 or a LeRobotDataset (Hydra entry point).
 
     python -m experiments.train policy=oft_tiny suite=object steps=2000 seed=0
     python -m experiments.train policy=pi0_tiny demos=data/goal.hdf5 wandb_mode=disabled
+    python -m experiments.train policy=pi0_tiny demos=data/goal_lerobot   # meta/info.json inside
+
+``demos`` is an HDF5 file (robomimic/LIBERO layout), a LeRobotDataset v3 root (a directory with
+``meta/info.json``, as ``agents.lerobot_format.write_lerobot`` writes it), or a list of them.
 
 Re-running the same command resumes from ``<out_dir>/checkpoints/latest.json``.
 Checkpoints (safetensors + config + normalisation stats + tokenizer) land in
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -38,7 +43,8 @@ class TrainJob:
     )
     policy: Any = MISSING
     suite: str = "object"
-    demos: Any = "data/${suite}.hdf5"  # a path, or a list of paths: 'demos=[a.hdf5,b.hdf5]'
+    # an HDF5 path or LeRobotDataset root, or a list of them: 'demos=[a.hdf5,b_lerobot]'
+    demos: Any = "data/${suite}.hdf5"
     out_dir: str = "outputs/train/${policy.shape}_${suite}_seed${seed}"
     seed: int = 0
     steps: int = 2000
@@ -64,6 +70,19 @@ class TrainJob:
 ConfigStore.instance().store(name="train_job", node=TrainJob)
 
 
+def demos_fingerprint(path: Path) -> dict[str, Any]:
+    """``file_fingerprint`` of an HDF5 file; for a LeRobotDataset root, of each of its files
+    (meta/*.json, the parquet tables) so the checkpoint says which frames it saw."""
+    if not path.is_dir():
+        return file_fingerprint(path)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix in (".json", ".parquet"))
+    return {
+        "path": str(path),
+        "format": "LeRobotDataset",
+        "files": [{**file_fingerprint(f), "path": str(f.relative_to(path))} for f in files],
+    }
+
+
 @hydra.main(config_path="../conf", config_name="train_job", version_base="1.3")
 def main(cfg: Any) -> None:
     job = OmegaConf.to_container(cfg, resolve=True)
@@ -72,7 +91,7 @@ def main(cfg: Any) -> None:
     job.pop("defaults", None)
     tc = TrainConfig(shape=policy["shape"], n_action_steps=policy.get("n_action_steps"), **job)
     # Stored in every checkpoint's config.json (train_config.extra): what made the weights.
-    fingerprints = [file_fingerprint(p) for p in demo_files(tc.demos)]
+    fingerprints = [demos_fingerprint(p) for p in demo_files(tc.demos)]
     tc.extra = {
         **tc.extra,
         "provenance": provenance(),
