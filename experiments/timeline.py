@@ -10,6 +10,8 @@ command can draw precision timelines and the cut against the bandwidth trace fro
     cut             partition label it ran under (``edge_only``, ``cloud_only``, a stage name)
     uplink_mbps     uplink bandwidth of the link at that world time (Mbit/s; modeled deployments)
     fallback        whether its remote part was abandoned and it finished on the edge (bool)
+    bytes_up        bytes it sent edge -> cloud; bytes_down: cloud -> edge
+    round_trips     wire round trips it made (emulated runtime only)
     act_bits        activation bits the precision controller chose after every executed action
                     (16 = BF16, 32 = fp32); one entry per executed action, so steps spent holding
                     (realtime mode, chunk exhausted) add none
@@ -24,7 +26,9 @@ from typing import Any
 from ecc.runtime.records import EpisodeStart, StepEvent
 from ecc.runtime.subscribers import SubscriberBase
 
-COLUMNS = ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps", "fallback")
+COLUMNS = ("inference_step", "inference_ms", "cloud_ms", "cut", "uplink_mbps", "fallback",
+           "bytes_up", "bytes_down", "round_trips")  # fmt: skip
+_BYTE_COLUMNS = ("bytes_up", "bytes_down")
 
 
 class DecisionTimeline(SubscriberBase):
@@ -45,13 +49,16 @@ class DecisionTimeline(SubscriberBase):
         t = event.inference
         if t is None:
             return
-        row = (event.step, float(t.total_ms), t.cloud_ms, t.cut, t.uplink_mbps, bool(t.fallback))
+        row = (event.step, float(t.total_ms), t.cloud_ms, t.cut, t.uplink_mbps, bool(t.fallback),
+               int(t.bytes_up), int(t.bytes_down), t.round_trips)  # fmt: skip
         for name, value in zip(COLUMNS, row, strict=True):
             self._columns[name].append(value)
 
     def as_dict(self) -> dict[str, list[Any]]:
         """Columns with at least one value (``act_bits`` where a precision controller chose)."""
-        out = {k: list(v) for k, v in self._columns.items() if any(x is not None for x in v)}
+        # A byte column of zeros says only that nothing crossed (no link, or edge-only): dropped.
+        out = {k: list(v) for k, v in self._columns.items()
+               if any(x is not None and (x != 0 or k not in _BYTE_COLUMNS) for x in v)}  # fmt: skip
         if self._act_bits:
             out["act_bits"] = list(self._act_bits)
         return out

@@ -17,7 +17,9 @@ def test_records_only_inference_steps_with_their_cut_and_bandwidth() -> None:
     tl = DecisionTimeline()
     tl.on_episode_start(START)
     tl.on_step(_event(0, bits=16))  # replayed from the chunk: no inference
-    timing = InferenceTiming(120.0, cloud_ms=30.0, uplink_mbps=50.0, cut="llm.layer3")
+    timing = InferenceTiming(
+        120.0, cloud_ms=30.0, uplink_mbps=50.0, cut="llm.layer3", bytes_up=4096, round_trips=1
+    )
     tl.on_step(_event(1, timing, bits=8))
     tl.on_step(_event(2, bits=8))
     assert tl.as_dict() == {
@@ -27,6 +29,8 @@ def test_records_only_inference_steps_with_their_cut_and_bandwidth() -> None:
         "cut": ["llm.layer3"],
         "uplink_mbps": [50.0],
         "fallback": [False],
+        "bytes_up": [4096],  # bytes_down stays out: only zeros
+        "round_trips": [1],
         "act_bits": [16, 8, 8],  # one per executed action, from the step events
     }
 
