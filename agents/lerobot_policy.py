@@ -46,9 +46,17 @@ from agents.lerobot_layout import (
     PRE_STATE,
     TYPE_PREFIX,
     features,
+    is_lerobot_checkpoint,
     stat_tensors,
 )
-from agents.policy import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, VLAPolicy, _sha256, load_policy
+from agents.policy import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    VLAPolicy,
+    _sha256,
+    load_policy,
+    read_checkpoint_config,
+)
 from agents.shape_io import shape_to_dict
 from core.errors import not_allowed
 
@@ -141,9 +149,12 @@ def save_lerobot_checkpoint(
 
 
 def export_lerobot(src: str | Path, dst: str | Path, extra: dict | None = None) -> Path:
-    """Our checkpoint ``src`` as a LeRobot-style directory ``dst`` (replacing it)."""
+    """Our checkpoint ``src`` as a LeRobot-style directory ``dst`` (replacing it); the source's
+    ``extra`` (step, training config, ...) is kept, ``extra`` is added to it."""
     policy = load_policy(src)
+    src_config = read_checkpoint_config(src) if not is_lerobot_checkpoint(src) else {}
     dst = Path(dst)
     if dst.exists():
         shutil.rmtree(dst)
-    return save_lerobot_checkpoint(dst, policy, extra)
+    record = {**src_config.get("extra", {}), "exported_from": str(src), **(extra or {})}
+    return save_lerobot_checkpoint(dst, policy, record)
