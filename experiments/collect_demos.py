@@ -8,11 +8,17 @@ Fields: conf/tool/collect_demos.yaml (the old flags map there: --n-per-task 2 ->
 
 Layout::
 
-    data                      attrs: env_args (JSON), total (samples), provenance (JSON),
-                                     expert (JSON), seed, failures (JSON: task -> count)
+    data                      attrs: env_args (JSON, robomimic's: type 1 = robosuite), env_name,
+                                     macros_image_convention ("opencv": rows top-down),
+                                     total (samples), provenance (JSON), expert (JSON), seed,
+                                     failures (JSON: task -> count)
     data/demo_{i}             attrs: num_samples, language, suite, task, init_state, noise_std,
                                      noise_seed
     data/demo_{i}/obs/<key>   one dataset per observation key (T, ...), images uint8
+    data/demo_{i}/obs/<LIBERO key>  LIBERO's names (agents.libero_keys): soft links to ours
+                                     (eye_in_hand_rgb -> wrist_rgb, ee_pos -> eef_pos,
+                                     gripper_states -> gripper_qpos, joint_states -> joint_pos),
+                                     ee_ori (axis-angle, 3) and ee_states (6) computed
     data/demo_{i}/actions     (T, 7) float32 clean expert labels
     data/demo_{i}/executed_actions  (T, 7) float32 actions actually executed (labels + noise)
     data/demo_{i}/states      (T, D) float64 flattened MuJoCo states before each action
@@ -50,6 +56,7 @@ import numpy as np
 from tqdm import tqdm
 
 import envs
+from agents.libero_keys import LIBERO_NAME, quat_xyzw_to_axisangle
 from core.errors import not_allowed
 from core.provenance import provenance
 from envs.experts import ExpertConfig, ScriptedExpert
@@ -102,6 +109,7 @@ def _write_demo(group: h5py.Group, ep, meta: dict) -> None:
             continue
         opts = {"compression": "gzip", "compression_opts": 4} if arr.dtype == np.uint8 else {}
         obs_group.create_dataset(key, data=arr, **opts)
+    _add_libero_names(obs_group)
     group.create_dataset("actions", data=ep.actions)
     group.create_dataset("executed_actions", data=ep.executed)
     group.create_dataset("states", data=ep.states)
@@ -110,6 +118,46 @@ def _write_demo(group: h5py.Group, ep, meta: dict) -> None:
     group.attrs["num_samples"] = len(ep.actions)
     for k, v in meta.items():
         group.attrs[k] = v
+
+
+def _add_libero_names(obs: h5py.Group) -> None:
+    """LIBERO's obs names beside ours: soft links (no copy), and its axis-angle orientation.
+
+    The links are relative, so they stay valid when ``merge_shards`` copies the demo group
+    under another name (h5py copies soft links as links).
+    """
+    for ours, libero in LIBERO_NAME.items():
+        if ours in obs and libero not in obs:
+            obs[libero] = h5py.SoftLink(ours)
+    if "eef_quat" in obs and "eef_pos" in obs:
+        ori = quat_xyzw_to_axisangle(obs["eef_quat"][()]).astype(np.float32)
+        obs.create_dataset("ee_ori", data=ori)
+        obs.create_dataset("ee_states", data=np.concatenate([obs["eef_pos"][()], ori], -1))
+
+
+def env_args_for(suite: str, tasks: list[str], image_size: int, render: bool) -> dict[str, Any]:
+    """robomimic's ``data.attrs["env_args"]``: ``type`` 1 (robomimic's EnvType.ROBOSUITE_TYPE:
+    the scenes are robosuite 1.5 Panda scenes with its OSC_POSE controller), ``env_name``
+    ``LiberoLike`` (our scene family, not a class in robosuite's registry: robomimic's
+    ``EnvRobosuite`` cannot rebuild it, ``envs.make_env(**env_kwargs)`` per task does), and
+    ``env_kwargs``: what ``envs.make_env`` takes plus the control settings (Hz, controller).
+    LIBERO's own files also carry type 1 with a class only LIBERO's package registers.
+    """
+    return {
+        "env_name": "LiberoLike",
+        "type": 1,
+        "env_kwargs": {
+            "suite": suite,
+            "tasks": tasks,
+            "image_size": image_size,
+            "perturbation": "standard",
+            "render": render,
+            "control_freq": 20,
+            "controller": "OSC_POSE",
+            "episode_limit": envs.episode_limit(suite),
+            "gym_ids": [envs.get_task(suite, t).gym_id for t in tasks],
+        },
+    }
 
 
 def collect_task(job: Job, on_episode: Callable[[bool], None] | None = None) -> JobResult:
@@ -271,22 +319,11 @@ def collect(args: SimpleNamespace) -> int:
         bar.close()
         order = {t: i for i, t in enumerate(tasks)}
         results.sort(key=lambda r: order[r.task])
-        env_args = {
-            "env_name": "LiberoLike",
-            "type": "vla_ecc_lab",
-            "env_kwargs": {
-                "suite": args.suite,
-                "tasks": tasks,
-                "image_size": args.image_size,
-                "perturbation": "standard",
-                "render": not args.no_render,
-                "control_freq": 20,
-                "controller": "OSC_POSE",
-                "episode_limit": envs.episode_limit(args.suite),
-            },
-        }
+        env_args = env_args_for(args.suite, tasks, args.image_size, not args.no_render)
         attrs = {
             "env_args": json.dumps(env_args),
+            "env_name": env_args["env_name"],
+            "macros_image_convention": "opencv",  # rows top-down (LIBERO's files: "opengl")
             "provenance": json.dumps(provenance()),
             "expert": json.dumps(
                 {

@@ -1,4 +1,5 @@
-"""collect_demos writes the robomimic/LIBERO HDF5 layout (real env, real expert, tiny run)."""
+"""collect_demos writes the robomimic/LIBERO HDF5 layout (real env, real expert, tiny run),
+LIBERO's obs names included."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from agents.data import load_demos
+from agents.libero_keys import axisangle_to_quat_xyzw
 from experiments.apps import run_app
 
 torch.set_num_threads(1)
@@ -25,8 +28,12 @@ def test_collect_demos_layout(tmp_path) -> None:
         data = f["data"]
         assert sorted(data.keys()) == ["demo_0", "demo_1"]
         env_args = json.loads(data.attrs["env_args"])
+        assert env_args["type"] == 1  # robomimic's EnvType.ROBOSUITE_TYPE
+        assert env_args["env_name"] == data.attrs["env_name"] == "LiberoLike"
         assert env_args["env_kwargs"]["suite"] == "object"
         assert env_args["env_kwargs"]["image_size"] == 32
+        assert env_args["env_kwargs"]["gym_ids"] == ["LiberoLike/object-milk_in_basket-v0"]
+        assert data.attrs["macros_image_convention"] == "opencv"
         prov = json.loads(data.attrs["provenance"])
         assert prov["versions"]["mujoco"]
         assert "commit" in prov["git"]
@@ -53,6 +60,19 @@ def test_collect_demos_layout(tmp_path) -> None:
                 ("joint_pos", 7),
             ):
                 assert obs[key].shape == (t, dim), key
+            # LIBERO's names: soft links that survived the shard merge's copy, no data copied
+            for libero, ours in (
+                ("eye_in_hand_rgb", "wrist_rgb"),
+                ("ee_pos", "eef_pos"),
+                ("gripper_states", "gripper_qpos"),
+                ("joint_states", "joint_pos"),
+            ):
+                link = obs.get(libero, getlink=True)
+                assert isinstance(link, h5py.SoftLink), libero
+                assert link.path == ours
+                np.testing.assert_array_equal(obs[libero][()], obs[ours][()])
+            assert obs["ee_ori"].shape == (t, 3)
+            np.testing.assert_array_equal(obs["ee_states"][:, :3], obs["eef_pos"][()])
             assert demo["actions"].shape == (t, 7)
             assert demo["actions"].dtype == np.float32
             assert np.all(np.abs(demo["actions"][()]) <= 1.0)
@@ -70,6 +90,13 @@ def test_collect_demos_layout(tmp_path) -> None:
         assert int(data.attrs["total"]) == total
         mask = [n.decode() for n in f["mask/object/milk_in_basket"][()]]
         assert mask == ["demo_0", "demo_1"]
+    # read under LIBERO's names; the orientation round-trips through the axis-angle
+    libero = load_demos(out, ("agentview_rgb", "eye_in_hand_rgb"), ("ee_pos", "ee_ori"), 32)
+    ours = load_demos(out, ("agentview_rgb", "wrist_rgb"), ("eef_pos", "eef_quat"), 32)
+    np.testing.assert_array_equal(libero.images, ours.images)
+    np.testing.assert_allclose(
+        axisangle_to_quat_xyzw(libero.proprio[:, 3:]), ours.proprio[:, 3:], atol=1e-5
+    )
     # shards are merged and removed
     assert [p.name for p in tmp_path.iterdir()] == ["demos.hdf5"]
 
