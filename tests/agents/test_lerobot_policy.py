@@ -116,3 +116,13 @@ def test_refusals(tmp_path) -> None:
     (root / "config.json").write_text(json.dumps({**cfg, "type": "act"}))
     with pytest.raises(CheckpointError, match="config type='act'"):
         load_policy(root)
+
+
+def test_policy_actor_takes_the_directory(tmp_path) -> None:
+    """policy.checkpoint=<LeRobot dir> in the main job: the actor loads it through load_policy."""
+    from agents.actor import PolicyActor
+
+    root = save_lerobot_checkpoint(tmp_path / "ck", _policy("pi0-tiny"))
+    actor = PolicyActor(str(root), shape="pi0-tiny")
+    assert actor.policy.shape.name == "pi0-tiny"
+    assert actor.policy.config.n_action_steps == 4
