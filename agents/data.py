@@ -1,4 +1,4 @@
-"""Demonstrations (robomimic-layout HDF5, or a LeRobotDataset directory) as in-memory arrays.
+"""Demonstrations (robomimic/LIBERO-layout HDF5) as in-memory arrays and seeded batches.
 
 Layout read: ``data/demo_N/obs/<key>`` (images uint8 [T, H, W, 3], proprio [T, d]),
 ``data/demo_N/actions`` [T, 7], ``data/demo_N.attrs["language"]``. An obs key may be stored
@@ -171,9 +171,7 @@ def load_demos(
     """
     files = demo_files(paths)
     if not files:
-        raise DatasetError(
-            not_allowed("demos", [], "an HDF5 path, a LeRobotDataset directory, or a list of them")
-        )
+        raise DatasetError(not_allowed("demos", [], "an HDF5 path or a list of them"))
     demos: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]] = []
     for p in files:
         left = None if max_demos is None else max_demos - len(demos)
