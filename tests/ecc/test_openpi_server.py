@@ -22,7 +22,11 @@ websockets_client = pytest.importorskip("websockets.sync.client")
 
 
 @pytest.fixture(scope="module")
-def server_port():
+def server_port(tmp_path_factory):
+    # stderr (its log lines) goes to a file: merged into stdout, a log line written between the
+    # print's text and its newline glued digits onto the port (seen under load: port 355072026).
+    log_path = tmp_path_factory.mktemp("openpi_server") / "stderr.log"
+    log_file = log_path.open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -37,7 +41,7 @@ def server_port():
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=log_file,
         text=True,
     )
     try:
@@ -46,14 +50,15 @@ def server_port():
         while time.monotonic() < deadline and port is None:
             line = proc.stdout.readline()
             if not line and proc.poll() is not None:
-                pytest.fail(f"server exited rc={proc.returncode}")
-            m = re.search(r"on 127\.0\.0\.1:(\d+)", line)
+                pytest.fail(f"server exited rc={proc.returncode}: {log_path.read_text()[-2000:]}")
+            m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.rstrip("\n"))
             port = int(m.group(1)) if m else None
         assert port is not None, "server did not report its port"
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log_file.close()
 
 
 def _obs(md: dict, seed: int = 0) -> dict:
