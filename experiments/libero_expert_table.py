@@ -2,7 +2,8 @@
 
     nice -n 10 python -m experiments.libero_expert_table libero_spatial [n_init] [task_index ...]
 
-The expert is envs.experts.ScriptedExpert reading PRIVILEGED simulator state through
+The expert is envs.libero.expert.LiberoExpert (envs.experts.ScriptedExpert with the drawer
+and rim grasps of envs.libero.expert.grasp_for) reading PRIVILEGED simulator state through
 envs.libero.expert (scene_fn, expert_goal). Each task runs LIBERO's init states 0..n_init-1
 (default 50) with clean actions, render=False, the suite's episode limit. Prints progress and
 one row per task: successes / episodes, rate, mean steps, the last expert phases of failures.
@@ -21,8 +22,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("LP_NUM_THREADS", "1")
 
 from core.errors import VeccError, not_allowed
-from envs.experts.expert import ScriptedExpert
-from envs.libero.expert import expert_goal, scene_fn
+from envs.libero.expert import LiberoExpert, expert_goal
 from envs.libero.files import SUITES, task_names
 from envs.libero.make import make_libero_env
 
@@ -42,7 +42,7 @@ def run_task(suite: str, task: str, n_init: int) -> tuple[int, int, float, Count
             return 0, n_init, 0.0, fails
         for i in range(n_init):
             obs, _ = env.reset(options={"init_state": i})
-            expert = ScriptedExpert(scene_fn=scene_fn)
+            expert = LiberoExpert()
             expert.reset(env, goal=goal)
             terminated = truncated = False
             steps = 0

@@ -135,9 +135,9 @@ def _basket() -> ObjectAsset:
     )
 
 
-def _bowl(kind, noun, rgba, r_out, height, mass, source="") -> ObjectAsset:
-    """Open-top bowl: a base disc and a ring of wall slabs (graspable at the rim)."""
-    wall, base, n = 0.005, 0.006, 16
+def _bowl(kind, noun, rgba, r_out, height, mass, source="", wall=0.005) -> ObjectAsset:
+    """Open-top bowl: a base disc and a ring of ``wall`` (m) thick slabs (graspable at the rim)."""
+    base, n = 0.006, 16
     hz = height / 2
     parts = [Part("cylinder", (r_out * 0.6, base / 2), (0, 0, -hz + base / 2))]
     r_mid = r_out - wall / 2
@@ -160,7 +160,7 @@ def _bowl(kind, noun, rgba, r_out, height, mass, source="") -> ObjectAsset:
         tuple(parts),
         (r_out, r_out, hz),
         mass,
-        container=(r_out * 0.7, r_out * 0.7, height),
+        container=(min(r_out * 0.7, r_out - wall),) * 2 + (height,),
         source=source,
         tags=("container",),
     )
@@ -376,14 +376,21 @@ OBJECT_ASSETS: dict[str, ObjectAsset] = {
             "GSO Akita Black Bowl",
         ),
         _bowl("white_bowl", "white bowl", (0.92, 0.92, 0.92, 1), 0.044, 0.045, 0.12, "GSO bowl"),
+        # LIBERO's ramekin (its collision boxes): 8.2 cm across, 4.2 cm tall, 7.1 cm inside.
+        # LIBERO's bowl flares from 6.8 cm at its foot to 9.6 cm at its rim, so its foot dips
+        # ~1 cm into the ramekin and its wall rests on the rim. Our bowl is a straight 6.8 cm
+        # cylinder (so the gripper can take it whole): with a 7.1 cm opening it would drop
+        # in, with 6.6 cm (a 5 mm wall) it wedged into the wall and came up with the bowl.
+        # The thick glazed rim (1.3 cm, 5.6 cm opening) keeps the bowl resting on top.
         _bowl(
             "glazed_rim_porcelain_ramekin",
             "ramekin",
             (0.9, 0.88, 0.82, 1),
-            0.038,
-            0.04,
+            0.041,
+            0.042,
             0.12,
             "GSO Glazed Rim Porcelain Ramekin",
+            wall=0.013,
         ),
         ObjectAsset(
             "plate",

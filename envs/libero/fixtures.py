@@ -74,27 +74,57 @@ _SLOTS = (("bottom", 0.012), ("middle", 0.103), ("top", 0.194))  # slot floor z
 _SLOT_H = 0.091
 
 
-def _cabinet_xml(c: str, dc: str, width: float) -> str:
+@dataclass(frozen=True)
+class CabinetShape:
+    """Carcass and drawer layout (m): ``depth`` along local y centred on ``y0``, ``height``,
+    ``slots`` ((name, floor z), bottom first) each ``slot_h`` tall."""
+
+    width: float = CAB_W
+    depth: float = CAB_D
+    y0: float = 0.0
+    height: float = CAB_H
+    slots: tuple[tuple[str, float], ...] = _SLOTS
+    slot_h: float = _SLOT_H
+
+
+#: LIBERO's wooden cabinet (its collision boxes, wooden_cabinet.xml): the carcass spans local
+#: y -0.078 .. 0.110 (18.8 cm deep, centred 1.6 cm towards the back), its top is 22.3 cm
+#: high, the drawer floors sit at 2.1 / 8.9 / 15.9 cm with walls 5.7 cm tall. With the top
+#: drawer out 14.5-15.6 cm (LIBERO's init states) the bowl in it stands 0.7-2.7 cm in front
+#: of the top panel's edge, its rim 2.6 cm below the carcass top. The earlier centred, 30 cm
+#: tall stand-in reached up to 2.4 cm over the bowl, 5.6 cm above its rim: the hand came down
+#: on the top panel (libero_spatial task 4, 0 / 50). Width stays 28 cm (LIBERO's 24): the
+#: Panda hand, 20 cm long, fits across the drawer only with it.
+WOODEN_CABINET = CabinetShape(
+    depth=0.19,
+    y0=0.016,
+    height=0.224,
+    slots=(("bottom", 0.012), ("middle", 0.080), ("top", 0.148)),
+    slot_h=0.068,
+)
+
+
+def _cabinet_xml(c: str, dc: str, shape: CabinetShape) -> str:
     hc = "0.8 0.8 0.82 1"
-    hw, hd = width / 2, CAB_D / 2
+    hw, hd, y0, ch = shape.width / 2, shape.depth / 2, shape.y0, shape.height
     t = CAB_T
     parts = [
-        _g("{n}_bottom", (hw, hd, 0.006), (0, 0, 0.006), c),
-        _g("{n}_left", (t / 2, hd, CAB_H / 2), (-hw + t / 2, 0, CAB_H / 2), c),
-        _g("{n}_right", (t / 2, hd, CAB_H / 2), (hw - t / 2, 0, CAB_H / 2), c),
-        _g("{n}_back", (hw, t / 2, CAB_H / 2), (0, hd - t / 2, CAB_H / 2), c),
-        _g("{n}_top", (hw, hd, 0.008), (0, 0, CAB_H - 0.008), c),
+        _g("{n}_bottom", (hw, hd, 0.006), (0, y0, 0.006), c),
+        _g("{n}_left", (t / 2, hd, ch / 2), (-hw + t / 2, y0, ch / 2), c),
+        _g("{n}_right", (t / 2, hd, ch / 2), (hw - t / 2, y0, ch / 2), c),
+        _g("{n}_back", (hw, t / 2, ch / 2), (0, y0 + hd - t / 2, ch / 2), c),
+        _g("{n}_top", (hw, hd, 0.008), (0, y0, ch - 0.008), c),
     ]
-    for i, (_, z0) in enumerate(_SLOTS[1:]):
-        parts.append(_g(f"{{n}}_shelf{i}", (hw - t, hd - t, 0.003), (0, 0.0, z0), c))
+    for i, (_, z0) in enumerate(shape.slots[1:]):
+        parts.append(_g(f"{{n}}_shelf{i}", (hw - t, hd - t, 0.003), (0, y0, z0), c))
     ix, iy = hw - t - 0.012, hd - 0.02  # drawer outer half sizes
     w = 0.006
     # LIBERO's joint order is top, middle, bottom (its init states): build them in that order
-    for slot, z0 in reversed(_SLOTS):
-        h = _SLOT_H - 0.012
+    for slot, z0 in reversed(shape.slots):
+        h = shape.slot_h - 0.012
         zc = z0 + 0.004 + h / 2
         parts.append(
-            f'<body name="{{n}}_drawer_{slot}" pos="0 0 0">'
+            f'<body name="{{n}}_drawer_{slot}" pos="0 {y0:.4f} 0">'
             f'<joint name="{{n}}_{slot}_slide" type="slide" axis="0 -1 0" range="0 {DRAWER_TRAVEL}" '
             'limited="true" damping="8" frictionloss="3" armature="0.5"/>'
             f'<inertial pos="0 0 {zc:.4f}" mass="0.6" diaginertia="0.004 0.004 0.004"/>'
@@ -120,36 +150,39 @@ def _cabinet_xml(c: str, dc: str, width: float) -> str:
     return "".join(parts)
 
 
-def _cabinet(kind: str, noun: str, c: str, dc: str, width: float = CAB_W) -> FixtureAsset:
+def _cabinet(kind: str, noun: str, c: str, dc: str, shape: CabinetShape) -> FixtureAsset:
+    width, depth = shape.width, shape.depth
     regions = [
         FixtureRegion(
             f"{slot}_region",
             f"drawer_{slot}",
             (0.0, 0.004, z0 + 0.01),
-            (width / 2 - CAB_T - 0.02, CAB_D / 2 - 0.045),
-            rim=_SLOT_H - 0.02,
+            (width / 2 - CAB_T - 0.02, depth / 2 - 0.045),
+            rim=shape.slot_h - 0.02,
             joint=f"{slot}_slide",
         )
-        for slot, z0 in _SLOTS
+        for slot, z0 in shape.slots
     ]
-    regions.append(FixtureRegion("top_side", "", (0, 0, CAB_H), (width / 2, CAB_D / 2)))
+    regions.append(
+        FixtureRegion("top_side", "", (0, shape.y0, shape.height), (width / 2, depth / 2))
+    )
     joints = tuple(
         FixtureJoint(f"{slot}_slide", "drawer", 0.08, 0.01, -1.0, 0.95 * DRAWER_TRAVEL)
         for slot in ("top", "middle", "bottom")  # LIBERO's joint order (its init states)
     )
     excludes = (
-        *(("main", f"drawer_{s}") for s, _ in _SLOTS),
+        *(("main", f"drawer_{s}") for s, _ in shape.slots),
         ("drawer_bottom", "drawer_middle"),
         ("drawer_middle", "drawer_top"),
     )
     return FixtureAsset(
         kind,
         noun,
-        _cabinet_xml(c, dc, width),
+        _cabinet_xml(c, dc, shape),
         tuple(regions),
         joints,
         excludes,
-        footprint=(width / 2, CAB_D / 2 + 0.05),
+        footprint=(width / 2, depth / 2 + abs(shape.y0) + 0.05),
     )
 
 
@@ -341,9 +374,21 @@ def _shelf() -> FixtureAsset:
 FIXTURE_ASSETS: dict[str, FixtureAsset] = {
     a.kind: a
     for a in (
-        _cabinet("wooden_cabinet", "wooden cabinet", "0.55 0.36 0.2 1", "0.65 0.45 0.27 1"),
+        _cabinet(
+            "wooden_cabinet",
+            "wooden cabinet",
+            "0.55 0.36 0.2 1",
+            "0.65 0.45 0.27 1",
+            WOODEN_CABINET,
+        ),
         # narrower: libero_10's wine bottle stands 10 cm beside its opened bottom drawer
-        _cabinet("white_cabinet", "white cabinet", "0.9 0.9 0.9 1", "0.96 0.96 0.96 1", 0.18),
+        _cabinet(
+            "white_cabinet",
+            "white cabinet",
+            "0.9 0.9 0.9 1",
+            "0.96 0.96 0.96 1",
+            CabinetShape(width=0.18),
+        ),
         _stove(),
         _rack(),
         _microwave(),
