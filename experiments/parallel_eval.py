@@ -130,7 +130,8 @@ def run_task_episodes(
                 env.reset(seed=cfg.seed + skipped, options={"init_state": init_states[skipped]})
                 actor.reset(env)
             video = None
-            if cfg.eval.video and job.index < cfg.eval.video_episodes:
+            # env.render=false asks for no rendering at all (e.g. no GL here): no video either.
+            if cfg.eval.video and cfg.env.render and job.index < cfg.eval.video_episodes:
                 video = run_dir / "videos" / f"{suite}-{task}-init{job.init_state}.mp4"
             run_episode(
                 env,
