@@ -12,7 +12,8 @@ from agents.errors import CheckpointError, ObservationError, OutOfVocabularyErro
 from agents.normalize import NormStats
 from agents.policy import PolicyConfig, VLAPolicy, load_policy, save_checkpoint
 from agents.tokenizer import BOS, EOS, PAD, UNK, WordTokenizer
-from agents.zoo import TINY_SHAPES, build_model, text_vocab_size
+from agents.zoo import TINY_SHAPES
+from tests.agents.random_policy import random_policy
 
 torch.set_num_threads(1)
 INSTR = ["put the bowl on the plate", "open the top drawer", "Turn on the stove."]
@@ -72,15 +73,7 @@ def _obs(rng: np.random.Generator, size: int = 96) -> dict:
 
 
 def _policy(name: str) -> VLAPolicy:
-    torch.manual_seed(0)
-    model = build_model(name)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.05)
-    tok = WordTokenizer.build(INSTR, capacity=text_vocab_size(model.shape))
-    rng = np.random.default_rng(1)
-    stats = NormStats.from_data(rng.uniform(-0.5, 0.5, (100, 7)), rng.normal(size=(100, 9)))
-    return VLAPolicy(model, tok, stats, PolicyConfig(n_action_steps=None))
+    return random_policy(name, INSTR, PolicyConfig(n_action_steps=None))
 
 
 @pytest.mark.parametrize("name", TINY_SHAPES)

@@ -12,25 +12,15 @@ from safetensors.torch import load_file, save_file
 from agents.errors import CheckpointError
 from agents.lerobot_layout import POST_STATE, PRE_STATE
 from agents.lerobot_policy import export_lerobot, save_lerobot_checkpoint
-from agents.normalize import NormStats
 from agents.policy import PolicyConfig, VLAPolicy, load_policy, save_checkpoint
-from agents.tokenizer import WordTokenizer
-from agents.zoo import build_model, text_vocab_size
+from tests.agents.random_policy import random_policy
 
 torch.set_num_threads(1)
 INSTR = ["put the bowl on the plate", "open the top drawer"]
 
 
 def _policy(name: str) -> VLAPolicy:
-    torch.manual_seed(0)
-    model = build_model(name)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.05)
-    tok = WordTokenizer.build(INSTR, capacity=text_vocab_size(model.shape))
-    rng = np.random.default_rng(1)
-    stats = NormStats.from_data(rng.uniform(-0.5, 0.5, (100, 7)), rng.normal(size=(100, 9)))
-    return VLAPolicy(model, tok, stats, PolicyConfig(n_action_steps=4, noise_seed=3))
+    return random_policy(name, INSTR, PolicyConfig(n_action_steps=4, noise_seed=3))
 
 
 def _obs(seed: int) -> dict:

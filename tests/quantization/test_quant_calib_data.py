@@ -5,30 +5,20 @@ import pytest
 import torch
 
 from agents.data import DemoArrays
-from agents.normalize import NormStats
-from agents.policy import PolicyConfig, VLAPolicy
-from agents.tokenizer import WordTokenizer
-from agents.zoo import build_model, text_vocab_size
+from agents.policy import PolicyConfig
 from quantization.apply import quantize_model
 from quantization.calib_data import demo_calibration
 from quantization.errors import CalibrationError
 from quantization.linear import quant_linears
 from quantization.mixed import MixedQuantLinear
+from tests.agents.random_policy import random_policy
 
 torch.set_num_threads(1)
 INSTR = ["pick up the bowl", "open the drawer"]
 
 
 def _policy(name):
-    torch.manual_seed(0)
-    model = build_model(name).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.05)
-    tok = WordTokenizer.build(INSTR, capacity=text_vocab_size(model.shape))
-    rng = np.random.default_rng(1)
-    stats = NormStats.from_data(rng.uniform(-0.5, 0.5, (100, 7)), rng.normal(size=(100, 9)))
-    return VLAPolicy(model, tok, stats, PolicyConfig())
+    return random_policy(name, INSTR, PolicyConfig())
 
 
 def _demos(n=30, size=64):
