@@ -16,6 +16,7 @@ from envs.experts.geometry import wrap_angle
 from envs.experts.primitives import (
     Primitive,
     close_gripper,
+    descend_to,
     hold,
     move_to,
     open_gripper,
@@ -66,13 +67,10 @@ def slide_drawer(ctx: Context, drawer: str, *, open_it: bool) -> Primitive:
         return np.array([h[0], h[1], approach_z])
 
     yield from transit(ctx, above, gripper=GRIPPER_OPEN, name=f"above:{drawer}")
-    yield from move_to(
+    yield from descend_to(
         ctx,
         handle_grip,
         gripper=GRIPPER_OPEN,
-        speed=cfg.slow_speed,
-        tol=cfg.fine_tolerance,
-        timeout=cfg.move_timeout,
         name=f"descend:{drawer}",
     )
     yield from close_gripper(ctx)

@@ -121,6 +121,30 @@ def transit(
     )
 
 
+def descend_to(
+    ctx: Context,
+    target: Target,
+    *,
+    gripper: float,
+    name: str,
+    yaw_tol: float = 0.08,
+) -> Primitive:
+    """The slow, fine move of a grasp or a placement: to ``target(ctx)`` (m) at the config's
+    slow speed and fine tolerance (``move_to`` with those settings)."""
+    return (
+        yield from move_to(
+            ctx,
+            target,
+            gripper=gripper,
+            speed=ctx.cfg.slow_speed,
+            tol=ctx.cfg.fine_tolerance,
+            timeout=ctx.cfg.move_timeout,
+            name=name,
+            yaw_tol=yaw_tol,
+        )
+    )
+
+
 def rise_to(
     ctx: Context,
     z: float,

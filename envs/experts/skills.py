@@ -16,6 +16,7 @@ from envs.experts.geometry import wrap_angle
 from envs.experts.primitives import (
     Primitive,
     close_gripper,
+    descend_to,
     move_to,
     open_gripper,
     rise_to,
@@ -123,13 +124,10 @@ def pick(ctx: Context, name: str) -> Primitive:
             b = c.scene.body(name)
             return np.array([b.pos[0], b.pos[1], _grasp_height(c, b, c.scene.table_z)])
 
-        yield from move_to(
+        yield from descend_to(
             ctx,
             down,
             gripper=GRIPPER_OPEN,
-            speed=cfg.slow_speed,
-            tol=cfg.fine_tolerance,
-            timeout=cfg.move_timeout,
             name=f"descend:{name}",
         )
         yield from close_gripper(ctx)
@@ -215,13 +213,10 @@ def place(ctx: Context, name: str, spot_fn: SpotFn) -> Primitive:
         xy = s.xy + offset[:2]
         return np.array([xy[0], xy[1], z])
 
-    yield from move_to(
+    yield from descend_to(
         ctx,
         lower,
         gripper=GRIPPER_CLOSE,
-        speed=cfg.slow_speed,
-        tol=cfg.fine_tolerance,
-        timeout=cfg.move_timeout,
         name=f"lower:{name}",
         yaw_tol=np.inf,
     )
@@ -269,13 +264,10 @@ def push(ctx: Context, name: str, spot_fn: SpotFn, attempts: int = 3) -> Primiti
             gripper=GRIPPER_CLOSE,
             name=f"behind:{name}",
         )
-        yield from move_to(
+        yield from descend_to(
             ctx,
             lambda c, b=behind, z=push_z: np.array([b[0], b[1], z]),
             gripper=GRIPPER_CLOSE,
-            speed=cfg.slow_speed,
-            tol=cfg.fine_tolerance,
-            timeout=cfg.move_timeout,
             name=f"lower:{name}",
         )
         ctx.phase = f"push:{name}"

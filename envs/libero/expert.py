@@ -38,6 +38,7 @@ from envs.experts.planner import spot_in, spot_on
 from envs.experts.primitives import (
     Primitive,
     close_gripper,
+    descend_to,
     move_to,
     open_gripper,
     point,
@@ -204,13 +205,10 @@ def pick_with(ctx: Context, name: str, grasp: Grasp, base_xy: np.ndarray) -> Pri
             b = c.scene.body(name)
             return np.array([*_grip_point(b, grasp), _grip_z(c, b, grasp)])
 
-        yield from move_to(
+        yield from descend_to(
             ctx,
             down,
             gripper=GRIPPER_OPEN,
-            speed=cfg.slow_speed,
-            tol=cfg.fine_tolerance,
-            timeout=cfg.move_timeout,
             name=f"descend:{name}",
         )
         yield from close_gripper(ctx)
