@@ -174,9 +174,12 @@ def available_profiles() -> list[str]:
 
 def profile_from_config(cfg: Any) -> HardwareProfile:
     """Build a profile from a dict / OmegaConf node (``_target_`` and unknown keys dropped)."""
-    from omegaconf import DictConfig, OmegaConf
+    if isinstance(cfg, dict):  # plain YAML: no OmegaConf needed (e.g. a bare GPU box)
+        d = dict(cfg)
+    else:
+        from omegaconf import DictConfig, OmegaConf
 
-    d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     d.pop("_target_", None)
     known = set(HardwareProfile.__dataclass_fields__)
     unknown = sorted(set(d) - known)

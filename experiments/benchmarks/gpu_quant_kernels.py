@@ -50,7 +50,9 @@ import torch.nn.functional as F
 
 from core.jsonio import write_atomic
 from core.provenance import provenance
-from ecc.hardware import REPO_HARDWARE_DIR, HardwareProfile, stage_latency_ms
+from ecc.hardware import REPO_HARDWARE_DIR, HardwareProfile, profile_from_config, stage_latency_ms
+from quantization.kernels import w4_int4pack_matmul
+from quantization.packing import pack_int4_cpu
 
 VARIANTS: tuple[str, ...] = (
     "bf16",
@@ -147,13 +149,9 @@ def real_shapes(models: tuple[str, ...]) -> tuple[list[LinearShape], dict[str, d
 
 
 def quick_shapes() -> tuple[list[LinearShape], dict[str, dict]]:
-    """Two tiny layers (a CPU check of every path, not a figure)."""
+    """Three tiny layers (a CPU check of every path, not a figure)."""
     block = [("q", 256, 256), ("up", 256, 512), ("down", 512, 256)]
-    shapes = [
-        LinearShape(256, 256, ("tiny:q",), (1, 32)),
-        LinearShape(256, 512, ("tiny:up",), (1, 32)),
-        LinearShape(512, 256, ("tiny:down",), (1, 32)),
-    ]
+    shapes = [LinearShape(k, n, (f"tiny:{name}",), (1, 32)) for name, k, n in block]
     return shapes, {"tiny": {"layers": 2, "prefix_tokens": 32, "block": block}}
 
 
@@ -221,7 +219,7 @@ class Int4Weight:
         if w.device.type == "cuda":
             self.packed, self.inner_k_tiles = self._pack_cuda(q)
         else:
-            self.packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), 1)
+            self.packed = pack_int4_cpu(q)
             self.inner_k_tiles = 1
 
     # Which nibble of a byte holds the even column in tinygemm's input: torch has changed
@@ -259,9 +257,7 @@ class Int4Weight:
     def matmul(self, x_bf16: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             return torch._weight_int4pack_mm(x_bf16, self.packed, self.group, self.scales_zeros)
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(
-            x_bf16, self.packed, self.group, self.scales_zeros
-        )
+        return w4_int4pack_matmul(x_bf16, self.packed, self.group, self.scales_zeros)
 
     def dequantized(self) -> torch.Tensor:
         return dequant_int4(self.q, self.scale, self.zero, self.group)
@@ -399,8 +395,7 @@ def load_profiles(names: tuple[str, ...]) -> dict[str, HardwareProfile]:
     out = {}
     for name in names:
         d = yaml.safe_load((REPO_HARDWARE_DIR / f"{name}.yaml").read_text())
-        d.pop("_target_", None)
-        out[name] = HardwareProfile(**d)
+        out[name] = profile_from_config(d)
     return out
 
 
