@@ -16,7 +16,11 @@ class ServerConfig:
     """
 
     max_connections: int = 256
-    workers: int = 2
+    # One handler thread: the tiny models' stages are many sub-ms torch ops, each taking the GIL, so
+    # extra threads convoy instead of using more cores (measured, 8 serve_load clients on 2 cores:
+    # 1 / 2 / 4 workers -> 51.3 / 34.5 / 19.6 inferences/s; docs/emulation.md). Raise it for models
+    # whose ops are long enough to release the GIL for most of their time (large layers, a GPU).
+    workers: int = 1
     handshake_timeout_s: float = 3.0
     idle_timeout_s: float = 300.0
     frame_timeout_s: float = 30.0  # a frame started must keep arriving (no byte this long: close)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ecc.wire import Codec
+from ecc.wire.server_config import ServerConfig
 from ecc.wire.transport import Client, TransportConfig, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +74,12 @@ def main() -> int:
     ap.add_argument(
         "--cut-frac", type=float, default=0.5, help="cut after this fraction of modules"
     )
-    ap.add_argument("--workers", type=int, default=2, help="server request workers")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=ServerConfig().workers,
+        help="server request workers (default: the server's own default)",
+    )
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "VECC_WIRE_SECRET": SECRET}
