@@ -57,6 +57,14 @@ class OpenpiRemoteActor:
         self._reset_pending = True
         self.last_latency_ms: dict[str, float] = {}
 
+    def describe(self) -> str:
+        """One line for run reports: where the chunks come from, e.g.
+        ``openpi server ws://127.0.0.1:8000 (pi0-tiny, unauthenticated)``."""
+        facts = [str(self.metadata[k]) for k in ("shape",) if self.metadata.get(k)]
+        if self.metadata.get("authenticated") is False:
+            facts.append("unauthenticated")
+        return f"openpi server {self.uri}" + (f" ({', '.join(facts)})" if facts else "")
+
     def reset(self, env: Any) -> None:
         self._language = getattr(getattr(env, "unwrapped", env), "language", None)
         self._queue.clear()

@@ -132,7 +132,10 @@ def wrap_actor(cfg: DictConfig, actor: Any) -> tuple[Any, dict[str, Any], Callab
     if kind == "none" or policy is None:
         if policy is None and kind != "none":
             log.info("runtime=%s ignored: %s acts directly", kind, type(actor).__name__)
-        return actor, {"runtime": "none"}, lambda: None
+        description = {"runtime": "none"}
+        if callable(getattr(actor, "describe", None)):  # a remote policy says where it acts from
+            description["acts_through"] = actor.describe()
+        return actor, description, lambda: None
     scheduler = instantiate(cfg.scheduler)  # before anything that must be closed again
     model = policy.model
     if kind == "emulated":

@@ -93,6 +93,14 @@ def run_story(summary: dict[str, Any], deployment: dict[str, Any]) -> list[str]:
     Empty when the run had no inference runtime (``runtime=none``).
     """
     facts = summary.get("inference") or {}
+    remote = (summary.get("step_latency_ms") or {}).get("infer_ms")
+    if deployment.get("acts_through") and remote:
+        line = (
+            f"where inferences ran: {remote['n']} inferences on {deployment['acts_through']}; "
+            f"round trip mean {remote['mean']:.1f} ms (p95 {remote['p95']:.1f}), this machine's "
+            "wall time; the world waited for each (no latency model in between)"
+        )
+        return [line]
     if not facts:
         return []
     lines = []

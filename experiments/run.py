@@ -122,7 +122,7 @@ def evaluate(
             checkpoint = cfg.policy.get("checkpoint")
             logger.log_files(files, resolve_checkpoint(checkpoint) if checkpoint else None)
             logger.finish()
-    print_summary(summary, title=_title(cfg, plan.suite), deployment=deployment)
+    print_summary(summary, title=_title(cfg, plan.suite, deployment), deployment=deployment)
     print(f"\nResults: {writer.results_path}\nEpisodes: {writer.episodes_path}")
     print(logger.describe())
     print(f"Tables and plots: python -m experiments.tool tool=aggregate root={run_dir}")
@@ -134,12 +134,16 @@ def _utc(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _title(cfg: DictConfig, suite: str) -> str:
+def _title(cfg: DictConfig, suite: str, deployment: dict[str, Any]) -> str:
     """``object | pi0-tiny (checkpoints/object/pi0_tiny) | runtime simulated, blocking``."""
     policy = cfg.policy
+    if deployment.get("acts_through"):  # a remote policy: name the server, not the actor class
+        return f"{suite} | policy {deployment['acts_through']} | runtime none (acts directly)"
     name = policy.get("shape") or str(policy.get("_target_", "?")).rsplit(".", 1)[-1]
     if policy.get("checkpoint"):
         name += f" ({policy.checkpoint})"
+    if deployment.get("runtime") == "none":
+        return f"{suite} | policy {name} | runtime none (acts directly)"
     runtime = cfg.get("runtime") or {}
     mode = f", {runtime.mode}" if runtime.get("mode") else ""
     return f"{suite} | policy {name} | runtime {runtime.get('kind', 'none')}{mode}"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import msgpack
@@ -13,6 +9,7 @@ import numpy as np
 import pytest
 
 from agents.openpi_protocol import OpenpiProtocolError, pack, unpack
+from tests.ecc.openpi_server_proc import openpi_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CKPT = ROOT / "checkpoints/object/pi0_tiny"
@@ -23,42 +20,8 @@ websockets_client = pytest.importorskip("websockets.sync.client")
 
 @pytest.fixture(scope="module")
 def server_port(tmp_path_factory):
-    # stderr (its log lines) goes to a file: merged into stdout, a log line written between the
-    # print's text and its newline glued digits onto the port (seen under load: port 355072026).
-    log_path = tmp_path_factory.mktemp("openpi_server") / "stderr.log"
-    log_file = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ecc.openpi_server",
-            "--checkpoint",
-            str(CKPT),
-            "--port",
-            "0",
-            "--max-frame-mib",
-            "1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log_file,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        port = None
-        while time.monotonic() < deadline and port is None:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                pytest.fail(f"server exited rc={proc.returncode}: {log_path.read_text()[-2000:]}")
-            m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.rstrip("\n"))
-            port = int(m.group(1)) if m else None
-        assert port is not None, "server did not report its port"
+    with openpi_server(CKPT, tmp_path_factory.mktemp("openpi_server"), "--max-frame-mib", "1") as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log_file.close()
 
 
 def _obs(md: dict, seed: int = 0) -> dict:
