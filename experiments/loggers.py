@@ -156,7 +156,9 @@ class WandbLogger(_EpisodeLogger):
         for name in EPISODE_COUNTS:  # inferences, holds, preemptions, bytes: what the actor did
             if isinstance(record.extra.get(name), int | float):
                 metrics[f"episode/{name}"] = record.extra[name]
-        metrics[f"success/{record.suite}/{record.task}"] = float(record.success)
+        # Under episode/ like the other per-episode values: the run summary keeps the last
+        # episode's 0/1 there, and success_rate/<suite>/<task> (log_summary) holds the rate.
+        metrics[f"episode/success/{record.suite}/{record.task}"] = float(record.success)
         if timeline and index < self.timeline_episodes:
             metrics.update(self._timeline_tables(timeline, index))
             metrics.update(self._timeline_plots(timeline, index))

@@ -71,11 +71,13 @@ def _wandb_run_reads_back(run_dir: Path, summary: dict) -> None:
     (offline,) = find_offline_runs(run_dir)
     run = read_offline_run(offline)
     assert run.summary["success_rate/object/milk_in_basket"] == summary["success_rate"]
+    assert "success/object/milk_in_basket" not in run.summary  # a last episode's 0/1 is not a rate
     assert run.summary["episodes"] == 1
     assert run.summary["success_ci95_low"] in (0.0, summary["success_ci95"][0])
     logged = {k for row in run.history for k in row}
     assert {"timeline/inference_ms_ep0_table.path", "timeline/cut_ep0_table.path"} <= logged
     assert {"episode/inferences", "episode/hold_steps", "episode/bytes_up"} <= logged
+    assert "episode/success/object/milk_in_basket" in logged
     (results,) = [a for a in run.artifacts.values() if a["type"] == "eval-results"]
     assert {"results.json", "episodes.jsonl", "config.yaml"} <= set(results["files"])
     assert "checkpoint/config.json" in results["files"]
