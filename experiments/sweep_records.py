@@ -1,8 +1,9 @@
 """What one run of a sweep holds, read back, and the cells shared by its tables and plots.
 
-A leaf below ``experiments.aggregate`` (tables) and ``experiments.aggregate_plots`` (figures),
-so that neither imports the other's module for these: run labels (what a legend, a bar or a table
-row is called) and human names of partition cuts live here so both say the same thing.
+A leaf below the sweep report's modules (``experiments.aggregate`` and its ``aggregate_rows``,
+``aggregate_report`` and ``aggregate_plots``; ``sweep_dirs`` reads a ``Run`` from disk), so that
+none imports another's module for these: run labels (what a legend, a bar or a table row is
+called) and human names of partition cuts live here so tables and figures say the same thing.
 """
 
 from __future__ import annotations
