@@ -32,64 +32,43 @@ Run on a CUDA machine (the Hydra app; fields in conf/bench/gpu_quant_kernels.yam
 or without Hydra installed (e.g. a lent GPU box):
   python -m experiments.benchmarks.gpu_quant_kernels --device cuda --out FILE
 ``device=cpu budget=quick`` runs tiny shapes through the same code (a check, not a figure).
+
+The pieces: ``gpu_quant_shapes`` (the layer shapes), ``gpu_quant_variants`` (each variant's
+operands, kernel call and float64 reference), ``gpu_quant_timing`` (the timers and measured
+ceilings); this module checks and times every variant at every shape, adds the roofline's
+prediction, sums whole backbones and writes the record.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.jsonio import write_atomic
 from core.provenance import provenance
 from ecc.hardware import REPO_HARDWARE_DIR, HardwareProfile, profile_from_config, stage_latency_ms
-from quantization.kernels import w4_int4pack_matmul
-from quantization.packing import pack_int4_cpu
-
-VARIANTS: tuple[str, ...] = (
-    "bf16",
-    "w8a8_int8_mm",
-    "w8a8_int8",
-    "w8a8_fp8_mm",
-    "w8a8_fp8",
-    "w4a16",
+from experiments.benchmarks.gpu_quant_shapes import LinearShape, quick_shapes, real_shapes
+from experiments.benchmarks.gpu_quant_timing import (
+    L2_BYTES_DEFAULT,
+    ceilings,
+    copies_for,
+    time_cpu_ms,
+    time_gpu_ms,
 )
-# The cost model's precision name for each variant (ecc.hardware.parse_precision).
-PRECISION_OF: dict[str, str] = {
-    "bf16": "bf16",
-    "w8a8_int8_mm": "w8a8",
-    "w8a8_int8": "w8a8",
-    "w8a8_fp8_mm": "w8a8",
-    "w8a8_fp8": "w8a8",
-    "w4a16": "w4a16",
-}
-NO_KERNEL: dict[str, str] = {
-    "w4a8": "no int4-weight x int8-activation GEMM in PyTorch (needs e.g. QQQ / Marlin kernels)",
-    "w4a4": "Hopper has no int4 tensor-core path; PyTorch has no W4A4 GEMM",
-    "w4a2": "no 2-bit activation GEMM anywhere in PyTorch",
-}
-# Relative error of a variant against float64 on its own operands (what a correct kernel
-# reaches): bf16 accumulation / output rounding, fp8 output in bf16.
-KERNEL_TOL: dict[str, float] = {v: 2e-2 for v in VARIANTS}
-L2_BYTES_DEFAULT = 60 * 1024 * 1024  # H100 / H200 L2 (50 / 60 MB); rotated past 3x of it
-
-
-@dataclass(frozen=True)
-class LinearShape:
-    """One distinct linear layer: ``k`` inputs, ``n`` outputs, and where it occurs."""
-
-    k: int
-    n: int
-    users: tuple[str, ...]  # "model:layer-name x count-per-block"
-    ms: tuple[int, ...]  # token counts it is timed at
+from experiments.benchmarks.gpu_quant_variants import (
+    KERNEL_TOL,
+    NO_KERNEL,
+    PRECISION_OF,
+    VARIANTS,
+    build_variant,
+    rel_err,
+)
 
 
 @dataclass
@@ -107,269 +86,6 @@ class Row:
     weight_bytes: int = 0  # bytes of the stored weight (codes + scales)
     copies: int = 1  # weight copies rotated through
     note: str = ""
-
-
-def llm_linears(llm: Any) -> list[tuple[str, int, int]]:
-    """(name, k, n) of one decoder block's linears (Llama / Gemma layout of agents.shapes)."""
-    hd = llm.head_dim
-    q, kv = llm.heads * hd, llm.kv_heads * hd
-    out = [("q", llm.hidden, q), ("k", llm.hidden, kv), ("v", llm.hidden, kv), ("o", q, llm.hidden)]
-    if llm.gated_mlp:
-        out += [("gate", llm.hidden, llm.intermediate), ("up", llm.hidden, llm.intermediate)]
-    else:
-        out += [("fc1", llm.hidden, llm.intermediate)]
-    out.append(("down", llm.intermediate, llm.hidden))
-    return out
-
-
-def prefix_tokens(shape: Any) -> int:
-    """Tokens of one forward's prefix: vision + prompt (+ a proprio token where it sits there)."""
-    return int(shape.vision_tokens + shape.prompt_tokens + (1 if shape.proprio_in_prefix else 0))
-
-
-def real_shapes(models: tuple[str, ...]) -> tuple[list[LinearShape], dict[str, dict]]:
-    """Distinct linears of the named models' LLMs, and per model its block layout and M values."""
-    from agents.zoo import get_shape
-
-    by_kn: dict[tuple[int, int], tuple[list[str], set[int]]] = {}
-    layout: dict[str, dict] = {}
-    for name in models:
-        s = get_shape(name)
-        p = prefix_tokens(s)
-        block = llm_linears(s.llm)
-        layout[name] = {"layers": s.llm.layers, "prefix_tokens": p, "block": block}
-        for lname, k, n in block:
-            users, ms = by_kn.setdefault((k, n), ([], {1, 16, 64}))
-            users.append(f"{name}:{lname}")
-            ms.add(p)
-    shapes = [
-        LinearShape(k, n, tuple(u), tuple(sorted(ms))) for (k, n), (u, ms) in sorted(by_kn.items())
-    ]
-    return shapes, layout
-
-
-def quick_shapes() -> tuple[list[LinearShape], dict[str, dict]]:
-    """Three tiny layers (a CPU check of every path, not a figure)."""
-    block = [("q", 256, 256), ("up", 256, 512), ("down", 512, 256)]
-    shapes = [LinearShape(k, n, (f"tiny:{name}",), (1, 32)) for name, k, n in block]
-    return shapes, {"tiny": {"layers": 2, "prefix_tokens": 32, "block": block}}
-
-
-def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
-    """``||out - ref|| / ||ref||`` in float64 (NaN anywhere gives inf)."""
-    o = out.double()
-    if not torch.isfinite(o).all():
-        return math.inf
-    return float((o - ref).norm() / ref.norm().clamp_min(1e-30))
-
-
-# ---------------------------------------------------------------- quantized operands
-def int8_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row symmetric int8 codes and float32 scales ``[rows, 1]``."""
-    scale = x.float().abs().amax(-1, keepdim=True).clamp_min(1e-8) / 127.0
-    return torch.round(x.float() / scale).clamp_(-127, 127).to(torch.int8), scale
-
-
-FP8_MAX = 448.0  # e4m3fn
-
-
-def fp8_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row e4m3 values and float32 scales ``[rows, 1]``."""
-    scale = x.float().abs().amax(-1, keepdim=True).clamp_min(1e-8) / FP8_MAX
-    return (x.float() / scale).to(torch.float8_e4m3fn), scale
-
-
-def int4_groups(w: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Asymmetric 4-bit group codes ``[n, k]`` (0..15) and bf16 (scale, zero) ``[k/g, n]``.
-
-    Dequantization is tinygemm's: ``(q - 8) * scale + zero``.
-    """
-    n, k = w.shape
-    g = w.float().view(n, k // group, group)
-    lo, hi = g.amin(-1), g.amax(-1)
-    scale = ((hi - lo) / 15).clamp_min(1e-8)
-    q = torch.round((g - lo[..., None]) / scale[..., None]).clamp_(0, 15)
-    zero = lo + 8 * scale
-    return q.view(n, k).to(torch.int32), scale.t().contiguous(), zero.t().contiguous()
-
-
-def dequant_int4(
-    q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, group: int
-) -> torch.Tensor:
-    s = scale.t().to(torch.float64).repeat_interleave(group, dim=1)
-    z = zero.t().to(torch.float64).repeat_interleave(group, dim=1)
-    return (q.double() - 8) * s + z
-
-
-def int4_group_size(k: int) -> int | None:
-    """Largest tinygemm group size dividing ``k`` (None: no int4 layout fits)."""
-    return next((g for g in (128, 64, 32) if k % g == 0), None)
-
-
-class Int4Weight:
-    """One weight in the device's int4 kernel layout (CUDA tinygemm, or the CPU kernel's)."""
-
-    def __init__(self, w: torch.Tensor, group: int) -> None:
-        self.group = group
-        self.device = w.device
-        q, scale, zero = int4_groups(w, group)
-        self.q, self.scale, self.zero = q, scale, zero
-        sz = torch.stack([scale, zero], dim=-1).to(torch.bfloat16).contiguous()  # [k/g, n, 2]
-        self.scales_zeros = sz
-        if w.device.type == "cuda":
-            self.packed, self.inner_k_tiles = self._pack_cuda(q)
-        else:
-            self.packed = pack_int4_cpu(q)
-            self.inner_k_tiles = 1
-
-    # Which nibble of a byte holds the even column in tinygemm's input: torch has changed
-    # it before, so it is found once per process by checking both against float64.
-    _even_high: bool | None = None
-
-    def _pack_cuda(self, q: torch.Tensor) -> tuple[torch.Tensor, int]:
-        orders = (True, False) if Int4Weight._even_high is None else (Int4Weight._even_high,)
-        for even_high in orders:
-            a, b = (q[:, ::2], q[:, 1::2]) if even_high else (q[:, 1::2], q[:, ::2])
-            packed, tiles = self._convert((a << 4 | b).to(torch.uint8).contiguous())
-            if Int4Weight._even_high is not None:
-                return packed, tiles
-            probe = torch.randn(4, q.shape[1], device=q.device, dtype=torch.bfloat16)
-            got = torch._weight_int4pack_mm(probe, packed, self.group, self.scales_zeros)
-            if rel_err(got, probe.double() @ self.dequantized().t()) < 1e-2:
-                Int4Weight._even_high = even_high
-                return packed, tiles
-        raise RuntimeError("neither nibble order reproduces the int4 weight")
-
-    @staticmethod
-    def _convert(u8: torch.Tensor) -> tuple[torch.Tensor, int]:
-        last: Exception | None = None
-        for tiles in (8, 4, 2):
-            try:
-                return torch._convert_weight_to_int4pack(u8, tiles), tiles
-            except RuntimeError as e:  # k must be a multiple of tiles * 16
-                last = e
-        raise RuntimeError(f"no inner_k_tiles fits k={u8.shape[1] * 2}: {last}")
-
-    @property
-    def nbytes(self) -> int:
-        return self.packed.numel() * self.packed.element_size() + self.scales_zeros.numel() * 2
-
-    def matmul(self, x_bf16: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cuda":
-            return torch._weight_int4pack_mm(x_bf16, self.packed, self.group, self.scales_zeros)
-        return w4_int4pack_matmul(x_bf16, self.packed, self.group, self.scales_zeros)
-
-    def dequantized(self) -> torch.Tensor:
-        return dequant_int4(self.q, self.scale, self.zero, self.group)
-
-
-# ---------------------------------------------------------------- one variant's callable
-def _pad_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
-    return t if t.shape[0] >= rows else torch.cat([t, t.new_zeros(rows - t.shape[0], *t.shape[1:])])
-
-
-def build_variant(
-    variant: str, w: torch.Tensor, x: torch.Tensor, pad_to: int = 0
-) -> tuple[Callable[[], torch.Tensor], torch.Tensor, int]:
-    """(call, float64 reference on the variant's own operands, stored weight bytes).
-
-    ``pad_to``: the 8-bit GEMMs get at least that many activation rows (zeros appended;
-    cuBLAS's int8 path refuses M <= 16), and the time then includes the padded rows.
-    """
-    m = x.shape[0]
-    xb, wb = x.to(torch.bfloat16), w.to(torch.bfloat16)
-    if variant == "bf16":
-        ref = xb.double() @ wb.double().t()
-        return (lambda: F.linear(xb, wb)), ref, wb.numel() * 2
-    if variant.startswith("w8a8_int8") or variant.startswith("w8a8_fp8"):
-        rows = int8_rows if "int8" in variant else fp8_rows
-        wq, ws = rows(w)  # per output channel
-        wq_t = wq.t()  # column-major [k, n], the layout the 8-bit GEMMs take
-        wbytes = wq.numel() + 4 * ws.numel()
-        xq, xs = rows(xb)
-        ref = (xq.double() * xs.double()) @ (wq.double() * ws.double()).t()
-        ws_row = ws.t().contiguous()
-        xin = _pad_rows(xb, pad_to)
-        xq_p, xs_p = rows(xin)
-        if "int8" in variant:
-
-            def mm(a: torch.Tensor, sa: torch.Tensor) -> torch.Tensor:
-                return (torch._int_mm(a, wq_t) * sa * ws_row).to(torch.bfloat16)
-
-            if variant == "w8a8_int8_mm":
-                ref_codes = xq.double() @ wq.double().t()
-                return (lambda: torch._int_mm(xq_p, wq_t)[:m]), ref_codes, wbytes
-        else:
-
-            def mm(a: torch.Tensor, sa: torch.Tensor) -> torch.Tensor:
-                return torch._scaled_mm(
-                    a, wq_t, scale_a=sa, scale_b=ws_row, out_dtype=torch.bfloat16
-                )
-
-            if variant == "w8a8_fp8_mm":
-                return (lambda: mm(xq_p, xs_p)[:m]), ref, wbytes
-
-        def run() -> torch.Tensor:
-            return mm(*rows(xin))[:m]
-
-        return run, ref, wbytes
-    if variant == "w4a16":
-        group = int4_group_size(w.shape[1])
-        if group is None:
-            raise RuntimeError(f"k={w.shape[1]} is not a multiple of 32")
-        q4 = Int4Weight(w, group)
-        ref = xb.double() @ q4.dequantized().t()
-        return (lambda: q4.matmul(xb)), ref, q4.nbytes
-    raise ValueError(f"variant={variant!r}; allowed: {', '.join(VARIANTS)}")
-
-
-# ---------------------------------------------------------------- timing
-def time_gpu_ms(calls: list[Callable[[], Any]], repeats: int) -> float:
-    """Median GPU ms per call: the calls (one per weight copy) captured in a CUDA graph, replayed."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            for c in calls:
-                c()
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    per_graph = max(1, math.ceil(64 / len(calls)))
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(per_graph):
-            for c in calls:
-                c()
-    graph.replay()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    samples = []
-    for _ in range(repeats):
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / (per_graph * len(calls)))
-    del graph
-    return statistics.median(samples)
-
-
-def time_cpu_ms(calls: list[Callable[[], Any]], repeats: int) -> float:
-    """Median wall ms per call on the CPU (a check of the paths; shared-machine figures)."""
-    for c in calls:
-        c()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for c in calls:
-            c()
-        samples.append((time.perf_counter() - t0) * 1e3 / len(calls))
-    return statistics.median(samples)
-
-
-def copies_for(weight_bytes: int, l2_bytes: int, max_copies: int = 64) -> int:
-    """Weight copies whose sum exceeds 3x L2, so a replay streams weights from HBM."""
-    return int(min(max_copies, max(2, math.ceil(3 * l2_bytes / max(1, weight_bytes)))))
 
 
 def roofline_ms(hw: HardwareProfile, precision: str, m: int, k: int, n: int) -> float:
@@ -456,33 +172,6 @@ def measure_shape(
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return rows
-
-
-def ceilings(device: torch.device) -> dict[str, float]:
-    """Measured copy bandwidth (GB/s, read + write) and large-GEMM rates (TFLOP/s) on ``device``."""
-    if device.type != "cuda":
-        return {}
-    out: dict[str, float] = {}
-    a = torch.randn(1024 * 1024 * 1024 // 4, device=device)  # 1 GiB fp32
-    b = torch.empty_like(a)
-    out["copy_gbps"] = (
-        2 * a.numel() * 4 / (time_gpu_ms([lambda a=a, b=b: b.copy_(a)], 5) * 1e-3) / 1e9
-    )
-    del a, b
-    n = 8192
-    x = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    y = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    out["bf16_tflops"] = 2 * n**3 / (time_gpu_ms([lambda: x @ y], 5) * 1e-3) / 1e12
-    xi, yi = x.to(torch.int8), y.to(torch.int8).t()
-    out["int8_tops"] = 2 * n**3 / (time_gpu_ms([lambda: torch._int_mm(xi, yi)], 5) * 1e-3) / 1e12
-    xf, yf = x.to(torch.float8_e4m3fn), y.to(torch.float8_e4m3fn).t()
-    one = torch.ones((), device=device)
-
-    def fp8() -> torch.Tensor:
-        return torch._scaled_mm(xf, yf, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
-
-    out["fp8_tflops"] = 2 * n**3 / (time_gpu_ms([fp8], 5) * 1e-3) / 1e12
-    return out
 
 
 # ---------------------------------------------------------------- whole-backbone summary
