@@ -33,7 +33,9 @@ def openpi_server(checkpoint: Path, log_dir: Path, *args: str) -> Iterator[int]:
             while time.monotonic() < deadline and port is None:
                 line = proc.stdout.readline()
                 if not line and proc.poll() is not None:
-                    pytest.fail(f"server exited rc={proc.returncode}: {log_path.read_text()[-2000:]}")
+                    pytest.fail(
+                        f"server exited rc={proc.returncode}: {log_path.read_text()[-2000:]}"
+                    )
                 m = re.search(r"on 127\.0\.0\.1:(\d+)$", line.rstrip("\n"))
                 port = int(m.group(1)) if m else None
             assert port is not None, "server did not report its port"

@@ -20,7 +20,9 @@ websockets_client = pytest.importorskip("websockets.sync.client")
 
 @pytest.fixture(scope="module")
 def server_port(tmp_path_factory):
-    with openpi_server(CKPT, tmp_path_factory.mktemp("openpi_server"), "--max-frame-mib", "1") as port:
+    with openpi_server(
+        CKPT, tmp_path_factory.mktemp("openpi_server"), "--max-frame-mib", "1"
+    ) as port:
         yield port
 
 
