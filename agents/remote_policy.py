@@ -60,7 +60,7 @@ class OpenpiRemoteActor:
     def describe(self) -> str:
         """One line for run reports: where the chunks come from, e.g.
         ``openpi server ws://127.0.0.1:8000 (pi0-tiny, unauthenticated)``."""
-        facts = [str(self.metadata[k]) for k in ("shape",) if self.metadata.get(k)]
+        facts = [str(self.metadata["shape"])] if self.metadata.get("shape") else []
         if self.metadata.get("authenticated") is False:
             facts.append("unauthenticated")
         return f"openpi server {self.uri}" + (f" ({', '.join(facts)})" if facts else "")

@@ -90,7 +90,8 @@ def _mb(nbytes: int) -> str:
 def run_story(summary: dict[str, Any], deployment: dict[str, Any]) -> list[str]:
     """What the run did, in plain lines: latency source, where inferences ran, the link, world time.
 
-    Empty when the run had no inference runtime (``runtime=none``).
+    A remote policy (``deployment.acts_through``) gets one line: its server and measured round
+    trip. Empty when the run had no inference runtime (``runtime=none``).
     """
     facts = summary.get("inference") or {}
     remote = (summary.get("step_latency_ms") or {}).get("infer_ms")

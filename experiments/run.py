@@ -137,16 +137,18 @@ def _utc(t: float) -> str:
 def _title(cfg: DictConfig, suite: str, deployment: dict[str, Any]) -> str:
     """``object | pi0-tiny (checkpoints/object/pi0_tiny) | runtime simulated, blocking``."""
     policy = cfg.policy
-    if deployment.get("acts_through"):  # a remote policy: name the server, not the actor class
-        return f"{suite} | policy {deployment['acts_through']} | runtime none (acts directly)"
-    name = policy.get("shape") or str(policy.get("_target_", "?")).rsplit(".", 1)[-1]
-    if policy.get("checkpoint"):
-        name += f" ({policy.checkpoint})"
-    if deployment.get("runtime") == "none":
-        return f"{suite} | policy {name} | runtime none (acts directly)"
+    # A remote policy is named by its server (deployment.acts_through), not by its actor class.
+    name = deployment.get("acts_through")
+    if not name:
+        name = policy.get("shape") or str(policy.get("_target_", "?")).rsplit(".", 1)[-1]
+        if policy.get("checkpoint"):
+            name += f" ({policy.checkpoint})"
     runtime = cfg.get("runtime") or {}
-    mode = f", {runtime.mode}" if runtime.get("mode") else ""
-    return f"{suite} | policy {name} | runtime {runtime.get('kind', 'none')}{mode}"
+    if deployment.get("runtime") == "none":  # the actor acted directly, whatever cfg.runtime says
+        how = "none (acts directly)"
+    else:
+        how = runtime.get("kind", "none") + (f", {runtime.mode}" if runtime.get("mode") else "")
+    return f"{suite} | policy {name} | runtime {how}"
 
 
 class _progress:
